@@ -1,0 +1,60 @@
+/*
+ * log.h - structured logging: one JSON object per line on stderr, which is
+ * what journald and the Kubernetes log collectors pick up.
+ *
+ * Conventions follow the OpenBSD daemons: the *x variants do not append
+ * strerror(errno); fatal()/fatalx() log at ERROR and exit(EXIT_RESPAWN);
+ * fatalx_config() exits with EXIT_CONFIG, which tells the master that
+ * respawning the process is pointless (bad configuration or setup).
+ * Every function is safe to call before log_init() (defaults: INFO, role
+ * "observd").  None of them allocates; a line is written with one write(2).
+ */
+#ifndef OBSERVD_LOG_H
+#define OBSERVD_LOG_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#define EXIT_RESPAWN	1	/* child died of something a restart may cure */
+#define EXIT_CONFIG	2	/* fatal configuration/setup error: do not respawn */
+
+enum log_level {
+	LOG_LEVEL_DEBUG,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_WARNING,
+	LOG_LEVEL_ERROR,
+};
+
+/* Set the minimum level and the process role ("master", "worker", ...);
+ * index >= 0 is added as "worker":index. */
+void	log_init(enum log_level level, const char *role, int index);
+void	log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+/* Parse DEBUG/INFO/WARNING/WARN/ERROR (any case); 0 or -1. */
+int	log_level_parse(const char *s, enum log_level *out);
+const char *log_level_name(enum log_level level);
+
+void	log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_errorx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void fatalx_config(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* One access-log line (level INFO, "type":"access"). */
+void	log_access(const char *remote, const char *method, size_t method_len,
+	    const char *target, size_t target_len, int status, size_t bytes,
+	    unsigned long duration_us);
+
+/*
+ * Append s[0..len) to out as the inside of a JSON string (escaping quotes,
+ * backslashes, control characters and bytes that are not valid UTF-8 as
+ * \uXXXX / U+FFFD).  Writes at most outlen-1 bytes plus a NUL and never
+ * splits an escape; returns the number of bytes written.
+ */
+size_t	json_escape(char *out, size_t outlen, const char *s, size_t len);
+
+#endif /* OBSERVD_LOG_H */
