@@ -1,0 +1,144 @@
+/*
+ * http_parser.h - strict, allocation-free HTTP/1.1 request-head parser and
+ * request-body skipper (RFC 9112).
+ *
+ * Contract: the parser never allocates, never writes to the input and keeps
+ * no state between calls other than what the caller passes in; the struct
+ * http_request it fills points into the caller's buffer.  The caller calls
+ * http_parse_request() again on the whole (grown) buffer when it returned
+ * HTTP_PARSE_AGAIN; heads are at most max_head bytes, so re-parsing is
+ * bounded.  Every rejection is a status code the server should send before
+ * closing the connection.
+ */
+#ifndef OBSERVD_HTTP_PARSER_H
+#define OBSERVD_HTTP_PARSER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Known methods; anything else that is a valid token is HTTP_METHOD_OTHER
+ * (label "OTHER"), so random methods cannot create metric series. */
+#define HTTP_METHODS(X)		\
+	X(GET, "GET")		\
+	X(HEAD, "HEAD")		\
+	X(POST, "POST")		\
+	X(PUT, "PUT")		\
+	X(DELETE, "DELETE")	\
+	X(PATCH, "PATCH")	\
+	X(OPTIONS, "OPTIONS")	\
+	X(CONNECT, "CONNECT")	\
+	X(TRACE, "TRACE")	\
+	X(OTHER, "OTHER")
+
+enum http_method {
+#define HTTP_METHOD_ENUM(id, name) HTTP_METHOD_##id,
+	HTTP_METHODS(HTTP_METHOD_ENUM)
+#undef HTTP_METHOD_ENUM
+	HTTP_METHOD_COUNT
+};
+
+/* Return values of http_parse_request() and http_body_skip() other than
+ * an HTTP status code (400, 413, 414, 417, 431, 501, 505). */
+#define HTTP_PARSE_DONE		0
+#define HTTP_PARSE_AGAIN	(-1)
+
+struct http_limits {
+	uint32_t	max_request_line;	/* longer request line: 414 */
+	uint32_t	max_head;		/* longer head (line + fields): 431 */
+	uint64_t	max_body;		/* longer body: 413 */
+};
+
+struct http_request {
+	enum http_method method;
+	const char	*method_str;	/* as sent (for the access log) */
+	uint32_t	 method_len;
+	const char	*target;	/* request-target as sent */
+	uint32_t	 target_len;
+	const char	*path;		/* path of origin- or absolute-form, without
+					 * query; "*" for asterisk-form; the
+					 * authority for CONNECT */
+	uint32_t	 path_len;
+	uint8_t		 version_minor;	/* HTTP/1.0 or HTTP/1.1 */
+	bool		 keep_alive;	/* version default, then Connection */
+	bool		 expect_continue; /* Expect: 100-continue */
+	bool		 chunked;	/* Transfer-Encoding: chunked */
+	bool		 has_content_length;
+	uint64_t	 content_length;
+	uint32_t	 head_len;	/* bytes up to and including the empty line */
+	/* Field values /metrics needs (OWS trimmed; NULL/0 if absent; the
+	 * last one if repeated, except Authorization: repeated -> 400). */
+	const char	*accept;
+	uint32_t	 accept_len;
+	const char	*accept_encoding;
+	uint32_t	 accept_encoding_len;
+	const char	*authorization;
+	uint32_t	 authorization_len;
+};
+
+/*
+ * Parse the request head at buf[0..len).  Returns HTTP_PARSE_DONE (req is
+ * filled, req->head_len bytes are the head), HTTP_PARSE_AGAIN (the head is
+ * incomplete but valid so far and within limits) or the status code to
+ * reject it with:
+ *   400  syntax: bad request line, invalid token or target characters, bare
+ *        CR or LF, NUL, obs-fold, whitespace before ':', missing or repeated
+ *        Host in HTTP/1.1, bad/duplicate Content-Length, Content-Length with
+ *        Transfer-Encoding, Transfer-Encoding in HTTP/1.0, "%00" or an
+ *        invalid %-escape in the path, absolute-form with a scheme other
+ *        than http/https
+ *   413  Content-Length above max_body
+ *   414  request line longer than max_request_line
+ *   417  Expect other than 100-continue
+ *   431  head longer than max_head
+ *   501  transfer codings other than "chunked" before a final "chunked"
+ *        (without a final "chunked" the body length is unknown: 400)
+ *   505  HTTP major version other than 1 (HTTP/1.x, x > 1, is accepted as 1.1)
+ * Empty lines (CRLF) before the request line are skipped (RFC 9112 2.2) and
+ * counted in head_len and against max_head, so head_len <= max_head.
+ * max_request_line does not count the line's CRLF.
+ *
+ * Errors are found in byte order (so a partial head is rejected as soon as
+ * its bytes allow; 431 as soon as max_head bytes are in without the end of
+ * the head); only missing Host (400), 501, 413 and 417, in that order, wait
+ * for the end of the head.  Hence a prefix of any input yields
+ * HTTP_PARSE_AGAIN or the same result as the whole input.  Unless the
+ * result is HTTP_PARSE_DONE, req holds only what was parsed before the
+ * verdict (zeroed fields otherwise) and is meant for logging at most.
+ */
+int	http_parse_request(const char *buf, size_t len,
+	    const struct http_limits *limits, struct http_request *req);
+
+/* Body skipping: a server that does not read bodies must still consume
+ * them to keep the connection in step with the client. */
+struct http_body {
+	uint64_t	remaining;	/* bytes left in the body or current chunk */
+	uint64_t	total;		/* body bytes seen so far (for max_body) */
+	uint8_t		state;		/* private to http_parser.c */
+	bool		chunked;
+	uint16_t	line;		/* private: bytes of the current chunk-size
+					 * line, then of the trailer section */
+};
+
+/* Prepare to skip req's body (none, Content-Length or chunked). */
+void	http_body_init(struct http_body *body, const struct http_request *req);
+/* True if the request has no body left to skip. */
+bool	http_body_done(const struct http_body *body);
+/*
+ * Consume body bytes from buf[0..len); *consumed is set to the bytes used.
+ * Returns HTTP_PARSE_DONE when the body (including a chunked trailer) is
+ * complete, HTTP_PARSE_AGAIN when buf was used up (*consumed == len), 400
+ * for malformed chunked framing, 413 past limits->max_body.  On an error
+ * *consumed is the offset of the offending byte and body must not be used
+ * again.  The result does not depend on how the body is split into calls.
+ * Chunked bounds: a chunk-size has at most 16 hex digits, a chunk-size
+ * line (with extensions, which are skipped) at most 4096 bytes, the
+ * trailer section (skipped) at most 8192 bytes.
+ */
+int	http_body_skip(struct http_body *body, const char *buf, size_t len,
+	    const struct http_limits *limits, size_t *consumed);
+
+/* "GET", "HEAD", ..., "OTHER". */
+const char *http_method_name(enum http_method method);
+
+#endif /* OBSERVD_HTTP_PARSER_H */

@@ -1,0 +1,951 @@
+/*
+ * http_parser.c - strict, allocation-free HTTP/1.1 request-head parser and
+ * request-body skipper (RFC 9112, RFC 9110).  See http_parser.h.
+ *
+ * The head parser is a single left-to-right pass over the buffer that
+ * returns at the first byte that decides the outcome, so a partial head is
+ * rejected as early as its bytes allow and the caller never has to wait
+ * for CRLFCRLF to learn that a request is bad.  The order of checks is
+ * fixed, and every verdict depends only on bytes already scanned, which is
+ * what makes the result of a prefix of some input either
+ * HTTP_PARSE_AGAIN or the result of the whole input:
+ *
+ *  1. In byte order: syntax (400) of the leading empty lines, the request
+ *     line and each field line; 414 when the request line reaches
+ *     max_request_line bytes without ending; 431 once max_head bytes have
+ *     been scanned without the head ending (decided without waiting for
+ *     the next byte).  Within the request line the method, the target
+ *     characters and the version are checked as they are scanned; the
+ *     form of the target (origin, absolute, authority, asterisk) and its
+ *     %-escapes once its terminating SP has been seen; 505 once the
+ *     request line's CRLF has been seen.  A field line is interpreted once
+ *     its CRLF has been seen: repeated Host, Host with inner whitespace,
+ *     bad or repeated Content-Length, Content-Length together with
+ *     Transfer-Encoding, Transfer-Encoding in HTTP/1.0, a malformed
+ *     Transfer-Encoding or Connection list, "chunked" that is repeated or
+ *     not last, a repeated Authorization: all 400.
+ *  2. At the empty line that ends the head, in this order: missing Host in
+ *     HTTP/1.1 (400), a Transfer-Encoding whose final coding is not
+ *     "chunked" (400), other codings before a final "chunked" (501),
+ *     Content-Length above max_body
+ *     (413), an Expect other than 100-continue (417).
+ *
+ * max_head counts every byte of the head, including the empty lines
+ * skipped before the request line, so head_len <= max_head always holds;
+ * max_request_line counts the request line without its CRLF.
+ */
+#include "config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "observd/http_parser.h"
+
+#define METHOD_MAX		32	/* longer method: 400 */
+#define LEADING_CRLF_MAX	8	/* more empty lines before the request: 400 */
+#define CHUNK_DIGITS_MAX	16	/* hex digits of a chunk-size */
+#define CHUNK_LINE_MAX		4096	/* chunk-size line with extensions */
+#define TRAILER_MAX		8192	/* trailer section, CRLFs included */
+
+/* target_tab classes; their OR over a target tells what to look at */
+#define TC_PLAIN	1
+#define TC_PCT		2
+#define TC_BRACKET	4	/* '[' ']': only inside an IP-literal host */
+
+/* tchar (RFC 9110 5.6.2) */
+static const uint8_t tchar_tab[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+	0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+/* field-vchar, SP, HTAB, obs-text (RFC 9110 5.5) */
+static const uint8_t value_tab[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+/* request-target characters */
+static const uint8_t target_tab[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 1, 0, 0, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 4, 0, 4, 0, 1,
+	0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+/* hex digit values, -1 for others */
+static const int8_t hex_tab[256] = {
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1, -1, -1, -1, -1, -1,
+	-1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
+
+struct head_ctx {
+	const struct http_limits *limits;
+	const char	*buf;
+	const char	*lim;		/* min(end of data, buf + max_head) */
+	const char	*rl_lim;	/* min(lim, request line + max_request_line) */
+	const char	*line;		/* start of the request line */
+	bool		 at_max;	/* lim is buf + max_head */
+	unsigned	 hosts;
+	bool		 te;		/* Transfer-Encoding seen */
+	bool		 te_chunked;	/* ... with "chunked" (necessarily last) */
+	bool		 te_other;	/* ... with some other coding */
+	bool		 conn_close;
+	bool		 conn_keep_alive;
+	bool		 expect_bad;
+	bool		 authorization;	/* Authorization seen */
+};
+
+static const char *const method_names[] = {
+#define HTTP_METHOD_NAME(id, name) [HTTP_METHOD_##id] = name,
+	HTTP_METHODS(HTTP_METHOD_NAME)
+#undef HTTP_METHOD_NAME
+};
+
+static inline unsigned char
+ascii_lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? c | 0x20 : c;
+}
+
+/* Compare s with the lower-case ASCII string lower, ignoring case. */
+static inline bool
+ascii_ieq(const char *s, const char *lower, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (ascii_lower((unsigned char)s[i]) != (unsigned char)lower[i])
+			return false;
+	return true;
+}
+
+static inline bool
+is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/*
+ * Skip field-value characters (value_tab) in [p, lim).  Field values are
+ * most of a head, so eight bytes are tested at a time for a control
+ * character (< 0x20, including HTAB, which the byte loop then accepts) or
+ * DEL; bytes >= 0x80 are obs-text and allowed.  The test never misses
+ * such a byte; it may also flag a byte above one (a borrow), which does
+ * not matter as the byte loop has the last word.
+ */
+static inline const char *
+scan_value(const char *p, const char *lim)
+{
+	uint64_t	 x, ctl, del;
+
+	while (lim - p >= 8) {
+		memcpy(&x, p, sizeof(x));
+		ctl = (x - 0x2020202020202020ULL) & ~x & 0x8080808080808080ULL;
+		del = x ^ 0x7f7f7f7f7f7f7f7fULL;
+		del = (del - 0x0101010101010101ULL) & ~del &
+		    0x8080808080808080ULL;
+		if ((ctl | del) != 0)
+			break;
+		p += 8;
+	}
+	while (p < lim && value_tab[(unsigned char)*p])
+		p++;
+	return p;
+}
+
+/*
+ * The scan needs the byte at lim.  At buf + max_head the head is already
+ * too long whatever that byte is; otherwise more data is needed.
+ */
+static inline int
+head_stop(const struct head_ctx *c)
+{
+	return c->at_max ? 431 : HTTP_PARSE_AGAIN;
+}
+
+/*
+ * A request-line scan stopped at p == rl_lim before the part it scans
+ * ended.  Past lim see head_stop(); otherwise p is the byte just after
+ * max_request_line bytes, and only the CR of the line's CRLF may be there,
+ * which cannot end a method, a target or an unfinished version.
+ */
+static int
+line_stop(const struct head_ctx *c, const char *p)
+{
+	if (p == c->lim)
+		return head_stop(c);
+	return *p == '\r' ? 400 : 414;
+}
+
+static enum http_method
+parse_method_id(const char *m, size_t len)
+{
+	switch (len) {
+	case 3:
+		if (memcmp(m, "GET", 3) == 0)
+			return HTTP_METHOD_GET;
+		if (memcmp(m, "PUT", 3) == 0)
+			return HTTP_METHOD_PUT;
+		break;
+	case 4:
+		if (memcmp(m, "HEAD", 4) == 0)
+			return HTTP_METHOD_HEAD;
+		if (memcmp(m, "POST", 4) == 0)
+			return HTTP_METHOD_POST;
+		break;
+	case 5:
+		if (memcmp(m, "PATCH", 5) == 0)
+			return HTTP_METHOD_PATCH;
+		if (memcmp(m, "TRACE", 5) == 0)
+			return HTTP_METHOD_TRACE;
+		break;
+	case 6:
+		if (memcmp(m, "DELETE", 6) == 0)
+			return HTTP_METHOD_DELETE;
+		break;
+	case 7:
+		if (memcmp(m, "OPTIONS", 7) == 0)
+			return HTTP_METHOD_OPTIONS;
+		if (memcmp(m, "CONNECT", 7) == 0)
+			return HTTP_METHOD_CONNECT;
+		break;
+	}
+	return HTTP_METHOD_OTHER;
+}
+
+/*
+ * authority = host [ ":" port ] (RFC 3986 3.2) without userinfo, which
+ * RFC 9110 4.2.4 tells recipients to treat as an error.  host is a
+ * bracketed IPv6 literal or a non-empty reg-name/IPv4 address; %-escapes
+ * have been checked already.  CONNECT needs the port (RFC 9110 9.3.6).
+ */
+static bool
+parse_authority(const char *a, size_t len, bool need_port)
+{
+	const char	*p = a, *e = a + len;
+
+	if (p == e)
+		return false;
+	if (*p == '[') {
+		for (p++; p < e && (hex_tab[(unsigned char)*p] >= 0 ||
+		    *p == ':' || *p == '.'); p++)
+			;
+		if (p == e || *p != ']' || p == a + 1)
+			return false;
+		p++;
+	} else {
+		/* Target characters other than gen-delims are reg-name. */
+		for (; p < e && *p != ':' && *p != '@' && *p != '/' &&
+		    *p != '?' && *p != '[' && *p != ']'; p++)
+			;
+		if (p == a)
+			return false;
+	}
+	if (p == e)
+		return !need_port;
+	if (*p++ != ':')
+		return false;
+	if (p == e)
+		return !need_port;
+	for (; p < e && *p >= '0' && *p <= '9'; p++)
+		;
+	return p == e;
+}
+
+/*
+ * Check the form of the complete request-target t[0..len) (RFC 9112 3.2)
+ * and set req->path.  cls is the OR of target_tab over the target.
+ */
+static int
+parse_target(struct http_request *req, const char *t, size_t len,
+    unsigned cls)
+{
+	const char	*e = t + len, *p, *q;
+	size_t		 skip;
+
+	if (cls & TC_PCT) {
+		/* Every '%' starts an escape; "%00" would truncate the path
+		 * in any consumer that decodes it into a C string. */
+		for (p = memchr(t, '%', len); p != NULL;
+		    p = memchr(p, '%', (size_t)(e - p))) {
+			if (e - p < 3 || hex_tab[(unsigned char)p[1]] < 0 ||
+			    hex_tab[(unsigned char)p[2]] < 0 ||
+			    (p[1] == '0' && p[2] == '0'))
+				return 400;
+			p += 3;
+		}
+	}
+
+	if (req->method == HTTP_METHOD_CONNECT) {
+		if (!parse_authority(t, len, true))
+			return 400;
+		req->path = t;
+		req->path_len = (uint32_t)len;
+		return 0;
+	}
+
+	switch (t[0]) {
+	case '/':
+		if (cls & TC_BRACKET)
+			return 400;
+		req->path = t;
+		q = memchr(t, '?', len);
+		req->path_len = (uint32_t)(q != NULL ? q - t : e - t);
+		return 0;
+	case '*':
+		if (len != 1 || req->method != HTTP_METHOD_OPTIONS)
+			return 400;
+		req->path = t;
+		req->path_len = 1;
+		return 0;
+	}
+
+	/* absolute-form: only http and https make sense for us. */
+	if (len >= 7 && ascii_ieq(t, "http://", 7))
+		skip = 7;
+	else if (len >= 8 && ascii_ieq(t, "https://", 8))
+		skip = 8;
+	else
+		return 400;
+	for (p = t + skip; p < e && *p != '/' && *p != '?'; p++)
+		;
+	if (!parse_authority(t + skip, (size_t)(p - (t + skip)), false))
+		return 400;
+	if ((cls & TC_BRACKET) && (memchr(p, '[', (size_t)(e - p)) != NULL ||
+	    memchr(p, ']', (size_t)(e - p)) != NULL))
+		return 400;
+	if (p == e || *p == '?') {
+		/* RFC 9112 3.2.1: an empty path is "/". */
+		req->path = "/";
+		req->path_len = 1;
+		return 0;
+	}
+	req->path = p;
+	q = memchr(p, '?', (size_t)(e - p));
+	req->path_len = (uint32_t)(q != NULL ? q - p : e - p);
+	return 0;
+}
+
+/*
+ * request-line = method SP request-target SP HTTP-version CRLF, starting
+ * at c->line.  On success *endp is just past the CRLF.
+ */
+static int
+parse_request_line(struct head_ctx *c, struct http_request *req,
+    const char **endp)
+{
+	const char	*p = c->line, *m = c->line, *mlim, *t;
+	unsigned	 cls, k;
+	int		 rc, major, minor;
+
+	/* method = token, at most METHOD_MAX characters */
+	mlim = c->rl_lim - m > METHOD_MAX ? m + METHOD_MAX + 1 : c->rl_lim;
+	while (p < mlim && tchar_tab[(unsigned char)*p])
+		p++;
+	if (p - m > METHOD_MAX)
+		return 400;
+	if (p == c->rl_lim)
+		return line_stop(c, p);
+	if (*p != ' ' || p == m)
+		return 400;
+	req->method_str = m;
+	req->method_len = (uint32_t)(p - m);
+	req->method = parse_method_id(m, (size_t)(p - m));
+	p++;
+
+	/* request-target */
+	t = p;
+	cls = 0;
+	while (p < c->rl_lim && (k = target_tab[(unsigned char)*p]) != 0) {
+		cls |= k;
+		p++;
+	}
+	if (p == c->rl_lim)
+		return line_stop(c, p);
+	if (*p != ' ' || p == t)
+		return 400;
+	req->target = t;
+	req->target_len = (uint32_t)(p - t);
+	if ((rc = parse_target(req, t, (size_t)(p - t), cls)) != 0)
+		return rc;
+	p++;
+
+	/* HTTP-version = "HTTP/" DIGIT "." DIGIT, then CRLF */
+	if (c->rl_lim - p >= 8 && c->lim - p >= 10 &&
+	    memcmp(p, "HTTP/1.1\r\n", 10) == 0) {
+		req->version_minor = 1;
+		*endp = p + 10;
+		return 0;
+	}
+	for (int i = 0; i < 8; i++, p++) {
+		if (p == c->rl_lim)
+			return line_stop(c, p);
+		switch (i) {
+		case 5:
+		case 7:
+			if (*p < '0' || *p > '9')
+				return 400;
+			break;
+		case 6:
+			if (*p != '.')
+				return 400;
+			break;
+		default:
+			if (*p != "HTTP/"[i])
+				return 400;
+			break;
+		}
+	}
+	major = p[-3] - '0';
+	minor = p[-1] - '0';
+	/* The CR may sit just past max_request_line: it is not counted. */
+	if (p == c->lim)
+		return head_stop(c);
+	if (*p != '\r')
+		return (size_t)(p - c->line) >= c->limits->max_request_line ?
+		    414 : 400;
+	if (++p == c->lim)
+		return head_stop(c);
+	if (*p != '\n')
+		return 400;
+	if (major != 1)
+		return major == 0 ? 400 : 505;
+	/* RFC 9110 2.5: a higher minor version is answered as 1.1. */
+	req->version_minor = minor == 0 ? 0 : 1;
+	*endp = p + 1;
+	return 0;
+}
+
+/*
+ * Walk a comma-separated list (RFC 9110 5.6.1) of tokens, each followed
+ * by ";" parameters if params is set (they are skipped, their characters
+ * having been checked as field-value already; a quoted "," in them is not
+ * understood).  Empty elements are ignored.  cb gets each token and
+ * whether it had parameters; anything that is not such a list is 400.
+ */
+typedef int (*list_cb)(struct head_ctx *, const char *, size_t, bool);
+
+static int
+parse_list(struct head_ctx *c, const char *v, size_t len, bool params,
+    list_cb cb)
+{
+	const char	*p = v, *e = v + len, *tok;
+	size_t		 tlen;
+	bool		 has_params;
+	int		 rc;
+
+	for (;;) {
+		while (p < e && (*p == ',' || is_ows(*p)))
+			p++;
+		if (p == e)
+			return 0;
+		for (tok = p; p < e && tchar_tab[(unsigned char)*p]; p++)
+			;
+		if (p == tok)
+			return 400;
+		tlen = (size_t)(p - tok);
+		while (p < e && is_ows(*p))
+			p++;
+		has_params = false;
+		if (params && p < e && *p == ';') {
+			has_params = true;
+			while (p < e && *p != ',')
+				p++;
+		}
+		if (p < e && *p != ',')
+			return 400;
+		if ((rc = cb(c, tok, tlen, has_params)) != 0)
+			return rc;
+	}
+}
+
+static int
+field_te_coding(struct head_ctx *c, const char *tok, size_t len,
+    bool params)
+{
+	/* RFC 9112 6.3: chunked must be the final coding, and only once;
+	 * it takes no parameters.  Field lines form one list. */
+	if (c->te_chunked)
+		return 400;
+	if (len == 7 && ascii_ieq(tok, "chunked", 7)) {
+		if (params)
+			return 400;
+		c->te_chunked = true;
+	} else
+		c->te_other = true;
+	return 0;
+}
+
+static int
+field_connection_option(struct head_ctx *c, const char *tok, size_t len,
+    bool params)
+{
+	(void)params;	/* parse_list(..., false, ...) */
+	if (len == 5 && ascii_ieq(tok, "close", 5))
+		c->conn_close = true;
+	else if (len == 10 && ascii_ieq(tok, "keep-alive", 10))
+		c->conn_keep_alive = true;
+	return 0;
+}
+
+static int
+field_content_length(struct head_ctx *c, struct http_request *req,
+    const char *v, size_t len)
+{
+	uint64_t	 n = 0;
+	unsigned	 d;
+
+	/* RFC 9112 6.3: several lengths, or a length next to a transfer
+	 * coding, are how requests get smuggled; refuse them outright. */
+	if (req->has_content_length || c->te || len == 0)
+		return 400;
+	for (size_t i = 0; i < len; i++) {
+		d = (unsigned)((unsigned char)v[i] - '0');
+		if (d > 9 || n > (UINT64_MAX - d) / 10)
+			return 400;
+		n = n * 10 + d;
+	}
+	req->has_content_length = true;
+	req->content_length = n;
+	return 0;
+}
+
+/* Interpret one field line; name is a token, value is trimmed. */
+static int
+parse_field(struct head_ctx *c, struct http_request *req, const char *name,
+    size_t nlen, const char *v, size_t vlen)
+{
+	switch (nlen) {
+	case 4:
+		if (!ascii_ieq(name, "host", 4))
+			break;
+		if (++c->hosts > 1 || memchr(v, ' ', vlen) != NULL ||
+		    memchr(v, '\t', vlen) != NULL)
+			return 400;
+		break;
+	case 6:
+		if (ascii_ieq(name, "accept", 6)) {
+			req->accept = v;
+			req->accept_len = (uint32_t)vlen;
+			break;
+		}
+		if (!ascii_ieq(name, "expect", 6))
+			break;
+		if (vlen == 12 && ascii_ieq(v, "100-continue", 12))
+			req->expect_continue = true;
+		else
+			c->expect_bad = true;
+		break;
+	case 10:
+		if (!ascii_ieq(name, "connection", 10))
+			break;
+		return parse_list(c, v, vlen, false, field_connection_option);
+	case 13:
+		if (!ascii_ieq(name, "authorization", 13))
+			break;
+		/* Which of two credentials would count is anyone's guess. */
+		if (c->authorization)
+			return 400;
+		c->authorization = true;
+		req->authorization = v;
+		req->authorization_len = (uint32_t)vlen;
+		break;
+	case 14:
+		if (!ascii_ieq(name, "content-length", 14))
+			break;
+		return field_content_length(c, req, v, vlen);
+	case 15:
+		if (!ascii_ieq(name, "accept-encoding", 15))
+			break;
+		req->accept_encoding = v;
+		req->accept_encoding_len = (uint32_t)vlen;
+		break;
+	case 17:
+		if (!ascii_ieq(name, "transfer-encoding", 17))
+			break;
+		if (req->version_minor == 0 || req->has_content_length)
+			return 400;
+		c->te = true;
+		return parse_list(c, v, vlen, true, field_te_coding);
+	}
+	return 0;
+}
+
+/* The empty line has been seen: the checks that need the whole head. */
+static int
+parse_head_end(struct head_ctx *c, struct http_request *req)
+{
+	if (c->hosts == 0 && req->version_minor == 1)
+		return 400;
+	/* RFC 9112 6.3: without a final "chunked" the body length cannot be
+	 * known: 400.  A final "chunked" after codings we do not know: 501. */
+	if (c->te && !c->te_chunked)
+		return 400;
+	if (c->te_other)
+		return 501;
+	if (req->has_content_length &&
+	    req->content_length > c->limits->max_body)
+		return 413;
+	if (c->expect_bad)
+		return 417;
+	req->chunked = c->te;
+	if (c->conn_close)
+		req->keep_alive = false;
+	else if (c->conn_keep_alive)
+		req->keep_alive = true;
+	else
+		req->keep_alive = req->version_minor == 1;
+	return 0;
+}
+
+int
+http_parse_request(const char *buf, size_t len,
+    const struct http_limits *limits, struct http_request *req)
+{
+	struct head_ctx	 c = { .limits = limits, .buf = buf };
+	const char	*p = buf, *name, *v, *ve;
+	size_t		 nlen;
+	int		 rc;
+
+	/* Field by field: cheaper than a struct copy (rep stos) here. */
+	req->method = HTTP_METHOD_OTHER;
+	req->method_str = req->target = req->path = NULL;
+	req->method_len = req->target_len = req->path_len = 0;
+	req->version_minor = 0;
+	req->keep_alive = req->expect_continue = req->chunked = false;
+	req->has_content_length = false;
+	req->content_length = 0;
+	req->head_len = 0;
+	req->accept = req->accept_encoding = req->authorization = NULL;
+	req->accept_len = req->accept_encoding_len = 0;
+	req->authorization_len = 0;
+	if (len >= limits->max_head) {
+		c.lim = buf + limits->max_head;
+		c.at_max = true;
+	} else
+		c.lim = buf + len;
+
+	/* RFC 9112 2.2: skip a few empty lines before the request line. */
+	for (int n = 0; p < c.lim && *p == '\r'; n++) {
+		if (n == LEADING_CRLF_MAX)
+			return 400;
+		if (p + 1 == c.lim)
+			return head_stop(&c);
+		if (p[1] != '\n')
+			return 400;
+		p += 2;
+	}
+	if (p == c.lim)
+		return head_stop(&c);
+	c.line = p;
+	c.rl_lim = (size_t)(c.lim - p) > limits->max_request_line ?
+	    p + limits->max_request_line : c.lim;
+	if ((rc = parse_request_line(&c, req, &p)) != 0)
+		return rc;
+
+	/* field lines, then the empty line */
+	for (;;) {
+		if (p == c.lim)
+			return head_stop(&c);
+		if (*p == '\r')
+			break;
+		/* Also catches obs-fold and whitespace before the first
+		 * field (RFC 9112 2.2, 5.2), a bare LF and an empty name. */
+		if (!tchar_tab[(unsigned char)*p])
+			return 400;
+		name = p;
+		do
+			p++;
+		while (p < c.lim && tchar_tab[(unsigned char)*p]);
+		if (p == c.lim)
+			return head_stop(&c);
+		/* No whitespace between name and colon (RFC 9112 5.1). */
+		if (*p != ':')
+			return 400;
+		nlen = (size_t)(p - name);
+		p++;
+		while (p < c.lim && is_ows(*p))
+			p++;
+		v = p;
+		p = scan_value(p, c.lim);
+		if (p == c.lim)
+			return head_stop(&c);
+		if (*p != '\r')
+			return 400;
+		for (ve = p; ve > v && is_ows(ve[-1]); ve--)
+			;
+		if (++p == c.lim)
+			return head_stop(&c);
+		if (*p != '\n')
+			return 400;
+		p++;
+		if ((rc = parse_field(&c, req, name, nlen, v,
+		    (size_t)(ve - v))) != 0)
+			return rc;
+	}
+	if (++p == c.lim)
+		return head_stop(&c);
+	if (*p != '\n')
+		return 400;
+	p++;
+	if ((rc = parse_head_end(&c, req)) != 0)
+		return rc;
+	req->head_len = (uint32_t)(p - buf);
+	return HTTP_PARSE_DONE;
+}
+
+const char *
+http_method_name(enum http_method method)
+{
+	if ((unsigned)method >= HTTP_METHOD_COUNT)
+		method = HTTP_METHOD_OTHER;
+	return method_names[method];
+}
+
+/*
+ * Body skipper states.  Chunked framing (RFC 9112 7.1):
+ *   chunk-size [ chunk-ext ] CRLF chunk-data CRLF ... "0" [ chunk-ext ]
+ *   CRLF trailer-section CRLF
+ * chunk-ext is accepted as BWS ";" followed by any field-value characters
+ * up to the CR: it is skipped, and since neither CR nor LF can occur in
+ * it under any reading of the grammar, the framing is unambiguous.
+ */
+enum body_state {
+	BODY_DONE,
+	BODY_LENGTH,		/* Content-Length bytes left in remaining */
+	BODY_SIZE_FIRST,	/* first hex digit of a chunk-size */
+	BODY_SIZE,		/* more hex digits, BWS, ';' or CR */
+	BODY_SIZE_BWS,		/* BWS after the size: ';' or CR */
+	BODY_EXT,		/* chunk-ext up to CR */
+	BODY_SIZE_LF,		/* LF of the chunk-size line */
+	BODY_DATA,		/* chunk-data, remaining bytes left */
+	BODY_DATA_CR,		/* CRLF after chunk-data */
+	BODY_DATA_LF,
+	BODY_TRAILER,		/* start of a trailer field line or final CRLF */
+	BODY_TRAILER_LINE,	/* rest of a trailer field line */
+	BODY_TRAILER_LF,
+	BODY_END_LF,		/* LF of the final CRLF */
+};
+
+void
+http_body_init(struct http_body *body, const struct http_request *req)
+{
+	*body = (struct http_body){ .chunked = req->chunked };
+	if (req->chunked)
+		body->state = BODY_SIZE_FIRST;
+	else if (req->has_content_length && req->content_length > 0) {
+		body->state = BODY_LENGTH;
+		body->remaining = req->content_length;
+	} else
+		body->state = BODY_DONE;
+}
+
+bool
+http_body_done(const struct http_body *body)
+{
+	return body->state == BODY_DONE;
+}
+
+/*
+ * One byte of chunked framing outside chunk-data.  Returns 0 when the
+ * byte was taken (the state says whether the body is complete) or the
+ * status to reject the body with.
+ */
+static int
+body_chunk_byte(struct http_body *b, unsigned char ch,
+    const struct http_limits *limits)
+{
+	int	 d;
+
+	switch (b->state) {
+	case BODY_SIZE_FIRST:
+	case BODY_SIZE:
+		if ((d = hex_tab[ch]) >= 0) {
+			/* 16 digits hold any uint64_t; more is abuse even
+			 * if they are leading zeros. */
+			if (++b->line > CHUNK_DIGITS_MAX)
+				return 400;
+			b->remaining = b->remaining << 4 | (uint64_t)d;
+			b->state = BODY_SIZE;
+			return 0;
+		}
+		if (b->state == BODY_SIZE_FIRST)
+			return 400;
+		/* FALLTHROUGH */
+	case BODY_SIZE_BWS:
+		if (ch == '\r') {
+			b->state = BODY_SIZE_LF;
+			return 0;	/* CRLF is not part of the limit */
+		}
+		if (ch == ';')
+			b->state = BODY_EXT;
+		else if (ch == ' ' || ch == '\t')
+			b->state = BODY_SIZE_BWS;
+		else
+			return 400;
+		break;
+	case BODY_EXT:
+		if (ch == '\r') {
+			b->state = BODY_SIZE_LF;
+			return 0;
+		}
+		if (!value_tab[ch])
+			return 400;
+		break;
+	case BODY_SIZE_LF:
+		if (ch != '\n')
+			return 400;
+		b->line = 0;
+		if (b->remaining == 0) {
+			b->state = BODY_TRAILER;
+			return 0;
+		}
+		if (b->total > limits->max_body ||
+		    b->remaining > limits->max_body - b->total)
+			return 413;
+		b->state = BODY_DATA;
+		return 0;
+	case BODY_DATA_CR:
+		if (ch != '\r')
+			return 400;
+		b->state = BODY_DATA_LF;
+		return 0;
+	case BODY_DATA_LF:
+		if (ch != '\n')
+			return 400;
+		b->state = BODY_SIZE_FIRST;
+		b->remaining = 0;
+		b->line = 0;
+		return 0;
+	case BODY_TRAILER:
+		if (ch == '\r') {
+			b->state = BODY_END_LF;
+			return 0;
+		}
+		/* a field name starts here: no obs-fold, no bare LF */
+		if (!tchar_tab[ch])
+			return 400;
+		b->state = BODY_TRAILER_LINE;
+		break;
+	case BODY_TRAILER_LINE:
+		if (ch == '\r')
+			b->state = BODY_TRAILER_LF;
+		else if (!value_tab[ch])
+			return 400;
+		break;
+	case BODY_TRAILER_LF:
+		if (ch != '\n')
+			return 400;
+		b->state = BODY_TRAILER;
+		break;
+	case BODY_END_LF:
+		if (ch != '\n')
+			return 400;
+		b->state = BODY_DONE;
+		return 0;
+	default:
+		return 400;
+	}
+	/* Bound the chunk-size line and the trailer section. */
+	if (++b->line > (b->state >= BODY_TRAILER ? TRAILER_MAX :
+	    CHUNK_LINE_MAX))
+		return 400;
+	return 0;
+}
+
+int
+http_body_skip(struct http_body *body, const char *buf, size_t len,
+    const struct http_limits *limits, size_t *consumed)
+{
+	const unsigned char	*p = (const unsigned char *)buf, *e = p + len;
+	uint64_t		 n;
+	int			 rc = HTTP_PARSE_AGAIN;
+
+	for (;;) {
+		if (body->state == BODY_DONE) {
+			rc = HTTP_PARSE_DONE;
+			break;
+		}
+		if (body->state == BODY_LENGTH) {
+			if (body->total > limits->max_body ||
+			    body->remaining > limits->max_body - body->total) {
+				rc = 413;
+				break;
+			}
+		}
+		if (p == e)
+			break;
+		if (body->state == BODY_LENGTH || body->state == BODY_DATA) {
+			n = (uint64_t)(e - p);
+			if (n > body->remaining)
+				n = body->remaining;
+			p += n;
+			body->remaining -= n;
+			body->total += n;
+			if (body->remaining == 0)
+				body->state = body->state == BODY_LENGTH ?
+				    BODY_DONE : BODY_DATA_CR;
+			continue;
+		}
+		if ((rc = body_chunk_byte(body, *p, limits)) != 0)
+			break;
+		p++;
+		rc = HTTP_PARSE_AGAIN;
+	}
+	*consumed = (size_t)(p - (const unsigned char *)buf);
+	return rc;
+}
