@@ -1,0 +1,31 @@
+/*
+ * listener.h - the listening sockets, bound by the master before it forks.
+ *
+ * The app port gets one SO_REUSEPORT socket per worker position and
+ * address, so the kernel spreads connections evenly over the workers; the
+ * master keeps them all open, so a worker that dies leaves its queued
+ * connections waiting for its replacement instead of being reset.  The
+ * metrics port gets one ordinary socket per address.
+ */
+#ifndef OBSERVD_LISTENER_H
+#define OBSERVD_LISTENER_H
+
+#include "observd/config.h"
+
+struct listeners {
+	int		 app[CONFIG_MAX_WORKERS][CONFIG_MAX_ADDRS];
+	int		 napp_addrs;		/* addresses per worker */
+	unsigned	 nworkers;
+	int		 metrics[CONFIG_MAX_ADDRS];
+	int		 nmetrics;
+};
+
+/* Bind everything cfg asks for.  0, or -1 with the reason in err (and
+ * nothing left open). */
+int	listeners_open(struct listeners *ls, const struct config *cfg,
+	    char *err, size_t errlen);
+void	listeners_close(struct listeners *ls);
+/* In a child: close every socket but the ones it serves. */
+void	listeners_keep_only(struct listeners *ls, int worker_index, int keep_metrics);
+
+#endif /* OBSERVD_LISTENER_H */

@@ -1,0 +1,56 @@
+/*
+ * privsep.c - privilege drop for the children (see privsep.h).
+ */
+#include "config.h"
+
+#include <sys/prctl.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "observd/log.h"
+#include "observd/privsep.h"
+
+int
+privsep_drop(const struct config *cfg, pid_t master)
+{
+	uid_t ruid, euid, suid;
+	gid_t rgid, egid, sgid;
+
+	if (cfg->drop_privileges) {
+		if (setgroups(1, &cfg->gid) < 0 ||
+		    setresgid(cfg->gid, cfg->gid, cfg->gid) < 0 ||
+		    setresuid(cfg->uid, cfg->uid, cfg->uid) < 0) {
+			log_error("cannot switch to user %s", cfg->user);
+			return -1;
+		}
+		/* Verify: a partial switch must never go unnoticed. */
+		if (getresuid(&ruid, &euid, &suid) < 0 || getresgid(&rgid, &egid, &sgid) < 0 ||
+		    ruid != cfg->uid || euid != cfg->uid || suid != cfg->uid ||
+		    rgid != cfg->gid || egid != cfg->gid || sgid != cfg->gid ||
+		    setuid(0) == 0) {
+			errno = EPERM;
+			log_errorx("privileges were not dropped to %s", cfg->user);
+			return -1;
+		}
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		log_error("PR_SET_NO_NEW_PRIVS");
+		return -1;
+	}
+	/* Set after the uid change, which clears it.  If the master is
+	 * already gone, do not serve with a stale configuration. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0) {
+		log_error("PR_SET_PDEATHSIG");
+		return -1;
+	}
+	if (getppid() != master) {
+		log_errorx("master %ld is gone", (long)master);
+		errno = ESRCH;
+		return -1;
+	}
+	return 0;
+}
