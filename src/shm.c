@@ -84,8 +84,11 @@ shm_slot_claim(struct shm_slot *slot, uint64_t generation)
 void
 shm_slot_release(struct shm_slot *slot)
 {
-	SHM_STORE(&slot->connections_open, 0);
-	SHM_STORE(&slot->requests_in_flight, 0);
+	/* Every GAUGE of metrics.def in the slot; counters are kept. */
+#define METRIC_SLOT(id, type, name, unit, help, ctype, field, scale)	\
+	if (strcmp(#type, "GAUGE") == 0)				\
+		SHM_STORE(&slot->field, 0);
+#include "observd/metrics.def"
 	SHM_STORE(&slot->pid, 0);
 	SHM_STORE(&slot->state, SHM_SLOT_IDLE);
 }

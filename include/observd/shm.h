@@ -26,6 +26,11 @@
  * Gauges (open connections, requests in flight) are zeroed by the master
  * when it reaps the slot's worker.  Histograms are stored per bucket, not
  * cumulative; the renderer accumulates them.
+ *
+ * The scalar fields that are exported metrics are generated from
+ * metrics.def (the METRIC_SLOT/MASTER/AGG entries): adding one there adds
+ * the field, its rendering and its documentation.  Any layout change
+ * bumps SHM_VERSION; readers refuse a segment of another version.
  */
 #ifndef OBSERVD_SHM_H
 #define OBSERVD_SHM_H
@@ -46,7 +51,9 @@
 /*
  * Request duration buckets, upper bounds in seconds: sub-millisecond ones,
  * then prometheus_client's defaults (what the old service exported).  The
- * slot stores one count per bucket plus one for +Inf.
+ * slot stores one count per bucket plus one for +Inf.  Written as
+ * canonical floats ("1.0", not "1"): the renderer uses the literals as the
+ * "le" label values (check_render verifies them).
  */
 #define SHM_DURATION_BUCKETS(X)						\
 	X(0.0001) X(0.00025) X(0.0005) X(0.001) X(0.0025)		\

@@ -1,0 +1,61 @@
+/*
+ * procstat.h - the aggregator's sampler thread: every few seconds (and
+ * once at start) it reads the CPU time, memory, open descriptors and start
+ * time of every observd process from /proc and stores them in the
+ * segment (shm_aggregator.proc[], which only this thread writes).
+ *
+ * The aggregator runs unprivileged, maybe as another user than the
+ * master: a figure /proc does not show us (typically /proc/<pid>/fd of a
+ * root master, or of a process that changed credentials and so is not
+ * dumpable) is left out for that process rather than failing the sample.
+ */
+#ifndef OBSERVD_PROCSTAT_H
+#define OBSERVD_PROCSTAT_H
+
+#include <sys/types.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "observd/shm.h"
+
+#define PROCSTAT_INTERVAL_MS	5000
+
+struct procstat_proc {
+	int64_t		ppid;
+	uint64_t	cpu_ns;		/* utime + stime */
+	uint64_t	rss_bytes;
+	uint64_t	vsize_bytes;
+	uint64_t	start_time_ns;	/* CLOCK_REALTIME */
+	int64_t		open_fds;	/* -1: not readable */
+};
+
+struct procstat {
+	struct shm_segment	*seg;
+	unsigned		 interval_ms;
+	long			 ticks;		/* sysconf(_SC_CLK_TCK) */
+	long			 page_size;
+	uint64_t		 boot_time_ns;	/* /proc/stat btime */
+	/* Thread control. */
+	pthread_t		 thread;
+	pthread_mutex_t		 lock;
+	pthread_cond_t		 cond;
+	bool			 running;
+	bool			 stop;
+};
+
+/* Prepare ps for seg (reads the boot time).  0, or -1 with errno. */
+int	procstat_init(struct procstat *ps, struct shm_segment *seg, unsigned interval_ms);
+/* Read one process.  0, or -1 with errno (ENOENT: no such process). */
+int	procstat_read(const struct procstat *ps, pid_t pid, struct procstat_proc *out);
+/* One round: sample the master, the aggregator (us) and every worker
+ * into seg->aggregator.proc[]; positions without a process get pid 0. */
+void	procstat_sample(struct procstat *ps);
+/* Sample once now, then every interval in a thread that blocks every
+ * signal.  0, or -1 with errno. */
+int	procstat_start(struct procstat *ps);
+/* Stop and join the thread (tests; the aggregator just exits). */
+void	procstat_stop(struct procstat *ps);
+
+#endif /* OBSERVD_PROCSTAT_H */

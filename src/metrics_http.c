@@ -1,0 +1,431 @@
+/*
+ * metrics_http.c - the /metrics response: bearer token, content
+ * negotiation, rendering, gzip.  Used by the aggregator (metrics port) and
+ * by the workers (app port).
+ *
+ * Buffers live in the responder and are reused: the exposition is
+ * rendered after HEAD_ROOM bytes and the response head is then written
+ * just before it, so the body is never copied; gzip output goes to a
+ * second buffer laid out the same way.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <zlib.h>
+
+#include "observd/http_response.h"
+#include "observd/metrics_http.h"
+#include "observd/render.h"
+
+#define HEAD_ROOM	1024	/* the longest response head */
+#define HEAD_FIXED	400	/* our headers, Date and Connection */
+#define GZIP_LEVEL	Z_BEST_SPEED	/* ~6x smaller already; level 6 costs 2-3x the CPU */
+
+struct metrics_responder {
+	const struct config		*cfg;
+	const struct http_responses	*rs;
+	struct shm_segment		*seg;
+	struct render_info		 info;
+	struct render_stats		 stats;		/* of the last render */
+	struct render_buf		 body;		/* HEAD_ROOM, then the exposition */
+	char				*gz;		/* HEAD_ROOM, then the gzip stream */
+	size_t				 gzcap;
+	z_stream			 zs;
+	bool				 zs_ready;	/* deflateInit2 done (lazily) */
+	char				*canned;	/* a canned answer (401) */
+	size_t				 cannedcap;
+};
+
+struct metrics_responder *
+metrics_responder_new(const struct config *cfg, const struct http_responses *rs,
+    struct shm_segment *seg)
+{
+	struct metrics_responder *mr;
+
+	if (rs->common_headers_len + HEAD_FIXED > HEAD_ROOM)
+		return NULL;
+	if ((mr = calloc(1, sizeof(*mr))) == NULL)
+		return NULL;
+	mr->cfg = cfg;
+	mr->rs = rs;
+	mr->seg = seg;
+	render_info_init(&mr->info, seg);
+	return mr;
+}
+
+void
+metrics_responder_free(struct metrics_responder *mr)
+{
+	if (mr == NULL)
+		return;
+	if (mr->zs_ready)
+		deflateEnd(&mr->zs);
+	render_buf_free(&mr->body);
+	free(mr->gz);
+	free(mr->canned);
+	free(mr);
+}
+
+const struct render_stats *
+metrics_responder_stats(const struct metrics_responder *mr)
+{
+	return &mr->stats;
+}
+
+/* ---------------------------------------------------------- negotiation */
+
+/* One element of an Accept or Accept-Encoding list. */
+struct accept_elem {
+	const char	*value;		/* "text/plain", "gzip", "*" */
+	size_t		 value_len;
+	int		 q;		/* 0..1000 */
+	const char	*version;	/* the version parameter, or NULL */
+	size_t		 version_len;
+};
+
+static bool
+is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static bool
+eq_nocase(const char *s, size_t len, const char *lit)
+{
+	return strlen(lit) == len && strncasecmp(s, lit, len) == 0;
+}
+
+/* qvalue (RFC 9110 12.4.2): "0" ["." 0*3DIGIT] / "1" ["." 0*3"0"].
+ * Anything else makes the element unacceptable (q 0). */
+static int
+parse_q(const char *s, size_t len)
+{
+	int q, scale = 100;
+	size_t i;
+
+	if (len == 0 || (s[0] != '0' && s[0] != '1'))
+		return 0;
+	q = (s[0] - '0') * 1000;
+	if (len == 1)
+		return q;
+	if (s[1] != '.' || len > 5)
+		return 0;
+	for (i = 2; i < len; i++, scale /= 10) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		q += (s[i] - '0') * scale;
+	}
+	return q > 1000 ? 0 : q;
+}
+
+/*
+ * Parse the next element of a comma-separated list with ";name=value"
+ * parameters (quoted values allowed) at *pp.  Returns false at the end.
+ * Lenient: a malformed element is returned with what could be read, and
+ * the next comma resynchronises.
+ */
+static bool
+accept_next(const char **pp, const char *end, struct accept_elem *e)
+{
+	const char *p = *pp;
+
+	/* Empty elements are allowed: ", ,a". */
+	while (p < end && (is_ows(*p) || *p == ','))
+		p++;
+	if (p == end)
+		return false;
+	memset(e, 0, sizeof(*e));
+	e->q = 1000;
+	e->value = p;
+	while (p < end && *p != ',' && *p != ';' && !is_ows(*p))
+		p++;
+	e->value_len = (size_t)(p - e->value);
+	for (;;) {
+		const char *name, *val;
+		size_t name_len, val_len;
+
+		while (p < end && is_ows(*p))
+			p++;
+		if (p == end || *p != ';')
+			break;
+		p++;
+		while (p < end && is_ows(*p))
+			p++;
+		name = p;
+		while (p < end && *p != '=' && *p != ';' && *p != ',' && !is_ows(*p))
+			p++;
+		name_len = (size_t)(p - name);
+		if (p == end || *p != '=')
+			continue;
+		p++;
+		if (p < end && *p == '"') {
+			val = ++p;
+			while (p < end && *p != '"') {
+				if (*p == '\\' && p + 1 < end)
+					p++;
+				p++;
+			}
+			val_len = (size_t)(p - val);
+			if (p < end)
+				p++;
+		} else {
+			val = p;
+			while (p < end && *p != ';' && *p != ',' && !is_ows(*p))
+				p++;
+			val_len = (size_t)(p - val);
+		}
+		if (eq_nocase(name, name_len, "q"))
+			e->q = parse_q(val, val_len);
+		else if (eq_nocase(name, name_len, "version")) {
+			e->version = val;
+			e->version_len = val_len;
+		}
+	}
+	/* Skip whatever is left of a malformed element. */
+	while (p < end && *p != ',')
+		p++;
+	*pp = p;
+	return true;
+}
+
+static bool
+version_is(const struct accept_elem *e, const char *v)
+{
+	return e->version == NULL || (e->version_len == strlen(v) &&
+	    memcmp(e->version, v, e->version_len) == 0);
+}
+
+enum render_format
+metrics_negotiate_format(const char *accept, size_t len)
+{
+	const char *p = accept, *end;
+	struct accept_elem e;
+	int q_om = -1, q_text = -1, text_rank = 0;
+
+	if (accept == NULL)
+		return RENDER_TEXT;
+	end = accept + len;
+	while (accept_next(&p, end, &e)) {
+		int rank = 0;
+
+		if (eq_nocase(e.value, e.value_len, "application/openmetrics-text")) {
+			/* 0.0.1 and later versions are other formats. */
+			if (version_is(&e, "1.0.0") && e.q > q_om)
+				q_om = e.q;
+			continue;
+		}
+		if (eq_nocase(e.value, e.value_len, "text/plain"))
+			rank = version_is(&e, "0.0.4") ? 3 : 0;
+		else if (eq_nocase(e.value, e.value_len, "text/*"))
+			rank = 2;
+		else if (eq_nocase(e.value, e.value_len, "*/*"))
+			rank = 1;
+		/* The most specific range decides text's q (RFC 9110 12.5.1). */
+		if (rank > text_rank || (rank == text_rank && rank > 0 && e.q > q_text)) {
+			text_rank = rank;
+			q_text = e.q;
+		}
+	}
+	/* A tie goes to OpenMetrics: the client named it explicitly. */
+	if (q_om > 0 && q_om >= q_text)
+		return RENDER_OPENMETRICS;
+	return RENDER_TEXT;
+}
+
+bool
+metrics_accepts_gzip(const char *accept_encoding, size_t len)
+{
+	const char *p = accept_encoding, *end;
+	struct accept_elem e;
+	int q_gzip = -1, q_any = -1;
+
+	if (accept_encoding == NULL)
+		return false;
+	end = accept_encoding + len;
+	while (accept_next(&p, end, &e)) {
+		if (eq_nocase(e.value, e.value_len, "gzip") ||
+		    eq_nocase(e.value, e.value_len, "x-gzip")) {
+			if (e.q > q_gzip)
+				q_gzip = e.q;
+		} else if (eq_nocase(e.value, e.value_len, "*")) {
+			if (e.q > q_any)
+				q_any = e.q;
+		}
+	}
+	return q_gzip >= 0 ? q_gzip > 0 : q_any > 0;
+}
+
+/* --------------------------------------------------------------- token */
+
+bool
+metrics_token_equal(const char *given, size_t given_len, const char *token,
+    size_t token_len)
+{
+	volatile unsigned char acc = given_len != token_len;
+
+	/* Every byte of the secret takes part, whatever was given: the time
+	 * depends on token_len only. */
+	for (size_t i = 0; i < token_len; i++) {
+		unsigned char g = i < given_len ? (unsigned char)given[i] : 0;
+
+		acc |= (unsigned char)(g ^ (unsigned char)token[i]);
+	}
+	return acc == 0;
+}
+
+bool
+metrics_authorized(const struct config *cfg, const struct http_request *req)
+{
+	const char *p = req->authorization, *end;
+
+	if (cfg->metrics_token_len == 0)
+		return true;
+	if (p == NULL || req->authorization_len < 7)
+		return false;
+	end = p + req->authorization_len;
+	/* auth-scheme is case-insensitive (RFC 9110 11.1); RFC 6750 puts
+	 * one or more spaces before the token. */
+	if (strncasecmp(p, "Bearer", 6) != 0 || p[6] != ' ')
+		return false;
+	for (p += 6; p < end && *p == ' '; p++)
+		;
+	return metrics_token_equal(p, (size_t)(end - p), cfg->metrics_token,
+	    cfg->metrics_token_len);
+}
+
+/* ------------------------------------------------------------ response */
+
+static int
+buf_grow(char **buf, size_t *cap, size_t need)
+{
+	char *n;
+	size_t c = *cap ? *cap : 16 * 1024;
+
+	if (need <= *cap)
+		return 0;
+	while (c < need)
+		c *= 2;
+	if ((n = realloc(*buf, c)) == NULL)
+		return -1;
+	*buf = n;
+	*cap = c;
+	return 0;
+}
+
+/* Compress body[0..len) into mr->gz after HEAD_ROOM; the compressed
+ * length in *out_len.  0, or -1 (out of memory). */
+static int
+gzip_body(struct metrics_responder *mr, const char *body, size_t len, size_t *out_len)
+{
+	if (!mr->zs_ready) {
+		/* Lazily: 256 KB of zlib state only where gzip is used. */
+		if (deflateInit2(&mr->zs, GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8,
+		    Z_DEFAULT_STRATEGY) != Z_OK)
+			return -1;
+		mr->zs_ready = true;
+	} else if (deflateReset(&mr->zs) != Z_OK)
+		return -1;
+	if (buf_grow(&mr->gz, &mr->gzcap, HEAD_ROOM + deflateBound(&mr->zs, (uLong)len)) < 0)
+		return -1;
+	mr->zs.next_in = (Bytef *)(uintptr_t)body;
+	mr->zs.avail_in = (uInt)len;
+	mr->zs.next_out = (Bytef *)mr->gz + HEAD_ROOM;
+	mr->zs.avail_out = (uInt)(mr->gzcap - HEAD_ROOM);
+	/* deflateBound's room: one call finishes the stream. */
+	if (deflate(&mr->zs, Z_FINISH) != Z_STREAM_END)
+		return -1;
+	*out_len = mr->zs.total_out;
+	return 0;
+}
+
+#define PUT(p, lit)	((char *)memcpy((p), (lit), sizeof(lit) - 1) + sizeof(lit) - 1)
+
+static size_t
+head_write(const struct metrics_responder *mr, char *out, enum render_format fmt,
+    bool gzip, size_t body_len, bool closing, bool keep_alive_10)
+{
+	const char *date;
+	size_t dlen;
+	char *p = out;
+
+	p = PUT(p, "HTTP/1.1 200 OK\r\n");
+	memcpy(p, mr->rs->common_headers, mr->rs->common_headers_len);
+	p += mr->rs->common_headers_len;
+	if (fmt == RENDER_OPENMETRICS)
+		p = PUT(p, "Content-Type: " RENDER_CONTENT_TYPE_OPENMETRICS "\r\n");
+	else
+		p = PUT(p, "Content-Type: " RENDER_CONTENT_TYPE_TEXT "\r\n");
+	p = PUT(p, "Cache-Control: no-store\r\n");
+	/* The body depends on both; caches (and curl --compressed users)
+	 * must not mix them up. */
+	p = PUT(p, "Vary: Accept-Encoding, Accept\r\n");
+	if (gzip)
+		p = PUT(p, "Content-Encoding: gzip\r\n");
+	p = PUT(p, "Content-Length: ");
+	p += render_u64(p, body_len);
+	p = PUT(p, "\r\n");
+	date = http_date_line(&dlen);
+	memcpy(p, date, dlen);
+	p += dlen;
+	if (closing)
+		p = PUT(p, "Connection: close\r\n");
+	else if (keep_alive_10)
+		p = PUT(p, "Connection: keep-alive\r\n");
+	p = PUT(p, "\r\n");
+	return (size_t)(p - out);
+}
+
+static int
+respond_unauthorized(struct metrics_responder *mr, bool head_only, bool closing,
+    bool keep_alive_10, const char **resp, size_t *resp_len)
+{
+	const struct http_canned_response *r = &mr->rs->canned[CANNED_UNAUTHORIZED];
+
+	if (buf_grow(&mr->canned, &mr->cannedcap,
+	    r->head_len + r->body_len + HTTP_RESPONSE_EXTRA) < 0)
+		return -1;
+	*resp_len = http_response_write(mr->canned, r, head_only, closing, keep_alive_10);
+	*resp = mr->canned;
+	return 401;
+}
+
+int
+metrics_respond(struct metrics_responder *mr, const struct http_request *req,
+    bool closing, bool keep_alive_10, const char **resp, size_t *resp_len)
+{
+	bool head_only = req->method == HTTP_METHOD_HEAD;
+	enum render_format fmt;
+	char head[HEAD_ROOM], *payload;
+	size_t head_len, payload_len;
+	bool gzip;
+
+	memset(&mr->stats, 0, sizeof(mr->stats));
+	if (!metrics_authorized(mr->cfg, req))
+		return respond_unauthorized(mr, head_only, closing, keep_alive_10,
+		    resp, resp_len);
+	fmt = metrics_negotiate_format(req->accept, req->accept_len);
+	gzip = metrics_accepts_gzip(req->accept_encoding, req->accept_encoding_len);
+
+	mr->body.failed = false;
+	if (buf_grow(&mr->body.data, &mr->body.cap, HEAD_ROOM + 32 * 1024) < 0)
+		return -1;
+	mr->body.len = HEAD_ROOM;
+	if (render_exposition(&mr->body, mr->seg, &mr->info, fmt, &mr->stats) < 0)
+		return -1;
+	payload = mr->body.data + HEAD_ROOM;
+	payload_len = mr->body.len - HEAD_ROOM;
+	if (gzip) {
+		if (gzip_body(mr, payload, payload_len, &payload_len) < 0)
+			return -1;
+		payload = mr->gz + HEAD_ROOM;
+	}
+	head_len = head_write(mr, head, fmt, gzip, payload_len, closing, keep_alive_10);
+	memcpy(payload - head_len, head, head_len);
+	*resp = payload - head_len;
+	*resp_len = head_len + (head_only ? 0 : payload_len);
+	return 200;
+}

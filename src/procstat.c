@@ -1,0 +1,270 @@
+/*
+ * procstat.c - per-process figures from /proc for the aggregator's
+ * sampler thread.  See procstat.h; the rendering is in render.c.
+ *
+ * This thread is the only writer of shm_aggregator.proc[] and .samples;
+ * it never touches anything else in the segment but reads slot pids.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "observd/procstat.h"
+
+#define NS_PER_S	UINT64_C(1000000000)
+
+/* Read a small /proc file whole into buf (NUL-terminated).  Returns the
+ * length, or -1 with errno. */
+static ssize_t
+procstat_slurp(const char *path, char *buf, size_t size)
+{
+	size_t off = 0;
+	int fd, saved;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	while (off < size - 1) {
+		ssize_t n = read(fd, buf + off, size - 1 - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			saved = errno;
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		off += (size_t)n;
+	}
+	close(fd);
+	buf[off] = '\0';
+	return (ssize_t)off;
+}
+
+static int
+procstat_boot_time(uint64_t *out)
+{
+	char buf[8192], *p;
+
+	/* /proc/stat lists every CPU first; btime comes after. */
+	if (procstat_slurp("/proc/stat", buf, sizeof(buf)) < 0)
+		return -1;
+	if ((p = strstr(buf, "\nbtime ")) == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	*out = strtoull(p + 7, NULL, 10) * NS_PER_S;
+	return 0;
+}
+
+int
+procstat_init(struct procstat *ps, struct shm_segment *seg, unsigned interval_ms)
+{
+	memset(ps, 0, sizeof(*ps));
+	ps->seg = seg;
+	ps->interval_ms = interval_ms ? interval_ms : PROCSTAT_INTERVAL_MS;
+	if ((ps->ticks = sysconf(_SC_CLK_TCK)) <= 0 ||
+	    (ps->page_size = sysconf(_SC_PAGESIZE)) <= 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (procstat_boot_time(&ps->boot_time_ns) < 0)
+		return -1;
+	if (pthread_mutex_init(&ps->lock, NULL) != 0)
+		return -1;
+	if (pthread_cond_init(&ps->cond, NULL) != 0) {
+		pthread_mutex_destroy(&ps->lock);
+		return -1;
+	}
+	return 0;
+}
+
+/* Entries in /proc/<pid>/fd but "." and "..", or -1 if not readable. */
+static int64_t
+procstat_count_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	int64_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	/* Our own count includes the descriptor we read it with. */
+	return pid == getpid() && n > 0 ? n - 1 : n;
+}
+
+int
+procstat_read(const struct procstat *ps, pid_t pid, struct procstat_proc *out)
+{
+	char path[64], buf[1024], *p, *end;
+	uint64_t f[25];
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if (procstat_slurp(path, buf, sizeof(buf)) < 0)
+		return -1;
+	/* "pid (comm) state ppid ...": comm may hold spaces and ')', so the
+	 * fields start after the last ')'. */
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ' || p[2] == '\0') {
+		errno = EINVAL;
+		return -1;
+	}
+	p += 3;		/* past ") " and the state letter: field 4 is next */
+	for (i = 4; i <= 24; i++) {
+		errno = 0;
+		f[i] = strtoull(p, &end, 10);
+		if (end == p || errno != 0) {
+			errno = EINVAL;
+			return -1;
+		}
+		p = end;
+	}
+	out->ppid = (int64_t)f[4];
+	out->cpu_ns = (f[14] + f[15]) * (NS_PER_S / (uint64_t)ps->ticks);
+	out->start_time_ns = ps->boot_time_ns + f[22] * (NS_PER_S / (uint64_t)ps->ticks);
+	out->vsize_bytes = f[23];
+	out->rss_bytes = f[24] * (uint64_t)ps->page_size;
+	out->open_fds = procstat_count_fds(pid);
+	return 0;
+}
+
+static void
+procstat_store(struct shm_proc_sample *s, pid_t pid, const struct procstat_proc *pp)
+{
+	struct timespec ts;
+
+	if (pp == NULL) {
+		SHM_STORE(&s->pid, 0);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	SHM_STORE(&s->cpu_ns, pp->cpu_ns);
+	SHM_STORE(&s->rss_bytes, pp->rss_bytes);
+	SHM_STORE(&s->vsize_bytes, pp->vsize_bytes);
+	SHM_STORE(&s->open_fds, pp->open_fds);
+	SHM_STORE(&s->start_time_ns, pp->start_time_ns);
+	SHM_STORE(&s->sampled_ns, (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec);
+	SHM_STORE(&s->pid, (int64_t)pid);
+}
+
+void
+procstat_sample(struct procstat *ps)
+{
+	struct shm_segment *seg = ps->seg;
+	struct procstat_proc pp;
+	pid_t master = (pid_t)SHM_LOAD(&seg->hdr.master_pid), self = getpid();
+	uint32_t nslots = SHM_LOAD(&seg->hdr.nslots);
+
+	procstat_store(&seg->aggregator.proc[SHM_PROC_MASTER], master,
+	    master > 0 && procstat_read(ps, master, &pp) == 0 ? &pp : NULL);
+	procstat_store(&seg->aggregator.proc[SHM_PROC_AGGREGATOR], self,
+	    procstat_read(ps, self, &pp) == 0 ? &pp : NULL);
+	for (uint32_t i = 0; i < SHM_PROC_MAX - SHM_PROC_WORKER; i++) {
+		struct shm_proc_sample *s = &seg->aggregator.proc[SHM_PROC_WORKER + i];
+		const struct shm_slot *slot;
+		pid_t pid = 0;
+		uint64_t state;
+
+		if (i < nslots) {
+			slot = &seg->slot[i];
+			state = SHM_LOAD(&slot->state);
+			if (shm_slot_valid(slot) && state != SHM_SLOT_UNUSED &&
+			    state != SHM_SLOT_IDLE)
+				pid = (pid_t)SHM_LOAD(&slot->pid);
+		}
+		/* A worker is the master's child: anything else is a reused
+		 * pid of a worker the master has not reaped yet. */
+		if (pid > 0 && procstat_read(ps, pid, &pp) == 0 && pp.ppid == master)
+			procstat_store(s, pid, &pp);
+		else
+			procstat_store(s, 0, NULL);
+	}
+	SHM_ADD(&seg->aggregator.samples, 1);
+}
+
+/* Deadline interval_ms from now on CLOCK_REALTIME (the condition
+ * variable's default clock). */
+static void
+procstat_deadline(const struct procstat *ps, struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ps->interval_ms / 1000;
+	ts->tv_nsec += (long)(ps->interval_ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static void *
+procstat_thread(void *arg)
+{
+	struct procstat *ps = arg;
+	struct timespec deadline;
+
+	for (;;) {
+		procstat_deadline(ps, &deadline);
+		pthread_mutex_lock(&ps->lock);
+		/* 0 is a wakeup (spurious, or stop): wait on until the
+		 * deadline unless stopping. */
+		while (!ps->stop &&
+		    pthread_cond_timedwait(&ps->cond, &ps->lock, &deadline) == 0)
+			;
+		if (ps->stop) {
+			pthread_mutex_unlock(&ps->lock);
+			return NULL;
+		}
+		pthread_mutex_unlock(&ps->lock);
+		procstat_sample(ps);
+	}
+}
+
+int
+procstat_start(struct procstat *ps)
+{
+	sigset_t all, old;
+	int rv;
+
+	/* The first sample now, so that the first scrape has one. */
+	procstat_sample(ps);
+	/* Signals are the main thread's (libevent's signal events). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rv = pthread_create(&ps->thread, NULL, procstat_thread, ps);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rv != 0) {
+		errno = rv;
+		return -1;
+	}
+	ps->running = true;
+	return 0;
+}
+
+void
+procstat_stop(struct procstat *ps)
+{
+	if (!ps->running)
+		return;
+	pthread_mutex_lock(&ps->lock);
+	ps->stop = true;
+	pthread_cond_signal(&ps->cond);
+	pthread_mutex_unlock(&ps->lock);
+	pthread_join(ps->thread, NULL);
+	ps->running = false;
+}

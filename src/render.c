@@ -1,0 +1,730 @@
+/*
+ * render.c - the Prometheus exposition of the shared segment (text 0.0.4
+ * and OpenMetrics 1.0.0).  What is rendered, in which order, with which
+ * name, type and help, is metrics.def; this file is how.
+ *
+ * Cost: one pass over the valid slots with relaxed loads into a local
+ * total, then one pass writing lines.  Integers are formatted by hand,
+ * the "le" strings are compile-time constants, and the output buffer is
+ * reused, so a scrape allocates nothing once the buffer has grown.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <zlib.h>
+
+#include "observd/http_parser.h"
+#include "observd/http_response.h"
+#include "observd/log.h"
+#include "observd/render.h"
+#include "observd/shm.h"
+
+/* ----------------------------------------------------------- the table */
+
+#define CUT_COUNTER	6	/* "_total" */
+#define CUT_GAUGE	0
+#define CUT_HISTOGRAM	0
+#define CUT_INFO	5	/* "_info" */
+#define METRIC_DEF(type, name, unit, labels, help, source)		\
+	{ name, sizeof(name) - 1, sizeof(name) - 1 - CUT_##type,	\
+	  METRIC_TYPE_##type, unit, labels, help, source },
+
+const struct metric_def metric_defs[METRIC_COUNT] = {
+#define METRIC_SLOT(id, type, name, unit, help, ctype, field, scale)	\
+	METRIC_DEF(type, name, unit, "", help, "slot." #field ", summed over workers")
+#define METRIC_MASTER(id, type, name, unit, help, ctype, field, scale)	\
+	METRIC_DEF(type, name, unit, "", help, "master." #field)
+#define METRIC_AGG(id, type, name, unit, help, ctype, field, scale)	\
+	METRIC_DEF(type, name, unit, "", help, "aggregator." #field)
+#define METRIC_CUSTOM(id, type, name, unit, labels, help, source)	\
+	METRIC_DEF(type, name, unit, labels, help, source)
+#include "observd/metrics.def"
+};
+
+const char *
+metric_type_name(enum metric_type type, enum render_format fmt)
+{
+	switch (type) {
+	case METRIC_TYPE_COUNTER:
+		return "counter";
+	case METRIC_TYPE_HISTOGRAM:
+		return "histogram";
+	case METRIC_TYPE_INFO:
+		/* The text format has no info type: a gauge of 1. */
+		return fmt == RENDER_OPENMETRICS ? "info" : "gauge";
+	case METRIC_TYPE_GAUGE:
+	default:
+		return "gauge";
+	}
+}
+
+/* "le" values as written in SHM_DURATION_BUCKETS, which uses canonical
+ * floats ("0.0001", "1.0"): check_render verifies they equal
+ * render_double()'s output with ".0" added to integers, as OpenMetrics
+ * requires.  The text format gets the same strings (as the old service's
+ * prometheus_client wrote them, and as Prometheus 3 normalises them). */
+#define RENDER_LE_STRING(x) #x,
+static const char *const le_strings[SHM_NBUCKETS + 1] = {
+	SHM_DURATION_BUCKETS(RENDER_LE_STRING)
+	"+Inf"
+};
+
+#define RENDER_STATUS_STRING(code, reason) #code,
+static const char *const status_strings[HTTP_STATUS_COUNT] = {
+	HTTP_STATUSES(RENDER_STATUS_STRING)
+};
+
+#define RENDER_STATUS_CODE(code, reason) code,
+static const int status_codes[HTTP_STATUS_COUNT] = {
+	HTTP_STATUSES(RENDER_STATUS_CODE)
+};
+
+#define RENDER_REASON_LABEL(id, label) label,
+static const char *const restart_reasons[SHM_RESTART_COUNT] = {
+	SHM_RESTART_REASONS(RENDER_REASON_LABEL)
+};
+
+/* ------------------------------------------------------------- helpers */
+
+size_t
+render_u64(char *out, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	memcpy(out, tmp + sizeof(tmp) - n, n);
+	return n;
+}
+
+static size_t
+render_i64(char *out, int64_t v)
+{
+	if (v >= 0)
+		return render_u64(out, (uint64_t)v);
+	out[0] = '-';
+	return 1 + render_u64(out + 1, -(uint64_t)v);
+}
+
+size_t
+render_double(char *out, double v)
+{
+	int n = 0;
+
+	if (isnan(v))
+		return (size_t)snprintf(out, RENDER_DOUBLE_MAX, "NaN");
+	if (isinf(v))
+		return (size_t)snprintf(out, RENDER_DOUBLE_MAX, v > 0 ? "+Inf" : "-Inf");
+	/* -2^63 <= v < 2^63 and integral: exact as int64, plain digits. */
+	if (v >= -9223372036854775808.0 && v < 9223372036854775808.0 &&
+	    (double)(int64_t)v == v) {
+		size_t len = render_i64(out, (int64_t)v);
+
+		out[len] = '\0';
+		return len;
+	}
+	/* Shortest precision that reads back as v; 17 digits always do. */
+	for (int prec = 15; prec <= 17; prec++) {
+		n = snprintf(out, RENDER_DOUBLE_MAX, "%.*g", prec, v);
+		if (strtod(out, NULL) == v)
+			break;
+	}
+	return (size_t)n;
+}
+
+size_t
+render_escape(char *out, const char *s, size_t len, bool quote)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	char *p = out;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = u[i];
+		size_t n;
+
+		if (c < 0x80) {
+			if (c == '\\') {
+				*p++ = '\\';
+				*p++ = '\\';
+			} else if (c == '\n') {
+				*p++ = '\\';
+				*p++ = 'n';
+			} else if (c == '"' && quote) {
+				*p++ = '\\';
+				*p++ = '"';
+			} else
+				*p++ = (char)c;
+			i++;
+		} else if ((n = utf8_sequence_len(u + i, len - i)) != 0) {
+			memcpy(p, u + i, n);
+			p += n;
+			i += n;
+		} else {
+			/* One U+FFFD per invalid byte (as decoders do). */
+			*p++ = (char)0xef;
+			*p++ = (char)0xbf;
+			*p++ = (char)0xbd;
+			i++;
+		}
+	}
+	return (size_t)(p - out);
+}
+
+void
+render_info_init(struct render_info *ri, const struct shm_segment *seg)
+{
+	ri->version = PACKAGE_VERSION;
+	ri->options = OBSERVD_BUILD_OPTIONS;
+	ri->libevent = event_get_version();
+	ri->zlib = zlibVersion();
+	ri->start_time_ns = SHM_LOAD(&seg->hdr.start_time_ns);
+}
+
+void
+render_buf_free(struct render_buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Room for n more bytes at the end of b; NULL once an allocation failed
+ * (the render then completes as a no-op and reports the failure). */
+static char *
+rb_reserve(struct render_buf *b, size_t n)
+{
+	if (b->failed)
+		return NULL;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 16 * 1024;
+		char *p;
+
+		while (cap < b->len + n)
+			cap *= 2;
+		if ((p = realloc(b->data, cap)) == NULL) {
+			b->failed = true;
+			return NULL;
+		}
+		b->data = p;
+		b->cap = cap;
+	}
+	return b->data + b->len;
+}
+
+#define PUT(p, lit)	((char *)memcpy((p), (lit), sizeof(lit) - 1) + sizeof(lit) - 1)
+
+/* ------------------------------------------------------------- writing */
+
+struct render_ctx {
+	struct render_buf	*b;
+	enum render_format	 fmt;
+	char			 created[RENDER_DOUBLE_MAX];	/* OpenMetrics _created */
+	size_t			 created_len;
+};
+
+struct label {
+	const char	*name;
+	const char	*value;
+};
+
+/* One sample line: name suffix{labels,le="..."} value */
+static void
+emit_sample(struct render_ctx *rc, const char *name, size_t name_len,
+    const char *suffix, const struct label *l, int nl, const char *le,
+    const char *val, size_t val_len)
+{
+	size_t suffix_len = strlen(suffix), max, vlen[4];
+	char *p, *start;
+
+	max = name_len + suffix_len + val_len + 4;
+	for (int i = 0; i < nl; i++) {
+		vlen[i] = strlen(l[i].value);
+		max += strlen(l[i].name) + RENDER_ESCAPE_MAX(vlen[i]) + 4;
+	}
+	if (le != NULL)
+		max += strlen(le) + 6;
+	if ((p = start = rb_reserve(rc->b, max)) == NULL)
+		return;
+	memcpy(p, name, name_len);
+	p += name_len;
+	memcpy(p, suffix, suffix_len);
+	p += suffix_len;
+	if (nl > 0 || le != NULL) {
+		*p++ = '{';
+		for (int i = 0; i < nl; i++) {
+			size_t len = strlen(l[i].name);
+
+			if (i > 0)
+				*p++ = ',';
+			memcpy(p, l[i].name, len);
+			p += len;
+			*p++ = '=';
+			*p++ = '"';
+			p += render_escape(p, l[i].value, vlen[i], true);
+			*p++ = '"';
+		}
+		if (le != NULL) {
+			size_t len = strlen(le);
+
+			if (nl > 0)
+				*p++ = ',';
+			p = PUT(p, "le=\"");
+			memcpy(p, le, len);
+			p += len;
+			*p++ = '"';
+		}
+		*p++ = '}';
+	}
+	*p++ = ' ';
+	memcpy(p, val, val_len);
+	p += val_len;
+	*p++ = '\n';
+	rc->b->len += (size_t)(p - start);
+}
+
+static void
+emit_u64(struct render_ctx *rc, const char *name, size_t name_len,
+    const char *suffix, const struct label *l, int nl, const char *le, uint64_t v)
+{
+	char val[24];
+
+	emit_sample(rc, name, name_len, suffix, l, nl, le, val, render_u64(val, v));
+}
+
+static void
+emit_double(struct render_ctx *rc, const char *name, size_t name_len,
+    const char *suffix, const struct label *l, int nl, double v)
+{
+	char val[RENDER_DOUBLE_MAX];
+
+	emit_sample(rc, name, name_len, suffix, l, nl, NULL, val, render_double(val, v));
+}
+
+/* OpenMetrics: the _created sample of a counter or histogram whose
+ * lifetime is the master's (the segment's counters start at 0 with it). */
+static void
+emit_created(struct render_ctx *rc, const struct metric_def *d,
+    const struct label *l, int nl)
+{
+	if (rc->fmt == RENDER_OPENMETRICS)
+		emit_sample(rc, d->name, d->family_len, "_created", l, nl, NULL,
+		    rc->created, rc->created_len);
+}
+
+/* The metadata lines: HELP and TYPE (text), TYPE, UNIT and HELP
+ * (OpenMetrics, in the order its spec recommends). */
+static void
+emit_meta(struct render_ctx *rc, const struct metric_def *d)
+{
+	bool om = rc->fmt == RENDER_OPENMETRICS;
+	size_t name_len = om ? d->family_len : d->name_len;
+	size_t help_len = strlen(d->help), unit_len = strlen(d->unit);
+	const char *type = metric_type_name(d->type, rc->fmt);
+	size_t type_len = strlen(type);
+	char *p, *start;
+
+	if ((p = start = rb_reserve(rc->b, 3 * name_len + RENDER_ESCAPE_MAX(help_len) +
+	    unit_len + type_len + 40)) == NULL)
+		return;
+	if (!om) {
+		p = PUT(p, "# HELP ");
+		memcpy(p, d->name, name_len);
+		p += name_len;
+		*p++ = ' ';
+		p += render_escape(p, d->help, help_len, false);
+		*p++ = '\n';
+	}
+	p = PUT(p, "# TYPE ");
+	memcpy(p, d->name, name_len);
+	p += name_len;
+	*p++ = ' ';
+	memcpy(p, type, type_len);
+	p += type_len;
+	*p++ = '\n';
+	if (om) {
+		if (unit_len > 0) {
+			p = PUT(p, "# UNIT ");
+			memcpy(p, d->name, name_len);
+			p += name_len;
+			*p++ = ' ';
+			memcpy(p, d->unit, unit_len);
+			p += unit_len;
+			*p++ = '\n';
+		}
+		p = PUT(p, "# HELP ");
+		memcpy(p, d->name, name_len);
+		p += name_len;
+		*p++ = ' ';
+		/* OpenMetrics escapes '"' in HELP as well (its ABNF). */
+		p += render_escape(p, d->help, help_len, true);
+		*p++ = '\n';
+	}
+	rc->b->len += (size_t)(p - start);
+}
+
+/* ------------------------------------------------------------- totals */
+
+/* The slots summed: a few KB on the stack, no shared state. */
+struct totals {
+	uint64_t	requests[HTTP_METHOD_COUNT][HTTP_ROUTE_COUNT][HTTP_STATUS_COUNT];
+	uint64_t	bucket[HTTP_ROUTE_COUNT][SHM_NBUCKETS + 1];
+	uint64_t	duration_ns_sum[HTTP_ROUTE_COUNT];
+#define METRIC_SLOT(id, type, name, unit, help, ctype, field, scale) ctype field;
+#include "observd/metrics.def"
+	unsigned	serving;
+	unsigned	used;
+	unsigned	bad;
+};
+
+static void
+totals_add_slot(struct totals *t, const struct shm_slot *s)
+{
+	for (int m = 0; m < HTTP_METHOD_COUNT; m++)
+		for (int r = 0; r < HTTP_ROUTE_COUNT; r++)
+			for (int i = 0; i < HTTP_STATUS_COUNT; i++)
+				t->requests[m][r][i] += SHM_LOAD(&s->requests[m][r][i]);
+	for (int r = 0; r < HTTP_ROUTE_COUNT; r++) {
+		for (int b = 0; b <= SHM_NBUCKETS; b++)
+			t->bucket[r][b] += SHM_LOAD(&s->duration_bucket[r][b]);
+		t->duration_ns_sum[r] += SHM_LOAD(&s->duration_ns_sum[r]);
+	}
+#define METRIC_SLOT(id, type, name, unit, help, ctype, field, scale)	\
+	t->field += SHM_LOAD(&s->field);
+#include "observd/metrics.def"
+}
+
+static void
+totals_collect(struct totals *t, const struct shm_segment *seg)
+{
+	uint32_t nslots = SHM_LOAD(&seg->hdr.nslots);
+
+	memset(t, 0, sizeof(*t));
+	for (uint32_t i = 0; i < nslots; i++) {
+		const struct shm_slot *s = &seg->slot[i];
+		uint64_t state;
+
+		if (!shm_slot_valid(s)) {
+			t->bad++;
+			continue;
+		}
+		if ((state = SHM_LOAD(&s->state)) == SHM_SLOT_UNUSED)
+			continue;
+		if (state == SHM_SLOT_SERVING)
+			t->serving++;
+		t->used++;
+		totals_add_slot(t, s);
+	}
+}
+
+/* ------------------------------------------------------------ families */
+
+/* Series shown at 0 before any traffic: GET and HEAD of every route with
+ * the status it normally answers (/ready also 503 while draining). */
+static bool
+request_expected(int method, int route, int status)
+{
+	int code = status_codes[status];
+
+	if (method != HTTP_METHOD_GET && method != HTTP_METHOD_HEAD)
+		return false;
+	switch (route) {
+	case HTTP_ROUTE_READY:
+		return code == 200 || code == 503;
+	case HTTP_ROUTE_OTHER:
+		return code == 404;
+	default:
+		return code == 200;
+	}
+}
+
+static bool
+error_expected(int route, int status)
+{
+	int code = status_codes[status];
+
+	return (route == HTTP_ROUTE_OTHER && code == 404) ||
+	    (route == HTTP_ROUTE_READY && code == 503);
+}
+
+static void
+render_requests(struct render_ctx *rc, const struct metric_def *d,
+    const struct totals *t)
+{
+	struct label l[3] = { { "method", NULL }, { "endpoint", NULL }, { "status", NULL } };
+
+	for (int m = 0; m < HTTP_METHOD_COUNT; m++) {
+		l[0].value = http_method_name((enum http_method)m);
+		for (int r = 0; r < HTTP_ROUTE_COUNT; r++) {
+			l[1].value = http_route_label((enum http_route)r);
+			for (int s = 0; s < HTTP_STATUS_COUNT; s++) {
+				uint64_t v = t->requests[m][r][s];
+
+				if (v == 0 && !request_expected(m, r, s))
+					continue;
+				l[2].value = status_strings[s];
+				emit_u64(rc, d->name, d->name_len, "", l, 3, NULL, v);
+				emit_created(rc, d, l, 3);
+			}
+		}
+	}
+}
+
+static void
+render_errors(struct render_ctx *rc, const struct metric_def *d,
+    const struct totals *t)
+{
+	struct label l[2] = { { "endpoint", NULL }, { "status", NULL } };
+
+	for (int r = 0; r < HTTP_ROUTE_COUNT; r++) {
+		l[0].value = http_route_label((enum http_route)r);
+		for (int s = 0; s < HTTP_STATUS_COUNT; s++) {
+			uint64_t v = 0;
+
+			if (status_codes[s] < 400)
+				continue;
+			for (int m = 0; m < HTTP_METHOD_COUNT; m++)
+				v += t->requests[m][r][s];
+			if (v == 0 && !error_expected(r, s))
+				continue;
+			l[1].value = status_strings[s];
+			emit_u64(rc, d->name, d->name_len, "", l, 2, NULL, v);
+			emit_created(rc, d, l, 2);
+		}
+	}
+}
+
+static double
+ns_to_seconds(uint64_t ns)
+{
+	/* Split first: a double holds 2^53, and ns since 1970 exceed it. */
+	return (double)(ns / 1000000000u) + (double)(ns % 1000000000u) / 1e9;
+}
+
+/* Stored per bucket; exposed cumulative in "le" order, with _count equal
+ * to the +Inf bucket by construction. */
+static void
+render_duration(struct render_ctx *rc, const struct metric_def *d,
+    const struct totals *t)
+{
+	struct label l = { "endpoint", NULL };
+
+	for (int r = 0; r < HTTP_ROUTE_COUNT; r++) {
+		uint64_t cum = 0;
+
+		l.value = http_route_label((enum http_route)r);
+		for (int b = 0; b <= SHM_NBUCKETS; b++) {
+			cum += t->bucket[r][b];
+			emit_u64(rc, d->name, d->name_len, "_bucket", &l, 1, le_strings[b], cum);
+		}
+		emit_double(rc, d->name, d->name_len, "_sum", &l, 1,
+		    ns_to_seconds(t->duration_ns_sum[r]));
+		emit_u64(rc, d->name, d->name_len, "_count", &l, 1, NULL, cum);
+		emit_created(rc, d, &l, 1);
+	}
+}
+
+static void
+render_restarts(struct render_ctx *rc, const struct metric_def *d,
+    const struct shm_segment *seg)
+{
+	struct label l = { "reason", NULL };
+
+	for (int i = 0; i < SHM_RESTART_COUNT; i++) {
+		l.value = restart_reasons[i];
+		emit_u64(rc, d->name, d->name_len, "", &l, 1, NULL,
+		    SHM_LOAD(&seg->master.worker_restarts[i]));
+		emit_created(rc, d, &l, 1);
+	}
+}
+
+static void
+render_build_info(struct render_ctx *rc, const struct metric_def *d,
+    const struct render_info *ri)
+{
+	const struct label l[4] = {
+		{ "version", ri->version }, { "options", ri->options },
+		{ "libevent", ri->libevent }, { "zlib", ri->zlib },
+	};
+
+	emit_u64(rc, d->name, d->name_len, "", l, 4, NULL, 1);
+}
+
+/* Per-process figures from the sampler thread; a position without a
+ * process (pid 0) has no series. */
+static void
+render_process(struct render_ctx *rc, const struct metric_def *d,
+    enum metric_id id, const struct shm_segment *seg)
+{
+	struct label l[2] = { { "role", NULL }, { "worker", NULL } };
+	char index[12];
+
+	for (int i = 0; i < SHM_PROC_MAX; i++) {
+		const struct shm_proc_sample *ps = &seg->aggregator.proc[i];
+		int nl = 1;
+		int64_t fds;
+
+		if (SHM_LOAD(&ps->pid) == 0)
+			continue;
+		if (i == SHM_PROC_MASTER)
+			l[0].value = "master";
+		else if (i == SHM_PROC_AGGREGATOR)
+			l[0].value = "aggregator";
+		else {
+			l[0].value = "worker";
+			index[render_u64(index, (uint64_t)(i - SHM_PROC_WORKER))] = '\0';
+			l[1].value = index;
+			nl = 2;
+		}
+		switch (id) {
+		case METRIC_PROC_CPU:
+			emit_double(rc, d->name, d->name_len, "", l, nl,
+			    ns_to_seconds(SHM_LOAD(&ps->cpu_ns)));
+			break;
+		case METRIC_PROC_RSS:
+			emit_u64(rc, d->name, d->name_len, "", l, nl, NULL, SHM_LOAD(&ps->rss_bytes));
+			break;
+		case METRIC_PROC_VSIZE:
+			emit_u64(rc, d->name, d->name_len, "", l, nl, NULL, SHM_LOAD(&ps->vsize_bytes));
+			break;
+		case METRIC_PROC_FDS:
+			if ((fds = SHM_LOAD(&ps->open_fds)) >= 0)
+				emit_u64(rc, d->name, d->name_len, "", l, nl, NULL, (uint64_t)fds);
+			break;
+		case METRIC_PROC_START:
+			emit_double(rc, d->name, d->name_len, "", l, nl,
+			    ns_to_seconds(SHM_LOAD(&ps->start_time_ns)));
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* An unlabelled value of the segment (METRIC_SLOT/MASTER/AGG). */
+static void
+render_scalar_u64(struct render_ctx *rc, const struct metric_def *d,
+    uint64_t v, double scale)
+{
+	if (scale == 1)
+		emit_u64(rc, d->name, d->name_len, "", NULL, 0, NULL, v);
+	else if (scale == 1e-9)
+		emit_double(rc, d->name, d->name_len, "", NULL, 0, ns_to_seconds(v));
+	else
+		emit_double(rc, d->name, d->name_len, "", NULL, 0, (double)v * scale);
+	if (d->type == METRIC_TYPE_COUNTER)
+		emit_created(rc, d, NULL, 0);
+}
+
+static void
+render_scalar_i64(struct render_ctx *rc, const struct metric_def *d,
+    int64_t v, double scale)
+{
+	char val[RENDER_DOUBLE_MAX];
+
+	/* A gauge below 0 would be a bookkeeping bug: show it as it is. */
+	if (scale == 1)
+		emit_sample(rc, d->name, d->name_len, "", NULL, 0, NULL, val, render_i64(val, v));
+	else
+		emit_double(rc, d->name, d->name_len, "", NULL, 0, (double)v * scale);
+	if (d->type == METRIC_TYPE_COUNTER)
+		emit_created(rc, d, NULL, 0);
+}
+
+#define RENDER_SCALAR(rc, d, v, scale)					\
+	_Generic((v), int64_t: render_scalar_i64, default: render_scalar_u64)((rc), (d), (v), (scale))
+
+static void
+render_metric(struct render_ctx *rc, enum metric_id id, const struct totals *t,
+    const struct shm_segment *seg, const struct render_info *ri)
+{
+	const struct metric_def *d = &metric_defs[id];
+
+	emit_meta(rc, d);
+	/* No default: -Wswitch reports a metrics.def entry without code. */
+	switch (id) {
+#define METRIC_SLOT(id, type, name, unit, help, ctype, field, scale)	\
+	case METRIC_##id:						\
+		RENDER_SCALAR(rc, d, t->field, scale);			\
+		break;
+#define METRIC_MASTER(id, type, name, unit, help, ctype, field, scale)	\
+	case METRIC_##id:						\
+		RENDER_SCALAR(rc, d, SHM_LOAD(&seg->master.field), scale); \
+		break;
+#define METRIC_AGG(id, type, name, unit, help, ctype, field, scale)	\
+	case METRIC_##id:						\
+		RENDER_SCALAR(rc, d, SHM_LOAD(&seg->aggregator.field), scale); \
+		break;
+#include "observd/metrics.def"
+	case METRIC_REQUESTS:
+		render_requests(rc, d, t);
+		break;
+	case METRIC_ERRORS:
+		render_errors(rc, d, t);
+		break;
+	case METRIC_DURATION:
+		render_duration(rc, d, t);
+		break;
+	case METRIC_WORKER_RESTARTS:
+		render_restarts(rc, d, seg);
+		break;
+	case METRIC_WORKERS_SERVING:
+		emit_u64(rc, d->name, d->name_len, "", NULL, 0, NULL, t->serving);
+		break;
+	case METRIC_BUILD_INFO:
+		render_build_info(rc, d, ri);
+		break;
+	case METRIC_START_TIME:
+		emit_sample(rc, d->name, d->name_len, "", NULL, 0, NULL,
+		    rc->created, rc->created_len);
+		break;
+	case METRIC_SLOTS_INVALID:
+		emit_u64(rc, d->name, d->name_len, "", NULL, 0, NULL, t->bad);
+		break;
+	case METRIC_PROC_CPU:
+	case METRIC_PROC_RSS:
+	case METRIC_PROC_VSIZE:
+	case METRIC_PROC_FDS:
+	case METRIC_PROC_START:
+		render_process(rc, d, id, seg);
+		break;
+	case METRIC_COUNT:
+		break;
+	}
+}
+
+int
+render_exposition(struct render_buf *b, const struct shm_segment *seg,
+    const struct render_info *ri, enum render_format fmt,
+    struct render_stats *stats)
+{
+	struct render_ctx rc;
+	struct totals t;
+	char *p;
+
+	if (__atomic_load_n(&seg->hdr.magic, __ATOMIC_ACQUIRE) != SHM_MAGIC ||
+	    SHM_LOAD(&seg->hdr.version) != SHM_VERSION)
+		return -1;
+	rc.b = b;
+	rc.fmt = fmt;
+	rc.created_len = render_double(rc.created, ns_to_seconds(ri->start_time_ns));
+	totals_collect(&t, seg);
+	if (stats != NULL) {
+		stats->slots_used = t.used;
+		stats->slots_bad = t.bad;
+	}
+	for (int id = 0; id < METRIC_COUNT; id++)
+		render_metric(&rc, (enum metric_id)id, &t, seg, ri);
+	if (fmt == RENDER_OPENMETRICS && (p = rb_reserve(b, 6)) != NULL) {
+		memcpy(p, "# EOF\n", 6);
+		b->len += 6;
+	}
+	return b->failed ? -1 : 0;
+}

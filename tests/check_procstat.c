@@ -1,0 +1,170 @@
+/*
+ * check_procstat.c - unit tests for the aggregator's /proc sampler
+ * (src/procstat.c): one process read, a sampling round over a segment,
+ * the thread's start and stop.
+ */
+#include "config.h"
+
+#include <sys/wait.h>
+
+#include <check.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "observd/procstat.h"
+#include "observd/shm.h"
+
+static uint64_t
+realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int64_t
+count_own_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int64_t n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;		/* the directory's own descriptor */
+}
+
+START_TEST(test_read_self)
+{
+	struct shm_segment *seg = shm_create(1);
+	struct procstat ps;
+	struct procstat_proc pp;
+	volatile uint64_t spin = 0;
+	uint64_t now = realtime_ns();
+
+	ck_assert_int_eq(procstat_init(&ps, seg, 1000), 0);
+	for (uint64_t i = 0; i < 50000000; i++)
+		spin += i;
+	ck_assert_uint_gt(spin, 0);
+	ck_assert_int_eq(procstat_read(&ps, getpid(), &pp), 0);
+	ck_assert_int_eq(pp.ppid, getppid());
+	ck_assert_uint_gt(pp.cpu_ns, 0);
+	ck_assert_uint_gt(pp.rss_bytes, 1024 * 1024);
+	ck_assert_uint_ge(pp.vsize_bytes, pp.rss_bytes);
+	ck_assert_int_eq(pp.open_fds, count_own_fds());
+	/* Started before now, and not long before (clock ticks: 10 ms). */
+	ck_assert_uint_le(pp.start_time_ns, now + 20000000u);
+	ck_assert_uint_ge(pp.start_time_ns + 3600u * 1000000000u, now);
+	ck_assert_int_eq(procstat_read(&ps, 0x7ffffff0, &pp), -1);	/* no such pid */
+	procstat_stop(&ps);
+	shm_destroy(seg);
+}
+END_TEST
+
+/* A round fills the master (our pid: shm_create records it), the
+ * aggregator (us), live workers that are our children, and nothing for
+ * idle, unused or foreign-pid slots. */
+START_TEST(test_sample_round)
+{
+	struct shm_segment *seg = shm_create(4);
+	struct shm_slot *s;
+	struct procstat ps;
+	pid_t child;
+
+	if ((child = fork()) == 0) {
+		pause();
+		_exit(0);
+	}
+	ck_assert_int_gt(child, 0);
+	s = shm_slot_get(seg, 0);
+	shm_slot_claim(s, 1);
+	SHM_STORE(&s->pid, (int64_t)child);
+	SHM_STORE(&s->state, SHM_SLOT_SERVING);
+	s = shm_slot_get(seg, 1);			/* reaped: idle */
+	shm_slot_claim(s, 1);
+	SHM_STORE(&s->pid, (int64_t)child);
+	shm_slot_release(s);
+	SHM_STORE(&s->pid, (int64_t)child);
+	s = shm_slot_get(seg, 2);			/* a pid that is not our child */
+	shm_slot_claim(s, 1);
+	SHM_STORE(&s->pid, (int64_t)getppid());
+	SHM_STORE(&s->state, SHM_SLOT_SERVING);
+	SHM_STORE(&seg->aggregator.proc[SHM_PROC_WORKER + 3].pid, 99);	/* stale */
+
+	ck_assert_int_eq(procstat_init(&ps, seg, 1000), 0);
+	procstat_sample(&ps);
+	ck_assert_int_eq(SHM_LOAD(&seg->aggregator.proc[SHM_PROC_MASTER].pid), getpid());
+	ck_assert_int_eq(SHM_LOAD(&seg->aggregator.proc[SHM_PROC_AGGREGATOR].pid), getpid());
+	ck_assert_int_eq(SHM_LOAD(&seg->aggregator.proc[SHM_PROC_WORKER + 0].pid), child);
+	ck_assert_uint_gt(SHM_LOAD(&seg->aggregator.proc[SHM_PROC_WORKER + 0].rss_bytes), 0);
+	ck_assert_int_ge(SHM_LOAD(&seg->aggregator.proc[SHM_PROC_WORKER + 0].open_fds), 0);
+	ck_assert_int_eq(SHM_LOAD(&seg->aggregator.proc[SHM_PROC_WORKER + 1].pid), 0);
+	ck_assert_int_eq(SHM_LOAD(&seg->aggregator.proc[SHM_PROC_WORKER + 2].pid), 0);
+	ck_assert_int_eq(SHM_LOAD(&seg->aggregator.proc[SHM_PROC_WORKER + 3].pid), 0);
+	ck_assert_uint_eq(SHM_LOAD(&seg->aggregator.samples), 1);
+
+	/* The worker died and was not reaped yet: no sample either. */
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	procstat_sample(&ps);
+	ck_assert_int_eq(SHM_LOAD(&seg->aggregator.proc[SHM_PROC_WORKER + 0].pid), 0);
+	procstat_stop(&ps);
+	shm_destroy(seg);
+}
+END_TEST
+
+START_TEST(test_thread)
+{
+	struct shm_segment *seg = shm_create(1);
+	struct procstat ps;
+	uint64_t n;
+
+	ck_assert_int_eq(procstat_init(&ps, seg, 20), 0);
+	ck_assert_int_eq(procstat_start(&ps), 0);
+	/* The first round happens before procstat_start returns. */
+	ck_assert_uint_ge(SHM_LOAD(&seg->aggregator.samples), 1);
+	for (int i = 0; i < 200 && SHM_LOAD(&seg->aggregator.samples) < 3; i++)
+		usleep(10000);
+	ck_assert_uint_ge(SHM_LOAD(&seg->aggregator.samples), 3);
+	procstat_stop(&ps);
+	n = SHM_LOAD(&seg->aggregator.samples);
+	usleep(60000);
+	ck_assert_uint_eq(SHM_LOAD(&seg->aggregator.samples), n);	/* stopped */
+	procstat_stop(&ps);						/* idempotent */
+	shm_destroy(seg);
+}
+END_TEST
+
+static Suite *
+procstat_suite(void)
+{
+	Suite *s = suite_create("procstat");
+	TCase *tc = tcase_create("procstat");
+
+	tcase_add_test(tc, test_read_self);
+	tcase_add_test(tc, test_sample_round);
+	tcase_add_test(tc, test_thread);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(procstat_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
