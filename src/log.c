@@ -69,8 +69,7 @@ log_level_name(enum log_level level)
 	return level_names[level];
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. */
-static size_t
+size_t
 utf8_sequence_len(const unsigned char *s, size_t len)
 {
 	size_t n;
@@ -181,6 +180,9 @@ log_emit(const char *buf, size_t len)
 		len -= (size_t)w;
 	}
 }
+
+static void log_vline(enum log_level level, int errnum, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 static void
 log_vline(enum log_level level, int errnum, const char *fmt, va_list ap)

@@ -32,6 +32,7 @@
 #include "observd/listener.h"
 #include "observd/log.h"
 #include "observd/master.h"
+#include "observd/notify.h"
 #include "observd/privsep.h"
 #include "observd/shm.h"
 #include "observd/worker.h"
@@ -362,11 +363,14 @@ master_reload(void)
 		return;
 	}
 	log_info("reloading configuration");
+	notify_send("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+	    (unsigned long long)now_ms() * 1000);
 	if (config_load(&next, m.overrides, m.envp, err, sizeof(err)) < 0 ||
 	    config_reload_compatible(&m.cfg, &next, err, sizeof(err)) < 0 ||
 	    http_responses_build(&rs, &next, err, sizeof(err)) < 0) {
 		log_errorx("reload failed, keeping the running configuration: %s", err);
 		SHM_ADD(&m.seg->master.reload_failures, 1);
+		notify_send("READY=1\nSTATUS=reload failed (%s); serving the previous configuration", err);
 		return;
 	}
 	http_responses_free(&m.rs);
@@ -450,12 +454,16 @@ master_tend(void)
 	if (all_serving && !m.ready_logged) {
 		m.ready_logged = true;
 		log_info("ready: %u workers serving", m.cfg.workers);
+		notify_send("READY=1\nSTATUS=serving with %u workers\nMAINPID=%ld",
+		    m.cfg.workers, (long)m.pid);
 	}
 	if (all_serving && m.reloading) {
 		m.reloading = false;
 		SHM_ADD(&m.seg->master.reloads, 1);
 		log_info("reload complete: generation %llu, %u workers serving",
 		    (unsigned long long)m.generation, m.cfg.workers);
+		notify_send("READY=1\nSTATUS=serving with %u workers, configuration %llu",
+		    m.cfg.workers, (unsigned long long)m.generation);
 		if (m.reload_queued) {
 			m.reload_queued = false;
 			master_reload();
@@ -502,6 +510,7 @@ master_stop(int exit_status)
 	m.kill_at_ms = now_ms() + m.cfg.drain_timeout_ms + KILL_GRACE_MS;
 	SHM_STORE(&m.seg->master.draining, 1);
 	log_info("stopping: draining for up to %u ms", m.cfg.drain_timeout_ms);
+	notify_send("STOPPING=1\nSTATUS=draining");
 	signal_children(SIGTERM);
 }
 

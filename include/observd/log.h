@@ -57,4 +57,9 @@ void	log_access(const char *remote, const char *method, size_t method_len,
  */
 size_t	json_escape(char *out, size_t outlen, const char *s, size_t len);
 
+/* Length (1..4) of the valid UTF-8 sequence at s[0..len), or 0 if it is
+ * not one: overlong forms, surrogates and code points above U+10FFFF are
+ * invalid (RFC 3629). */
+size_t	utf8_sequence_len(const unsigned char *s, size_t len);
+
 #endif /* OBSERVD_LOG_H */
