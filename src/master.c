@@ -334,9 +334,13 @@ master_reap(void)
 
 /* ---------------------------------------------------------------- reload */
 
+/* Stop a worker that has been replaced; it keeps its slot until reaped.
+ * A pid of 0 is refused: kill(0, ...) would signal our whole group. */
 static void
 retire(pid_t pid, int slot)
 {
+	if (pid <= 0)
+		return;
 	for (size_t i = 0; i < sizeof(m.retiring) / sizeof(m.retiring[0]); i++) {
 		if (m.retiring[i].pid == 0) {
 			m.retiring[i].pid = pid;
@@ -433,9 +437,12 @@ master_tend(void)
 		}
 		if (p->pending &&
 		    SHM_LOAD(&m.seg->slot[p->pending_slot].state) == SHM_SLOT_SERVING) {
-			/* The replacement serves: the old worker may go. */
-			retire(p->active, p->active_slot);
-			SHM_ADD(&m.seg->master.worker_restarts[SHM_RESTART_RELOAD], 1);
+			/* The replacement serves: the old worker may go (unless
+			 * it died meanwhile and was reaped). */
+			if (p->active != 0) {
+				retire(p->active, p->active_slot);
+				SHM_ADD(&m.seg->master.worker_restarts[SHM_RESTART_RELOAD], 1);
+			}
 			p->active = p->pending;
 			p->active_slot = p->pending_slot;
 			p->pending = 0;

@@ -1,0 +1,860 @@
+/*
+ * http_server.c - HTTP/1.1 connections on libevent's core event loop, for
+ * the workers and the aggregator alike (see http_server.h).
+ *
+ * Shape of the hot path (DESIGN.md §4 has the measurements behind it):
+ * one persistent EV_READ event per connection; read(2) into a per-process
+ * buffer; parse every complete request head in it; append each response
+ * to a per-process output buffer; one write(2) for all of them.  Write
+ * events are armed only after a short write.  No allocation per request:
+ * an idle keep-alive connection owns no buffer, and a connection gets one
+ * only to keep a partial head or unwritten output between events.
+ *
+ * Timeouts are checked by one sweep timer over all connections (a store of
+ * a deadline per request instead of a timer operation per request).
+ *
+ * Draining (SIGTERM, from the master on shutdown or reload, or when the
+ * master dies): stop accepting after taking what is already queued on our
+ * sockets, answer /ready with 503, put "Connection: close" on every
+ * response, close connections once they are idle, return when none is
+ * left or at the drain timeout.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "observd/http_parser.h"
+#include "observd/http_response.h"
+#include "observd/http_server.h"
+#include "observd/log.h"
+#include "observd/shm.h"
+
+#define READ_BUF_MIN		(64 * 1024)
+#define ACCEPT_BATCH		64	/* accepts per wakeup, then yield */
+#define ACCEPT_PAUSE_MS		100	/* after EMFILE/ENFILE */
+#define LINGER_MS		2000	/* reading after an error response */
+#define DRAIN_IDLE_MS		1000	/* idle this long while draining: close */
+#define SWEEP_MAX_MS		250
+
+enum conn_state {
+	CONN_READING,		/* waiting for or reading requests */
+	CONN_WRITING,		/* output pending, reading paused */
+	CONN_LINGERING,		/* response sent, write side shut, discarding input */
+};
+
+struct http_conn {
+	struct http_conn	*prev, *next;	/* all connections, for the sweep */
+	struct event	*ev;		/* allocated together with the conn */
+	int		 fd;
+	uint8_t		 state;
+	bool		 closing;	/* close after the pending output */
+	bool		 in_head;	/* a partial request head is buffered */
+	bool		 skipping;	/* discarding a request body */
+	uint64_t	 deadline_ms;	/* monotonic; what expires depends on state */
+	uint64_t	 idle_since_ms;
+	char		*in;		/* unprocessed input kept between reads */
+	uint32_t	 in_len;
+	char		*out;		/* output not yet written */
+	uint32_t	 out_len, out_off;
+	uint32_t	 in_flight;	/* requests answered but not yet written */
+	struct http_body body;
+	char		*remote;	/* only with the access log */
+};
+
+static struct http_server {
+	struct http_server_params params;
+	const struct config	*cfg;
+	const struct http_responses *rs;
+	const struct http_server_role *role;
+	struct event_base	*base;
+	struct http_limits	 limits;
+	struct event		*listen_ev[CONFIG_MAX_ADDRS];
+	int			 nlisten;
+	bool			 accept_paused;
+	struct event		*resume_ev;
+	struct event		*sweep_ev;
+	struct event		*sig_ev[3];
+	struct http_conn	*conns;
+	unsigned		 nconns;
+	bool			 draining;
+	uint64_t		 drain_deadline_ms;
+	char			*rbuf;
+	size_t			 rcap;
+	char			*obuf;
+	size_t			 ocap;
+	size_t			 olen;
+} srv;
+
+/* The counters of http_server_stats; absent ones are not kept. */
+static inline void
+stat_add(int64_t *gauge, int64_t delta)
+{
+	if (gauge != NULL)
+		SHM_ADD(gauge, delta);
+}
+
+static inline void
+stat_inc(uint64_t *counter)
+{
+	if (counter != NULL)
+		SHM_ADD(counter, 1);
+}
+
+static void conn_on_event(evutil_socket_t fd, short what, void *arg);
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------ connections */
+
+static void
+conn_close(struct http_conn *c)
+{
+	event_del(c->ev);
+	close(c->fd);
+	if (c->in_flight)
+		stat_add(srv.params.stats.in_flight, -(int64_t)c->in_flight);
+	stat_add(srv.params.stats.open, -1);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv.conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	srv.nconns--;
+	free(c->in);
+	free(c->out);
+	free(c->remote);
+	free(c);
+	if (srv.draining && srv.nconns == 0)
+		event_base_loopbreak(srv.base);
+}
+
+/* Switch the connection's event between reading and writing.  Only on
+ * the slow path: the fast path never changes what epoll watches. */
+static int
+conn_watch(struct http_conn *c, short what)
+{
+	event_del(c->ev);
+	if (event_assign(c->ev, srv.base, c->fd, what | EV_PERSIST, conn_on_event, c) < 0 ||
+	    event_add(c->ev, NULL) < 0) {
+		log_warnx("cannot watch connection %d", c->fd);
+		return -1;
+	}
+	return 0;
+}
+
+/* After an error response: stop sending, and read (and drop) what the
+ * client still sends for a while, so that closing with unread data does
+ * not reset the connection before the client has read our answer. */
+static void
+conn_linger(struct http_conn *c)
+{
+	if (shutdown(c->fd, SHUT_WR) < 0) {
+		conn_close(c);
+		return;
+	}
+	c->state = CONN_LINGERING;
+	c->deadline_ms = now_ms() + LINGER_MS;
+	free(c->in);
+	c->in = NULL;
+	c->in_len = 0;
+}
+
+/* Keep output[0..len) that the socket did not take. */
+static int
+conn_keep_output(struct http_conn *c, const char *out, size_t len)
+{
+	char *n = malloc(len);
+
+	if (n == NULL)
+		return -1;
+	memcpy(n, out, len);
+	free(c->out);
+	c->out = n;
+	c->out_len = (uint32_t)len;
+	c->out_off = 0;
+	return 0;
+}
+
+/* Keep unprocessed input in[0..len) (in the process buffer) until the
+ * connection is readable again or its output has drained; an idle
+ * connection keeps no buffer at all. */
+static int
+conn_keep_input(struct http_conn *c, const char *in, size_t len)
+{
+	char *n;
+
+	if (len == 0) {
+		free(c->in);
+		c->in = NULL;
+		c->in_len = 0;
+		return 0;
+	}
+	if ((n = realloc(c->in, len)) == NULL)
+		return -1;
+	memcpy(n, in, len);
+	c->in = n;
+	c->in_len = (uint32_t)len;
+	return 0;
+}
+
+/*
+ * Write buf[0..len) now; what the socket does not take is kept and the
+ * connection waits for writability.  Returns 1 if all was written, 0 if
+ * output is pending, -1 if the connection is dead (already closed).
+ */
+static int
+conn_send(struct http_conn *c, const char *buf, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = write(c->fd, buf + off, len - off);
+
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (conn_keep_output(c, buf + off, len - off) < 0 ||
+			    conn_watch(c, EV_WRITE) < 0) {
+				conn_close(c);
+				return -1;
+			}
+			c->state = CONN_WRITING;
+			c->deadline_ms = now_ms() + srv.cfg->header_timeout_ms;
+			return 0;
+		}
+		conn_close(c);		/* EPIPE, ECONNRESET: the client left */
+		return -1;
+	}
+	return 1;
+}
+
+/* Flush the process output buffer to c. */
+static int
+conn_flush(struct http_conn *c)
+{
+	int r = 1;
+
+	if (srv.olen > 0) {
+		r = conn_send(c, srv.obuf, srv.olen);
+		srv.olen = 0;
+	}
+	if (r == 1 && c->in_flight) {
+		stat_add(srv.params.stats.in_flight, -(int64_t)c->in_flight);
+		c->in_flight = 0;
+	}
+	return r;
+}
+
+/* ---------------------------------------------------------------- requests */
+
+/* Room for a response of len bytes in the output buffer, flushing first
+ * if needed.  Returns 1 if there is room, 0 if output became pending (stop
+ * processing), -1 if the connection was closed. */
+static int
+out_reserve(struct http_conn *c, size_t len)
+{
+	int r;
+
+	if (srv.olen + len <= srv.ocap)
+		return 1;
+	if ((r = conn_flush(c)) != 1)
+		return r;
+	return len <= srv.ocap ? 1 : -1;
+}
+
+/* A response was queued: count it, log it. */
+static void
+request_done(struct http_conn *c, const struct http_request *req,
+    enum http_route route, int status, size_t bytes, uint64_t t0)
+{
+	static const char unknown[] = "-";
+	uint64_t ns = now_ns() - t0;
+
+	c->in_flight++;
+	stat_add(srv.params.stats.in_flight, 1);
+	srv.role->record(req ? req->method : HTTP_METHOD_OTHER, route,
+	    http_status_index(status), ns);
+	if (!srv.cfg->access_log)
+		return;
+	log_access(c->remote ? c->remote : unknown,
+	    req ? req->method_str : unknown, req ? req->method_len : 1,
+	    req ? req->target : unknown, req ? req->target_len : 1,
+	    status, bytes, (unsigned long)(ns / 1000));
+}
+int
+http_server_respond_canned(struct http_conn *c, const struct http_request *req,
+    enum http_route route, enum http_canned id, bool closing, uint64_t t0)
+{
+	const struct http_canned_response *r = &srv.rs->canned[id];
+	bool head_only = req != NULL && req->method == HTTP_METHOD_HEAD;
+	bool keep_alive_10 = !closing && req != NULL && req->version_minor == 0;
+	size_t len;
+	int rv;
+
+	if ((rv = out_reserve(c, r->head_len + r->body_len + HTTP_RESPONSE_EXTRA)) != 1)
+		return rv;
+	len = http_response_write(srv.obuf + srv.olen, r, head_only, closing, keep_alive_10);
+	srv.olen += len;
+	request_done(c, req, route, r->status, len, t0);
+	return 1;
+}
+
+/* A large response is written straight from the caller's buffer. */
+int
+http_server_respond_bytes(struct http_conn *c, const struct http_request *req,
+    enum http_route route, int status, const char *buf, size_t len, uint64_t t0)
+{
+	int rv;
+
+	if (len <= srv.ocap - srv.olen) {
+		memcpy(srv.obuf + srv.olen, buf, len);
+		srv.olen += len;
+		rv = 1;
+	} else if ((rv = conn_flush(c)) == 1) {
+		rv = conn_send(c, buf, len);
+		if (rv < 0)
+			return rv;
+	} else
+		return rv;
+	/* Written, or kept as pending output: answered either way. */
+	request_done(c, req, route, status, len, t0);
+	return rv;
+}
+/*
+ * Process the requests in buf[0..len).  Returns the bytes consumed; sets
+ * *rv to 1 (go on reading), 0 (output pending: input after the consumed
+ * bytes must be kept) or -1 (connection closed or lingering: stop).
+ */
+static size_t
+conn_process(struct http_conn *c, const char *buf, size_t len, uint64_t t0, int *rv)
+{
+	size_t off = 0;
+	int r = 1;
+
+	*rv = 1;
+	while (off < len) {
+		struct http_request req;
+		size_t used;
+		bool closing;
+
+		if (c->skipping) {
+			r = http_body_skip(&c->body, buf + off, len - off, &srv.limits, &used);
+			off += used;
+			if (r == HTTP_PARSE_AGAIN)
+				break;
+			c->skipping = false;
+			if (r == HTTP_PARSE_DONE)
+				continue;
+			/* Bad framing or too large: answer, then stop reading. */
+			r = http_server_respond_canned(c, NULL, HTTP_ROUTE_OTHER,
+			    http_canned_for_status(r), true, t0);
+			goto closing;
+		}
+		r = http_parse_request(buf + off, len - off, &srv.limits, &req);
+		if (r == HTTP_PARSE_AGAIN) {
+			if (!c->in_head) {
+				c->in_head = true;
+				c->deadline_ms = now_ms() + srv.cfg->header_timeout_ms;
+			}
+			break;
+		}
+		c->in_head = false;
+		if (r != HTTP_PARSE_DONE) {
+			log_debug("rejecting request: %d", r);
+			r = http_server_respond_canned(c, NULL, HTTP_ROUTE_OTHER,
+			    http_canned_for_status(r), true, t0);
+			goto closing;
+		}
+		http_body_init(&c->body, &req);
+		/* A client that waits for 100 Continue may never send the body
+		 * once it has a final answer: do not wait for it. */
+		closing = !req.keep_alive || srv.draining || srv.cfg->keepalive_timeout_ms == 0 ||
+		    (!http_body_done(&c->body) && (req.expect_continue || !srv.params.read_bodies));
+		r = srv.role->dispatch(c, &req, closing, t0);
+		if (r != 1) {		/* not queued: parse it again later */
+			*rv = r;
+			return off;
+		}
+		off += req.head_len;
+		c->skipping = !closing && !http_body_done(&c->body);
+		if (closing)
+			goto closing;
+		if (c->skipping)
+			c->deadline_ms = now_ms() + srv.cfg->header_timeout_ms;
+	}
+	return off;
+closing:
+	c->closing = true;
+	if (r != 1) {
+		*rv = r;
+		return off;
+	}
+	if ((r = conn_flush(c)) == 1)
+		conn_linger(c);
+	*rv = r == 0 ? 0 : -1;
+	return len;		/* the rest of the input is not for us */
+}
+
+/* Answer the requests in srv.rbuf[0..have), keep what is left, write. */
+static void
+conn_answer(struct http_conn *c, size_t have, uint64_t t0)
+{
+	size_t used;
+	int rv;
+
+	used = conn_process(c, srv.rbuf, have, t0, &rv);
+	if (rv < 0)
+		return;
+	if (conn_keep_input(c, srv.rbuf + used, have - used) < 0) {
+		conn_close(c);
+		return;
+	}
+	if (rv == 0 || conn_flush(c) != 1)
+		return;			/* output pending (input kept), or closed */
+	if (c->in_len == 0 && !c->skipping) {
+		c->idle_since_ms = now_ms();
+		c->deadline_ms = c->idle_since_ms + srv.cfg->keepalive_timeout_ms;
+	}
+}
+
+/* Read and answer.  The read goes into the process buffer, after any input
+ * the connection kept from before. */
+static void
+conn_on_read(struct http_conn *c)
+{
+	size_t have = c->in_len;
+	ssize_t n;
+
+	if (have)
+		memcpy(srv.rbuf, c->in, have);
+	n = read(c->fd, srv.rbuf + have, srv.rcap - have);
+	if (n <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		conn_close(c);		/* EOF or error */
+		return;
+	}
+	conn_answer(c, have + (size_t)n, now_ns());
+}
+
+/* Pending output drained: resume reading, first answering what was kept. */
+static void
+conn_on_writable(struct http_conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+
+		if (n > 0) {
+			c->out_off += (uint32_t)n;
+			c->deadline_ms = now_ms() + srv.cfg->header_timeout_ms;
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		conn_close(c);
+		return;
+	}
+	free(c->out);
+	c->out = NULL;
+	c->out_len = c->out_off = 0;
+	if (c->in_flight) {
+		stat_add(srv.params.stats.in_flight, -(int64_t)c->in_flight);
+		c->in_flight = 0;
+	}
+	if (c->closing) {
+		conn_linger(c);
+		if (c->state == CONN_LINGERING && conn_watch(c, EV_READ) < 0)
+			conn_close(c);
+		return;
+	}
+	c->state = CONN_READING;
+	if (conn_watch(c, EV_READ) < 0) {
+		conn_close(c);
+		return;
+	}
+	if (c->in_len)
+		memcpy(srv.rbuf, c->in, c->in_len);
+	conn_answer(c, c->in_len, now_ns());
+}
+
+static void
+conn_on_linger_read(struct http_conn *c)
+{
+	ssize_t n = read(c->fd, srv.rbuf, srv.rcap);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0)
+		conn_close(c);
+}
+
+static void
+conn_on_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn *c = arg;
+
+	(void)fd;
+	switch (c->state) {
+	case CONN_READING:
+		conn_on_read(c);
+		break;
+	case CONN_WRITING:
+		conn_on_writable(c);
+		break;
+	case CONN_LINGERING:
+		conn_on_linger_read(c);
+		break;
+	}
+}
+
+/* ------------------------------------------------------------------ accept */
+
+static void accept_pause(void);
+
+/* Over the connection cap: a short 503 and close, without parsing. */
+static void
+conn_refuse(int fd)
+{
+	const struct http_canned_response *r = &srv.rs->canned[CANNED_BUSY];
+	char out[1024];
+	size_t len;
+	ssize_t n;
+
+	stat_inc(srv.params.stats.rejected);
+	/* Read what the client already sent, so close() sends FIN, not RST. */
+	n = recv(fd, srv.rbuf, srv.rcap, MSG_DONTWAIT);
+	(void)n;
+	if (r->head_len + r->body_len + HTTP_RESPONSE_EXTRA <= sizeof(out)) {
+		len = http_response_write(out, r, false, true, false);
+		n = send(fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)n;
+	}
+	shutdown(fd, SHUT_WR);
+	close(fd);
+}
+
+static char *
+peer_name(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "-";
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
+		else if (ss.ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
+	}
+	return strdup(host);
+}
+
+static void
+conn_accept(int fd)
+{
+	struct http_conn *c;
+
+	if (srv.nconns >= srv.params.max_connections) {
+		conn_refuse(fd);
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c) + event_get_struct_event_size())) == NULL) {
+		log_warnx("out of memory for a connection");
+		conn_refuse(fd);
+		return;
+	}
+	c->fd = fd;
+	c->ev = (struct event *)(void *)(c + 1);
+	c->state = CONN_READING;
+	c->idle_since_ms = now_ms();
+	/* The first request head must arrive within the header timeout. */
+	c->deadline_ms = c->idle_since_ms + srv.cfg->header_timeout_ms;
+	if (srv.cfg->access_log)
+		c->remote = peer_name(fd);
+	if (event_assign(c->ev, srv.base, fd, EV_READ | EV_PERSIST, conn_on_event, c) < 0 ||
+	    event_add(c->ev, NULL) < 0) {
+		log_warnx("cannot watch a new connection");
+		free(c->remote);
+		free(c);
+		close(fd);
+		return;
+	}
+	c->next = srv.conns;
+	if (srv.conns)
+		srv.conns->prev = c;
+	srv.conns = c;
+	srv.nconns++;
+	stat_inc(srv.params.stats.accepted);
+	stat_add(srv.params.stats.open, 1);
+}
+
+/* Accept what is queued, up to a batch (then let the loop run others). */
+static void
+accept_some(int lfd, int max)
+{
+	for (int i = 0; i < max; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd >= 0) {
+			conn_accept(fd);
+			continue;
+		}
+		switch (errno) {
+		case EINTR:
+		case ECONNABORTED:
+		case EPROTO:
+			continue;
+		case EMFILE:
+		case ENFILE:
+		case ENOBUFS:
+		case ENOMEM:
+			log_warn("accept paused for %d ms", ACCEPT_PAUSE_MS);
+			accept_pause();
+			return;
+		default:		/* EAGAIN and the rest */
+			return;
+		}
+	}
+}
+
+static void
+on_accept(evutil_socket_t lfd, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	accept_some(lfd, ACCEPT_BATCH);
+}
+
+static void
+accept_pause(void)
+{
+	struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
+
+	if (srv.accept_paused)
+		return;
+	for (int i = 0; i < srv.nlisten; i++)
+		event_del(srv.listen_ev[i]);
+	srv.accept_paused = true;
+	event_add(srv.resume_ev, &tv);
+}
+
+static void
+on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	srv.accept_paused = false;
+	if (srv.draining)
+		return;
+	for (int i = 0; i < srv.nlisten; i++)
+		event_add(srv.listen_ev[i], NULL);
+}
+
+/* ------------------------------------------------------------ sweep, drain */
+
+static void
+server_exit_if_drained(void)
+{
+	if (srv.draining && srv.nconns == 0) {
+		log_debug("drained");
+		event_base_loopbreak(srv.base);
+	}
+}
+
+static void
+on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t now = now_ms();
+	struct http_conn *c, *next;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	for (c = srv.conns; c != NULL; c = next) {
+		next = c->next;
+		if (srv.draining && c->state == CONN_READING && !c->in_head && !c->skipping &&
+		    c->in_len == 0 && now - c->idle_since_ms >= DRAIN_IDLE_MS) {
+			conn_close(c);
+			continue;
+		}
+		if (now < c->deadline_ms)
+			continue;
+		if (c->state == CONN_READING && c->in_head) {
+			int rv;
+
+			/* Slowloris: a head that did not complete in time. */
+			c->in_head = false;
+			rv = http_server_respond_canned(c, NULL, HTTP_ROUTE_OTHER,
+			    CANNED_TIMEOUT, true, now_ns());
+			c->closing = true;
+			if (rv == 1 && conn_flush(c) == 1)
+				conn_linger(c);
+			continue;
+		}
+		conn_close(c);	/* idle keep-alive, stalled body/write, linger over */
+	}
+	if (srv.draining && now >= srv.drain_deadline_ms) {
+		if (srv.nconns)
+			log_warnx("drain timeout: closing %u connections", srv.nconns);
+		while (srv.conns)
+			conn_close(srv.conns);
+	}
+	server_exit_if_drained();
+}
+
+static void
+server_drain(void)
+{
+	if (srv.draining)
+		return;
+	srv.drain_deadline_ms = now_ms() + srv.cfg->drain_timeout_ms;
+	if (srv.role->draining != NULL)
+		srv.role->draining();
+	/* Take every connection already queued on our sockets: the kernel
+	 * accepted them, so their requests get answered. */
+	for (int i = 0; i < srv.nlisten; i++) {
+		event_del(srv.listen_ev[i]);
+		accept_some(srv.params.listen_fds[i], 1 << 20);
+		close(srv.params.listen_fds[i]);
+	}
+	srv.nlisten = 0;
+	srv.draining = true;
+	log_info("draining %u connections (timeout %u ms)", srv.nconns, srv.cfg->drain_timeout_ms);
+	server_exit_if_drained();
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	if (sig == SIGTERM || sig == SIGINT)
+		server_drain();
+}
+
+/* -------------------------------------------------------------------- run */
+
+bool
+http_server_draining(void)
+{
+	return srv.draining;
+}
+
+uint64_t
+http_server_now_ns(void)
+{
+	return now_ns();
+}
+
+int
+http_server_run(const struct http_server_params *params)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	const struct config *cfg = params->cfg;
+	struct event_config *ecfg;
+	struct timeval sweep;
+	unsigned tick;
+
+	srv.params = *params;
+	srv.cfg = cfg;
+	srv.rs = params->responses;
+	srv.role = params->role;
+	srv.limits.max_request_line = cfg->max_request_line;
+	srv.limits.max_head = cfg->max_header_size;
+	srv.limits.max_body = cfg->max_body_size;
+	/* Room for a full head twice over, so a partial one never stalls. */
+	srv.rcap = READ_BUF_MIN > 2u * cfg->max_header_size ? READ_BUF_MIN : 2u * cfg->max_header_size;
+	srv.ocap = READ_BUF_MIN + srv.rs->canned[CANNED_PAGE].head_len +
+	    srv.rs->canned[CANNED_PAGE].body_len + HTTP_RESPONSE_EXTRA;
+	if ((srv.rbuf = malloc(srv.rcap)) == NULL || (srv.obuf = malloc(srv.ocap)) == NULL) {
+		log_warnx("%s: out of memory for buffers", srv.role->name);
+		return -1;
+	}
+	/* One thread runs the loop: no locks; ignore the caller's EVENT_*. */
+	if ((ecfg = event_config_new()) == NULL ||
+	    event_config_set_flag(ecfg, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_IGNORE_ENV) < 0 ||
+	    (srv.base = event_base_new_with_config(ecfg)) == NULL) {
+		log_warnx("%s: cannot create the event loop", srv.role->name);
+		return -1;
+	}
+	event_config_free(ecfg);
+
+	for (int i = 0; i < params->nlisten; i++) {
+		srv.listen_ev[i] = event_new(srv.base, params->listen_fds[i], EV_READ | EV_PERSIST,
+		    on_accept, NULL);
+		if (srv.listen_ev[i] == NULL || event_add(srv.listen_ev[i], NULL) < 0) {
+			log_warnx("%s: cannot watch a listening socket", srv.role->name);
+			return -1;
+		}
+	}
+	srv.nlisten = params->nlisten;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		/* SIGHUP is the master's: here it is only ignored. */
+		srv.sig_ev[i] = evsignal_new(srv.base, sigs[i], on_signal, NULL);
+		if (srv.sig_ev[i] == NULL || event_add(srv.sig_ev[i], NULL) < 0) {
+			log_warnx("%s: cannot watch signals", srv.role->name);
+			return -1;
+		}
+	}
+	if ((srv.resume_ev = evtimer_new(srv.base, on_accept_resume, NULL)) == NULL) {
+		log_warnx("%s: cannot create a timer", srv.role->name);
+		return -1;
+	}
+	/* Sweep four times per shortest timeout, at most every SWEEP_MAX_MS. */
+	tick = cfg->header_timeout_ms;
+	if (cfg->keepalive_timeout_ms && cfg->keepalive_timeout_ms < tick)
+		tick = cfg->keepalive_timeout_ms;
+	tick /= 4;
+	tick = tick == 0 ? 1 : tick > SWEEP_MAX_MS ? SWEEP_MAX_MS : tick;
+	sweep.tv_sec = 0;
+	sweep.tv_usec = (suseconds_t)tick * 1000;
+	if ((srv.sweep_ev = event_new(srv.base, -1, EV_PERSIST, on_sweep, NULL)) == NULL ||
+	    event_add(srv.sweep_ev, &sweep) < 0) {
+		log_warnx("%s: cannot create the sweep timer", srv.role->name);
+		return -1;
+	}
+	if (srv.role->started != NULL)
+		srv.role->started(srv.base);
+	log_debug("%s: serving on %d sockets", srv.role->name, params->nlisten);
+	if (event_base_dispatch(srv.base) < 0) {
+		log_warnx("%s: event loop failed", srv.role->name);
+		return -1;
+	}
+	return 0;
+}
