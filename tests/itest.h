@@ -1,0 +1,234 @@
+/*
+ * itest.h - helpers for observd's integration tests: start the real binary
+ * (in its own process group, killed with the test if the test dies), talk
+ * HTTP/1.1 to it over loopback, read its JSON log, inspect its children.
+ *
+ * Everything is bounded in time: every wait takes a timeout in
+ * milliseconds, every read polls.  Traffic goes to 127.0.0.1 or ::1 only.
+ *
+ * The binary comes from $OBSERVD_BIN, the page template from
+ * $OBSERVD_TEMPLATE_DEFAULT.  Files a test needs (config files, templates,
+ * logs) live in one temporary directory per test process, named
+ * /tmp/observd-itest-<runner pid>-XXXXXX so that the runner can remove
+ * what a failed (and so not torn down) test left behind: the runner's
+ * main() sets ITEST_RUNNER_PID to its pid before forking tests and calls
+ * itest_cleanup_runner() at the end.
+ *
+ * With check's CK_FORK, a failed assertion _exits the test process
+ * without running the teardown; servers started here then die with it
+ * (PR_SET_PDEATHSIG on the master, whose workers follow it).
+ */
+#ifndef OBSERVD_ITEST_H
+#define OBSERVD_ITEST_H
+
+#include <sys/types.h>
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------- utilities */
+
+uint64_t	 itest_now_ms(void);
+void		 itest_sleep_ms(int ms);
+/* $OBSERVD_BIN and $OBSERVD_TEMPLATE_DEFAULT (NULL if unset). */
+const char	*itest_bin(void);
+const char	*itest_template(void);
+/* The per-process temporary directory (created on first use). */
+const char	*itest_tmpdir(void);
+/* Write content to tmpdir/name (replacing it atomically); returns the
+ * path, valid until itest_stop_all(). */
+const char	*itest_write_file(const char *name, const char *content);
+/* Remove what tests of this runner left in /tmp (call from the runner). */
+void		 itest_cleanup_runner(void);
+/* A TCP port that was free on 127.0.0.1 a moment ago. */
+uint16_t	 itest_free_port(void);
+/* Whether ::1 can be bound here. */
+bool		 itest_have_ipv6(void);
+
+/* ---------------------------------------------------------------- server */
+
+/* itest_start_ex() flags: leave out a default option. */
+#define ITEST_NO_TEMPLATE	0x01	/* no --template (the test sets it) */
+#define ITEST_NO_WORKERS	0x02	/* no --workers 2 */
+#define ITEST_NO_PORT		0x04	/* no --port (the test sets it; s->port
+					 * must be preset then) */
+#define ITEST_IPV6		0x08	/* --listen ::1, and talk over ::1 */
+#define ITEST_NO_WAIT		0x10	/* return once started, not ready */
+#define ITEST_USERNS		0x20	/* run it as root of a new user namespace
+					 * that maps only our own uid: the
+					 * workers cannot switch users there.
+					 * If the system refuses, the master
+					 * exits 126 having logged "itest:
+					 * unshare" */
+
+struct itest_server {
+	pid_t		 pid;		/* the master; also its process group */
+	uint16_t	 port;
+	int		 family;	/* AF_INET or AF_INET6: how to reach it */
+	bool		 running;	/* not reaped yet */
+	int		 status;	/* wait status once reaped */
+	int		 leftovers;	/* other processes of its group still
+					 * alive when it exited by itself */
+	char		 log_path[PATH_MAX];	/* its stderr */
+	char		 out_path[PATH_MAX];	/* its stdout */
+};
+
+/*
+ * Start observd with the default options
+ *   --port P --listen 127.0.0.1 --metrics-port 0 --workers 2
+ *   --drain-timeout 3s --template $OBSERVD_TEMPLATE_DEFAULT
+ * followed by args (NULL-terminated, may be NULL; a later option wins), in
+ * a clean environment: PATH, OBSERVD_CONFIG= (no default config file,
+ * unless env sets OBSERVD_CONFIG) and env ("NAME=value", NULL-terminated,
+ * may be NULL).  Waits (10 s at most) until the master logs "ready:" and
+ * GET /ready answers 200, unless ITEST_NO_WAIT.  Retries with another port
+ * if the chosen one was taken meanwhile.  Returns 0, or -1 (the log is
+ * printed on stderr).
+ */
+int	itest_start(struct itest_server *s, const char *const *args,
+	    const char *const *env);
+int	itest_start_ex(struct itest_server *s, unsigned flags,
+	    const char *const *args, const char *const *env);
+/* Poll GET /ready until it answers 200; 0, or -1 after timeout_ms. */
+int	itest_wait_ready(const struct itest_server *s, int timeout_ms);
+/* Whether the master still runs (reaps it if it exited). */
+bool	itest_alive(struct itest_server *s);
+/* Wait for the master to exit by itself: 0 (s->status set) or -1. */
+int	itest_wait_exit(struct itest_server *s, int timeout_ms);
+/* Exit code of a reaped master, or -1 if it did not exit normally. */
+int	itest_exit_code(const struct itest_server *s);
+int	itest_signal(const struct itest_server *s, int sig);
+/*
+ * SIGTERM, wait up to 8 s, then SIGKILL the whole process group; always
+ * ends with the group killed, so nothing is left running.  Returns the
+ * master's wait status (-1 if it had to be killed or was never started).
+ */
+int	itest_stop(struct itest_server *s);
+/* Close every connection still open and stop every server started by
+ * this process; then remove the temporary directory.  For teardown. */
+void	itest_stop_all(void);
+
+/* Live (non-zombie) observd-worker children of master, sorted by pid;
+ * returns how many (at most max are stored). */
+int	itest_children(pid_t master, pid_t *pids, int max);
+/* Wait until master has exactly n workers; returns n or the last count. */
+int	itest_wait_children(pid_t master, int n, pid_t *pids, int max,
+	    int timeout_ms);
+
+/* ------------------------------------------------------------------- log */
+
+/* The whole log (malloc'd, NUL-terminated; "" if none). */
+char	*itest_log_read(const struct itest_server *s);
+/* Lines containing text (and "proc":"<proc>" unless proc is NULL). */
+int	itest_log_count(const struct itest_server *s, const char *proc,
+	    const char *text);
+/* Wait until at least n such lines are logged. */
+bool	itest_log_wait(const struct itest_server *s, const char *proc,
+	    const char *text, int n, int timeout_ms);
+bool	itest_log_contains(const struct itest_server *s, const char *proc,
+	    const char *text, int timeout_ms);
+/* Print the log on stderr (for failure diagnostics). */
+void	itest_dump_log(const struct itest_server *s);
+
+/* ------------------------------------------------------------------ HTTP */
+
+#define ITEST_MAX_HEADERS	48
+#define ITEST_HEAD_MAX		16384
+#define ITEST_BODY_MAX		65536
+
+struct itest_header {
+	char		 name[64];
+	char		 value[1024];
+};
+
+struct itest_response {
+	int		 minor;		/* HTTP/1.x */
+	int		 status;
+	char		 reason[64];
+	int		 nheaders;
+	struct itest_header headers[ITEST_MAX_HEADERS];
+	char		 head[ITEST_HEAD_MAX];	/* raw, up to the empty line */
+	size_t		 head_len;
+	char		 body[ITEST_BODY_MAX + 1];	/* NUL-terminated */
+	size_t		 body_len;
+	char		 error[160];	/* why itest_read_response failed */
+};
+
+struct itest_conn;
+
+/* Connect to 127.0.0.1 (AF_INET) or ::1 (AF_INET6); NULL on failure. */
+struct itest_conn *itest_connect(uint16_t port, int family);
+struct itest_conn *itest_connect_server(const struct itest_server *s);
+/* Send all of data; 0, or -1 (peer gone, or 5 s without progress). */
+int	itest_send(struct itest_conn *c, const void *data, size_t len);
+int	itest_sends(struct itest_conn *c, const char *s);
+/*
+ * Read one response: status line, headers, then Content-Length bytes of
+ * body (none if head_request, or for 1xx/204/304; until EOF if there is no
+ * Content-Length).  Bytes after it stay buffered for the next call
+ * (pipelining).  0, or -1 with r->error set (timeout, EOF or reset before
+ * a complete response, malformed response).
+ */
+int	itest_read_response(struct itest_conn *c, struct itest_response *r,
+	    bool head_request, int timeout_ms);
+/* 1: the peer closed (EOF or reset) with no further data; 0: still open
+ * after timeout_ms; -1: it sent more data. */
+int	itest_wait_eof(struct itest_conn *c, int timeout_ms);
+/* Read (and count) everything until the peer closes, keeping the last
+ * tailsize - 1 bytes, NUL-terminated, in tail.  0 at EOF, -1 on timeout or
+ * error (*total is set either way). */
+int	itest_read_until_eof(struct itest_conn *c, int timeout_ms, size_t *total,
+	    char *tail, size_t tailsize);
+void	itest_close(struct itest_conn *c);
+/* Bytes received but not consumed yet. */
+size_t	itest_pending(const struct itest_conn *c);
+
+/* Value of the first header named name (case-insensitive), or NULL. */
+const char *itest_header(const struct itest_response *r, const char *name);
+int	itest_header_count(const struct itest_response *r, const char *name);
+
+/* One request on a new connection: send raw[0..len), read one response
+ * (as to HEAD if raw starts with "HEAD "), close.  0 or -1. */
+int	itest_request(uint16_t port, int family, const char *raw, size_t len,
+	    struct itest_response *r);
+/* GET path (HTTP/1.1, Connection: close) on a new connection. */
+int	itest_get(const struct itest_server *s, const char *path,
+	    struct itest_response *r);
+
+/* ----------------------------------------------------------- run to exit */
+
+struct itest_run {
+	int		 status;	/* wait status, -1 if killed on timeout */
+	int		 exit_code;	/* -1 unless it exited normally */
+	char		 out[8192];	/* stdout, NUL-terminated (truncated) */
+	char		 err[8192];	/* stderr */
+};
+
+/* Run observd with exactly args (no defaults) in the clean environment
+ * described at itest_start(), wait up to timeout_ms; 0, or -1 on timeout
+ * or failure to run. */
+int	itest_run(const char *const *args, const char *const *env,
+	    int timeout_ms, struct itest_run *res);
+
+/* ------------------------------------------------------------------ JSON */
+
+#define ITEST_JSON_KEYS		32
+
+/* Top-level members of one JSON object: keys, and values as text (strings
+ * unescaped for ASCII, other values as written), truncated. */
+struct itest_json {
+	int		 n;
+	char		 key[ITEST_JSON_KEYS][32];
+	char		 value[ITEST_JSON_KEYS][256];
+	bool		 is_string[ITEST_JSON_KEYS];
+};
+
+/* Parse s[0..len) as exactly one JSON object (whitespace around allowed);
+ * 0, or -1 if it is not valid JSON or not an object. */
+int	itest_json_parse(const char *s, size_t len, struct itest_json *o);
+/* Value of key, or NULL. */
+const char *itest_json_get(const struct itest_json *o, const char *key);
+
+#endif /* OBSERVD_ITEST_H */
