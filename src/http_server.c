@@ -173,21 +173,22 @@ conn_watch(struct http_conn *c, short what)
 	return 0;
 }
 
-/* After an error response: stop sending, and read (and drop) what the
+/* After the last response: stop sending, and read (and drop) what the
  * client still sends for a while, so that closing with unread data does
  * not reset the connection before the client has read our answer. */
-static void
+static int
 conn_linger(struct http_conn *c)
 {
 	if (shutdown(c->fd, SHUT_WR) < 0) {
 		conn_close(c);
-		return;
+		return -1;
 	}
 	c->state = CONN_LINGERING;
 	c->deadline_ms = now_ms() + LINGER_MS;
 	free(c->in);
 	c->in = NULL;
 	c->in_len = 0;
+	return 0;
 }
 
 /* Keep output[0..len) that the socket did not take. */
@@ -294,7 +295,11 @@ out_reserve(struct http_conn *c, size_t len)
 		return 1;
 	if ((r = conn_flush(c)) != 1)
 		return r;
-	return len <= srv.ocap ? 1 : -1;
+	if (len > srv.ocap) {		/* cannot happen: ocap holds the page */
+		conn_close(c);
+		return -1;
+	}
+	return 1;
 }
 
 /* A response was queued: count it, log it. */
@@ -327,11 +332,11 @@ http_server_respond_canned(struct http_conn *c, const struct http_request *req,
 	int rv;
 
 	if ((rv = out_reserve(c, r->head_len + r->body_len + HTTP_RESPONSE_EXTRA)) != 1)
-		return rv;
+		return rv == 0 ? HTTP_RESP_RETRY : HTTP_RESP_CLOSED;
 	len = http_response_write(srv.obuf + srv.olen, r, head_only, closing, keep_alive_10);
 	srv.olen += len;
 	request_done(c, req, route, r->status, len, t0);
-	return 1;
+	return HTTP_RESP_QUEUED;
 }
 
 /* A large response is written straight from the caller's buffer. */
@@ -344,14 +349,15 @@ http_server_respond_bytes(struct http_conn *c, const struct http_request *req,
 	if (len <= srv.ocap - srv.olen) {
 		memcpy(srv.obuf + srv.olen, buf, len);
 		srv.olen += len;
-		rv = 1;
-	} else if ((rv = conn_flush(c)) == 1) {
-		rv = conn_send(c, buf, len);
-		if (rv < 0)
-			return rv;
-	} else
-		return rv;
-	/* Written, or kept as pending output: answered either way. */
+		rv = HTTP_RESP_QUEUED;
+	} else {
+		/* Too large to queue: write out what is queued, then this. */
+		if ((rv = conn_flush(c)) != 1)
+			return rv == 0 ? HTTP_RESP_RETRY : HTTP_RESP_CLOSED;
+		if ((rv = conn_send(c, buf, len)) < 0)
+			return HTTP_RESP_CLOSED;
+		rv = rv == 1 ? HTTP_RESP_QUEUED : HTTP_RESP_PENDING;
+	}
 	request_done(c, req, route, status, len, t0);
 	return rv;
 }
@@ -364,7 +370,7 @@ static size_t
 conn_process(struct http_conn *c, const char *buf, size_t len, uint64_t t0, int *rv)
 {
 	size_t off = 0;
-	int r = 1;
+	int r = HTTP_RESP_QUEUED;
 
 	*rv = 1;
 	while (off < len) {
@@ -377,12 +383,18 @@ conn_process(struct http_conn *c, const char *buf, size_t len, uint64_t t0, int 
 			off += used;
 			if (r == HTTP_PARSE_AGAIN)
 				break;
-			c->skipping = false;
-			if (r == HTTP_PARSE_DONE)
+			if (r == HTTP_PARSE_DONE) {
+				c->skipping = false;
 				continue;
-			/* Bad framing or too large: answer, then stop reading. */
+			}
+			/* Bad framing or too large: answer, then stop reading.
+			 * Not queued yet: the skipper stops at the bad byte, so
+			 * the same error comes back once the output drains. */
 			r = http_server_respond_canned(c, NULL, HTTP_ROUTE_OTHER,
 			    http_canned_for_status(r), true, t0);
+			if (r == HTTP_RESP_RETRY)
+				goto retry;
+			c->skipping = false;
 			goto closing;
 		}
 		r = http_parse_request(buf + off, len - off, &srv.limits, &req);
@@ -398,6 +410,8 @@ conn_process(struct http_conn *c, const char *buf, size_t len, uint64_t t0, int 
 			log_debug("rejecting request: %d", r);
 			r = http_server_respond_canned(c, NULL, HTTP_ROUTE_OTHER,
 			    http_canned_for_status(r), true, t0);
+			if (r == HTTP_RESP_RETRY)
+				goto retry;
 			goto closing;
 		}
 		http_body_init(&c->body, &req);
@@ -406,8 +420,10 @@ conn_process(struct http_conn *c, const char *buf, size_t len, uint64_t t0, int 
 		closing = !req.keep_alive || srv.draining || srv.cfg->keepalive_timeout_ms == 0 ||
 		    (!http_body_done(&c->body) && (req.expect_continue || !srv.params.read_bodies));
 		r = srv.role->dispatch(c, &req, closing, t0);
-		if (r != 1) {		/* not queued: parse it again later */
-			*rv = r;
+		if (r == HTTP_RESP_RETRY)
+			goto retry;
+		if (r == HTTP_RESP_CLOSED) {
+			*rv = -1;
 			return off;
 		}
 		off += req.head_len;
@@ -416,18 +432,34 @@ conn_process(struct http_conn *c, const char *buf, size_t len, uint64_t t0, int 
 			goto closing;
 		if (c->skipping)
 			c->deadline_ms = now_ms() + srv.cfg->header_timeout_ms;
+		if (r == HTTP_RESP_PENDING) {	/* answered; the rest waits */
+			*rv = 0;
+			return off;
+		}
 	}
 	return off;
+retry:
+	/* Not answered: the output is full.  This request is parsed again
+	 * from off once the output has drained. */
+	c->in_head = false;
+	*rv = 0;
+	return off;
 closing:
+	/* The last answer on this connection is queued (or the connection
+	 * is gone); the rest of the input is not for us. */
 	c->closing = true;
-	if (r != 1) {
-		*rv = r;
+	if (r == HTTP_RESP_CLOSED) {
+		*rv = -1;
 		return off;
 	}
+	if (r == HTTP_RESP_PENDING) {	/* lingers once the output drains */
+		*rv = 0;
+		return len;
+	}
 	if ((r = conn_flush(c)) == 1)
-		conn_linger(c);
+		conn_linger(c);		/* lingering, or closed */
 	*rv = r == 0 ? 0 : -1;
-	return len;		/* the rest of the input is not for us */
+	return len;
 }
 
 /* Answer the requests in srv.rbuf[0..have), keep what is left, write. */
@@ -497,8 +529,7 @@ conn_on_writable(struct http_conn *c)
 		c->in_flight = 0;
 	}
 	if (c->closing) {
-		conn_linger(c);
-		if (c->state == CONN_LINGERING && conn_watch(c, EV_READ) < 0)
+		if (conn_linger(c) == 0 && conn_watch(c, EV_READ) < 0)
 			conn_close(c);
 		return;
 	}

@@ -597,7 +597,7 @@ master_main(struct config *cfg, const struct config_overrides *overrides,
 	m.overrides = overrides;
 	m.envp = envp;
 	m.pid = getpid();
-	m.generation = 1;
+	m.generation = 0;	/* one more per applied reload */
 	for (unsigned i = 0; i < CONFIG_MAX_WORKERS; i++)
 		m.pos[i].last_slot = -1;
 

@@ -74,12 +74,16 @@ int	http_server_run(const struct http_server_params *params);
 /* True once draining has begun. */
 bool	http_server_draining(void);
 
-/*
- * Queue a response.  Return 1 when queued (go on with the next request),
- * 0 when output became pending (the request will be parsed again when the
- * socket is writable, so nothing was recorded), -1 when the connection was
- * closed.  A NULL req means a request that could not be parsed.
- */
+/* What the respond functions (and so a role's dispatch) return. */
+#define HTTP_RESP_CLOSED	(-1)	/* the connection is gone */
+#define HTTP_RESP_RETRY		0	/* not queued: output is full; the request
+					 * is parsed again once it drains */
+#define HTTP_RESP_QUEUED	1	/* queued: go on with the next request */
+#define HTTP_RESP_PENDING	2	/* answered, output pending: the next
+					 * request waits until it drains */
+
+/* Queue a response; a NULL req means a request that could not be parsed.
+ * Only a response that was queued (or written) is counted. */
 int	http_server_respond_canned(struct http_conn *c, const struct http_request *req,
 	    enum http_route route, enum http_canned id, bool closing, uint64_t t0_ns);
 /* The same for a response built elsewhere (buf holds head and body). */
