@@ -519,6 +519,10 @@ master_stop(int exit_status)
 	log_info("stopping: draining for up to %u ms", m.cfg.drain_timeout_ms);
 	notify_send("STOPPING=1\nSTATUS=draining");
 	signal_children(SIGTERM);
+	/* Each worker takes what is queued on its sockets, then closes them;
+	 * once ours are closed too, new connections are refused instead of
+	 * waiting in a backlog nobody will accept from. */
+	listeners_close(&m.ls);
 }
 
 static int
