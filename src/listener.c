@@ -8,7 +8,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -95,6 +98,138 @@ optional_address(const char *list, const char *host)
 	    (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL || errno == EPROTONOSUPPORT);
 }
 
+/* "1.2.3.4:80" or "[::1]:80" for the log. */
+static const char *
+sockname(int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0) {
+		if (ss.ss_family == AF_INET) {
+			const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+
+			inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+			port = ntohs(sin->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+
+			inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+			port = ntohs(sin6->sin6_port);
+		}
+	}
+	snprintf(buf, len, "%s%s%s:%u", strchr(host, ':') ? "[" : "", host,
+	    strchr(host, ':') ? "]" : "", port);
+	return buf;
+}
+
+/* The i-th name (0-based) of a colon-separated LISTEN_FDNAMES list, or "". */
+static void
+fdname(const char *names, int i, char *out, size_t len)
+{
+	const char *p = names, *end;
+
+	out[0] = '\0';
+	for (; p != NULL && i > 0; i--)
+		if ((p = strchr(p, ':')) != NULL)
+			p++;
+	if (p == NULL)
+		return;
+	end = strchr(p, ':');
+	snprintf(out, len, "%.*s", (int)(end ? (size_t)(end - p) : strlen(p)), p);
+}
+
+/*
+ * Socket activation, sd_listen_fds(3) without libsystemd: systemd passes
+ * bound, listening sockets as fds 3, 4, ... with LISTEN_FDS=<n>,
+ * LISTEN_PID=<our pid> and LISTEN_FDNAMES=<name>:<name>... (the socket
+ * units' FileDescriptorName=).  Sockets named "metrics" go to the
+ * aggregator, all others serve the app port.  Every worker accepts on the
+ * same app sockets: each position gets its own descriptor (a dup), so that
+ * a child closing the other positions' descriptors keeps its own open, and
+ * the master keeps them all, as with per-worker sockets.  The variables
+ * are removed, as sd_listen_fds(1) does, so that nothing started later
+ * takes the sockets for its own.  Returns 0 (ls->napp_addrs and
+ * ls->nmetrics say what was passed; both 0 if nothing was), or -1 with err
+ * set.
+ */
+static int
+listeners_activated(struct listeners *ls, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	const char *sfds = getenv("LISTEN_FDS"), *spid = getenv("LISTEN_PID");
+	const char *names = getenv("LISTEN_FDNAMES");
+	char *end, name[64], addr[80];
+	long nfds, pid;
+
+	if (sfds == NULL || spid == NULL)
+		return 0;
+	errno = 0;
+	pid = strtol(spid, &end, 10);
+	if (errno != 0 || *end != '\0' || pid != (long)getpid())
+		return 0;	/* meant for another process */
+	nfds = strtol(sfds, &end, 10);
+	if (*end != '\0' || nfds < 1 || nfds > 2 * CONFIG_MAX_ADDRS) {
+		snprintf(err, errlen, "socket activation: LISTEN_FDS=%s: want 1 to %d sockets",
+		    sfds, 2 * CONFIG_MAX_ADDRS);
+		return -1;
+	}
+	for (int i = 0; i < (int)nfds; i++) {
+		int fd = 3 + i, type = 0, acc = 0, flags;
+		socklen_t tlen = sizeof(type), alen = sizeof(acc);
+		struct sockaddr_storage ss;
+		socklen_t sslen = sizeof(ss);
+
+		fdname(names, i, name, sizeof(name));
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 ||
+		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) < 0 ||
+		    getsockname(fd, (struct sockaddr *)&ss, &sslen) < 0 ||
+		    type != SOCK_STREAM || !acc ||
+		    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
+			snprintf(err, errlen, "socket activation: fd %d (%s) is not a listening TCP socket",
+			    fd, name[0] ? name : "unnamed");
+			return -1;
+		}
+		/* Nonblocking for the same reason as our own sockets (see
+		 * listen_one); not inherited by anything we might exec. */
+		if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+		    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+			snprintf(err, errlen, "socket activation: fd %d: %s", fd, strerror(errno));
+			return -1;
+		}
+		if (strcmp(name, "metrics") == 0) {
+			if (ls->nmetrics == CONFIG_MAX_ADDRS) {
+				snprintf(err, errlen, "socket activation: more than %d metrics sockets",
+				    CONFIG_MAX_ADDRS);
+				return -1;
+			}
+			ls->metrics[ls->nmetrics++] = fd;
+			log_info("metrics on %s (socket activation)", sockname(fd, addr, sizeof(addr)));
+			continue;
+		}
+		if (ls->napp_addrs == CONFIG_MAX_ADDRS) {
+			snprintf(err, errlen, "socket activation: more than %d app sockets", CONFIG_MAX_ADDRS);
+			return -1;
+		}
+		ls->app[0][ls->napp_addrs] = fd;
+		for (unsigned w = 1; w < cfg->workers; w++) {
+			if ((ls->app[w][ls->napp_addrs] = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+				snprintf(err, errlen, "socket activation: dup fd %d: %s", fd, strerror(errno));
+				return -1;
+			}
+		}
+		ls->napp_addrs++;
+		log_info("listening on %s (socket activation, shared by %u workers)",
+		    sockname(fd, addr, sizeof(addr)), cfg->workers);
+	}
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDNAMES");
+	return 0;
+}
+
 int
 listeners_open(struct listeners *ls, const struct config *cfg, char *err, size_t errlen)
 {
@@ -109,7 +244,10 @@ listeners_open(struct listeners *ls, const struct config *cfg, char *err, size_t
 		ls->metrics[a] = -1;
 	ls->nworkers = cfg->workers;
 
-	n = config_split_list(cfg->listen, addrs, CONFIG_MAX_ADDRS);
+	if (listeners_activated(ls, cfg, err, errlen) < 0)
+		goto fail;
+	/* Passed sockets replace the settings of their kind. */
+	n = ls->napp_addrs > 0 ? 0 : config_split_list(cfg->listen, addrs, CONFIG_MAX_ADDRS);
 	for (int a = 0; a < n; a++) {
 		struct sockaddr_storage ss;
 		socklen_t len;
@@ -141,7 +279,7 @@ listeners_open(struct listeners *ls, const struct config *cfg, char *err, size_t
 		snprintf(err, errlen, "listen: no address could be bound");
 		goto fail;
 	}
-	if (cfg->metrics_port == 0)
+	if (cfg->metrics_port == 0 || ls->nmetrics > 0)
 		return 0;
 	n = config_split_list(cfg->metrics_listen, addrs, CONFIG_MAX_ADDRS);
 	for (int a = 0; a < n; a++) {
