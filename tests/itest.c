@@ -352,6 +352,8 @@ wait_exited(pid_t pid, int timeout_ms)
 	}
 }
 
+static const char *const sanitizer_vars[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" };
+
 static const char **
 build_env(const char *const *env)
 {
@@ -360,6 +362,15 @@ build_env(const char *const *env)
 	int n = 0;
 
 	out[n++] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	/* A sanitizer build's server must run with the options CI chose. */
+	for (size_t i = 0; i < sizeof(sanitizer_vars) / sizeof(sanitizer_vars[0]); i++) {
+		static char buf[3][512];
+		const char *v = getenv(sanitizer_vars[i]);
+
+		if (v != NULL && snprintf(buf[i], sizeof(buf[i]), "%s=%s", sanitizer_vars[i], v) <
+		    (int)sizeof(buf[i]))
+			out[n++] = buf[i];
+	}
 	for (int i = 0; env != NULL && env[i] != NULL; i++)
 		if (strncmp(env[i], "OBSERVD_CONFIG=", 15) == 0)
 			have_config = true;
@@ -652,6 +663,27 @@ stop_pid(pid_t pid)
 	}
 }
 
+/* A sanitizer report in a server's log fails the test, even if the
+ * master respawned the worker that printed it and the test went on. */
+static void
+sanitizer_check(const struct itest_server *s)
+{
+	static const char *const marks[] = {
+		"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+	};
+	char *log = itest_log_read(s);
+
+	for (size_t i = 0; log != NULL && i < sizeof(marks) / sizeof(marks[0]); i++) {
+		if (strstr(log, marks[i]) != NULL) {
+			fprintf(stderr, "itest: sanitizer report in the server log (%s)\n", marks[i]);
+			itest_dump_log(s);
+			free(log);
+			abort();
+		}
+	}
+	free(log);
+}
+
 int
 itest_stop(struct itest_server *s)
 {
@@ -659,6 +691,7 @@ itest_stop(struct itest_server *s)
 		return s->pid > 0 ? s->status : -1;
 	s->status = stop_pid(s->pid);
 	s->running = false;
+	sanitizer_check(s);
 	return s->status;
 }
 

@@ -1,0 +1,898 @@
+/*
+ * check_hostile.c - hostile-input tests against the real observd binary
+ * ($OBSERVD_BIN) on loopback: the claims of SECURITY.md that need a
+ * running server.
+ *
+ *   slowloris     500 connections dribbling header bytes get 408 (or are
+ *                 closed) after the header timeout; normal requests are
+ *                 served throughout
+ *   flood         200 connections against a cap of 50: the rest get a fast
+ *                 503 + close, counted by observd_connections_rejected_total;
+ *                 service resumes when the flood ends
+ *   smuggling     a table of request-smuggling and malformed inputs: status,
+ *                 Connection: close + EOF, or the connection stays in sync
+ *   series        100,000 requests to random paths with random methods do
+ *                 not create metric series
+ *   auth          /metrics bearer token on both ports; token file checks
+ *
+ * Each test runs in its own forked process (CK_FORK) with its own server;
+ * the teardown stops it, and servers die with a test that dies
+ * (PR_SET_PDEATHSIG, see itest.c).  Every loop is bounded in count and
+ * time; waits are generous because the machine may be slow and shared.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "htest.h"
+#include "itest.h"
+
+#define IO_MS		5000
+#define EOF_MS		3000
+
+#define ARGS(...)	((const char *const[]){ __VA_ARGS__, NULL })
+#define RAW(s)		s, sizeof(s) - 1
+
+static struct itest_response r1, r2;
+static struct itest_server srv;
+
+#define SCHECK(s, cond, ...) do {					\
+	if (!(cond)) {							\
+		itest_dump_log(s);					\
+		ck_abort_msg(__VA_ARGS__);				\
+	}								\
+} while (0)
+
+static void
+teardown(void)
+{
+	itest_stop_all();
+}
+
+static void
+start(struct itest_server *s, const char *const *args)
+{
+	ck_assert_msg(itest_start_ex(s, 0, args, NULL) == 0, "observd did not start (its log is above)");
+}
+
+static bool
+closes(const struct itest_response *r)
+{
+	const char *v = itest_header(r, "Connection");
+
+	return v != NULL && strcasecmp(v, "close") == 0;
+}
+
+/*
+ * Stop the server (SIGTERM, drain) and check its log for sanitizer reports:
+ * with --enable-sanitizers an ASan/UBSan error or a leak in a worker only
+ * kills that worker (the master respawns it), so a test that still got
+ * its answers must look for them.
+ */
+static void
+stop_clean(struct itest_server *s)
+{
+	char *log;
+	int st = itest_stop(s);
+
+	log = itest_log_read(s);
+	if (strstr(log, "ERROR: AddressSanitizer") != NULL || strstr(log, "ERROR: LeakSanitizer") != NULL ||
+	    strstr(log, "runtime error:") != NULL) {
+		itest_dump_log(s);
+		free(log);
+		ck_abort_msg("sanitizer report in the server's log (above)");
+	}
+	free(log);
+	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "observd did not exit 0 on SIGTERM (status %d)", st);
+}
+
+/* GET path on port with extra header lines (may be ""); one response. */
+static int
+get_with(uint16_t port, const char *path, const char *headers, struct itest_response *r)
+{
+	char req[1024];
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n%sConnection: close\r\n\r\n",
+	    path, headers);
+
+	return itest_request(port, AF_INET, req, (size_t)n, r);
+}
+
+/* The exposition on port (text format); asserts a 200. */
+static const char *
+scrape(uint16_t port, const char *headers, size_t *len)
+{
+	SCHECK(&srv, get_with(port, "/metrics", headers, &r2) == 0, "scrape: %s", r2.error);
+	SCHECK(&srv, r2.status == 200, "scrape: status %d", r2.status);
+	SCHECK(&srv, r2.body_len < ITEST_BODY_MAX, "exposition larger than %d bytes", ITEST_BODY_MAX);
+	*len = r2.body_len;
+	return r2.body;
+}
+
+/* ============================================================ slowloris */
+
+#define LORIS_N		500
+
+static struct loris {
+	int		 fd;
+	size_t		 sent;
+	uint64_t	 t0;		/* connected */
+	uint64_t	 t_end;		/* answered or closed; 0 while going */
+	struct htest_status st;
+} loris[LORIS_N];
+
+#define PROBES_MAX	64
+#define PROBE_MS	5000
+
+static const char probe_req[] = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+static struct probe {
+	int		 fd;
+	uint64_t	 t0, t_end;
+	struct htest_status st;
+} probe[PROBES_MAX];
+
+/* Read the probes' answers; returns how many are complete. */
+static int
+probes_poll(struct probe *p, int n)
+{
+	int done = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (p[i].t_end == 0) {
+			(void)htest_status_poll(p[i].fd, &p[i].st);
+			if (p[i].st.eof || strstr(p[i].st.buf, "\r\n\r\n") != NULL)
+				p[i].t_end = itest_now_ms();
+		}
+		done += p[i].t_end != 0;
+	}
+	return done;
+}
+
+START_TEST(test_slowloris)
+{
+	uint64_t probe_max = 0;
+	static const char head[] = "GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: slowloris\r\nX-Dribble: ";
+	uint64_t t_start, last_drip = 0, next_probe, t_deadline;
+	unsigned n408 = 0, nclosed = 0, left = LORIS_N;
+	int nprobes = 0;
+	uint64_t min_cut = UINT64_MAX, max_cut = 0;
+	long nofile = htest_raise_nofile(4 * LORIS_N);
+
+	ck_assert_msg(nofile >= LORIS_N + 64, "RLIMIT_NOFILE is only %ld", nofile);
+	start(&srv, ARGS("--header-timeout", "2s", "--workers", "2"));
+
+	t_start = itest_now_ms();
+	for (int i = 0; i < LORIS_N; i++) {
+		loris[i].fd = htest_connect_start(srv.port);
+		SCHECK(&srv, loris[i].fd >= 0, "connect %d: %s", i, strerror(errno));
+	}
+	for (int i = 0; i < LORIS_N; i++) {
+		SCHECK(&srv, htest_connect_wait(loris[i].fd, IO_MS) == 0, "connect %d did not complete", i);
+		loris[i].t0 = itest_now_ms();
+		/* The first bytes of a head, then one byte per drip. */
+		SCHECK(&srv, htest_send_all(loris[i].fd, head, 16, IO_MS) == 0, "send %d", i);
+		loris[i].sent = 16;
+	}
+	next_probe = itest_now_ms() + 300;
+	/* The header timeout is 2 s: all should be cut off well within 15 s. */
+	t_deadline = t_start + 15000;
+	while (left > 0 && itest_now_ms() < t_deadline) {
+		uint64_t now = itest_now_ms();
+
+		/* A drip every 200 ms on every connection still going. */
+		if (now - last_drip >= 200) {
+			last_drip = now;
+			for (int i = 0; i < LORIS_N; i++) {
+				const char *b = loris[i].sent < sizeof(head) - 1 ? head + loris[i].sent : "a";
+
+				if (loris[i].t_end != 0)
+					continue;
+				if (send(loris[i].fd, b, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1)
+					loris[i].sent++;
+			}
+		}
+		for (int i = 0; i < LORIS_N; i++) {
+			struct htest_status *st = &loris[i].st;
+
+			if (loris[i].t_end != 0)
+				continue;
+			(void)htest_status_poll(loris[i].fd, st);
+			if (st->eof || st->status != 0) {
+				loris[i].t_end = itest_now_ms();
+				left--;
+			}
+		}
+		/* A normal client is served during the attack: a probe is
+		 * started every 300 ms (without blocking the attack) and
+		 * must get a 200 within PROBE_MS. */
+		if (now >= next_probe && left > 0 && nprobes < PROBES_MAX) {
+			struct probe *pr = &probe[nprobes++];
+
+			pr->t0 = now;
+			pr->fd = htest_connect_start(srv.port);
+			SCHECK(&srv, pr->fd >= 0 && htest_connect_wait(pr->fd, IO_MS) == 0 &&
+			    htest_send_all(pr->fd, probe_req, sizeof(probe_req) - 1, IO_MS) == 0,
+			    "probe %d: cannot connect or send", nprobes);
+			next_probe = now + 300;
+		}
+		probes_poll(probe, nprobes);
+		itest_sleep_ms(20);
+	}
+	SCHECK(&srv, left == 0, "%u of %d slow connections still open after 15 s", left, LORIS_N);
+	for (int i = 0; i < LORIS_N; i++) {
+		uint64_t cut = loris[i].t_end - loris[i].t0;
+
+		if (loris[i].st.status == 408)
+			n408++;
+		else {
+			SCHECK(&srv, loris[i].st.status == 0 && loris[i].st.eof,
+			    "connection %d: status %d instead of 408: '%.80s'", i,
+			    loris[i].st.status, loris[i].st.buf);
+			nclosed++;
+		}
+		if (cut < min_cut)
+			min_cut = cut;
+		if (cut > max_cut)
+			max_cut = cut;
+		if (loris[i].st.status == 408)
+			SCHECK(&srv, loris[i].st.has_close, "connection %d: 408 without Connection: close", i);
+	}
+	fprintf(stderr, "slowloris: %d connections: %u got 408, %u closed; cut off after %llu..%llu ms; "
+	    "%d /health probes started meanwhile\n", LORIS_N, n408, nclosed,
+	    (unsigned long long)min_cut, (unsigned long long)max_cut, nprobes);
+	/* Not before the header timeout (2 s, coarse clocks), not much after. */
+	ck_assert_msg(min_cut >= 1800, "a slow connection was cut off after %llu ms (timeout 2 s)",
+	    (unsigned long long)min_cut);
+	ck_assert_msg(max_cut <= 9000, "a slow connection lasted %llu ms (timeout 2 s)",
+	    (unsigned long long)max_cut);
+	ck_assert_msg(n408 >= LORIS_N * 9 / 10, "only %u of %d slow connections got a 408", n408, LORIS_N);
+	/* Every probe started during the attack is answered. */
+	for (uint64_t until = itest_now_ms() + PROBE_MS; itest_now_ms() < until; itest_sleep_ms(20))
+		if (probes_poll(probe, nprobes) == nprobes)
+			break;
+	for (int i = 0; i < nprobes; i++) {
+		SCHECK(&srv, probe[i].st.status == 200, "/health probe %d (started %llu ms into the attack): "
+		    "status %d '%.60s'", i, (unsigned long long)(probe[i].t0 - t_start), probe[i].st.status,
+		    probe[i].st.buf);
+		SCHECK(&srv, probe[i].t_end - probe[i].t0 <= PROBE_MS, "/health probe %d took %llu ms", i,
+		    (unsigned long long)(probe[i].t_end - probe[i].t0));
+		if (probe[i].t_end - probe[i].t0 > probe_max)
+			probe_max = probe[i].t_end - probe[i].t0;
+		close(probe[i].fd);
+	}
+	ck_assert_msg(nprobes >= 3, "only %d probes during the attack", nprobes);
+	/* Those that got a 408 are closed too. */
+	for (int i = 0; i < LORIS_N; i++) {
+		if (!loris[i].st.eof) {
+			uint64_t until = itest_now_ms() + EOF_MS;
+
+			while (!loris[i].st.eof && itest_now_ms() < until) {
+				struct pollfd pfd = { .fd = loris[i].fd, .events = POLLIN };
+
+				(void)poll(&pfd, 1, 100);
+				(void)htest_status_poll(loris[i].fd, &loris[i].st);
+			}
+			SCHECK(&srv, loris[i].st.eof, "connection %d: not closed after its 408", i);
+		}
+		close(loris[i].fd);
+	}
+	fprintf(stderr, "slowloris: %d probes answered 200, slowest after %llu ms\n", nprobes,
+	    (unsigned long long)probe_max);
+	ck_assert(itest_alive(&srv));
+	SCHECK(&srv, itest_get(&srv, "/health", &r1) == 0 && r1.status == 200, "after the attack: %s", r1.error);
+	stop_clean(&srv);
+}
+END_TEST
+
+/* ================================================================ flood */
+
+#define FLOOD_N		200
+#define FLOOD_CAP	50
+
+START_TEST(test_connection_flood)
+{
+	static int fds[FLOOD_N];
+	static struct htest_status st[FLOOD_N];
+	static uint64_t t_conn[FLOOD_N], t_ans[FLOOD_N];
+	char mport[16];
+	uint16_t mp = itest_free_port();
+	unsigned n503 = 0, nopen = 0, nother = 0;
+	uint64_t max_lat = 0, deadline;
+	double rej0, rej1 = -1;
+	const char *m;
+	size_t mlen;
+	bool served = false;
+
+	htest_raise_nofile(4 * FLOOD_N);
+	snprintf(mport, sizeof(mport), "%u", mp);
+	start(&srv, ARGS("--workers", "1", "--max-connections", "50", "--metrics-port", mport,
+	    "--metrics-listen", "127.0.0.1"));
+	/* The readiness probe's connection may still be open server-side. */
+	itest_sleep_ms(300);
+	m = scrape(mp, "", &mlen);
+	rej0 = htest_metric_sum(m, mlen, "observd_connections_rejected_total");
+	ck_assert_msg(rej0 >= 0, "no observd_connections_rejected_total in the exposition");
+
+	for (int i = 0; i < FLOOD_N; i++) {
+		fds[i] = htest_connect_start(srv.port);
+		SCHECK(&srv, fds[i] >= 0, "connect %d: %s", i, strerror(errno));
+	}
+	for (int i = 0; i < FLOOD_N; i++) {
+		SCHECK(&srv, htest_connect_wait(fds[i], IO_MS) == 0, "connect %d did not complete", i);
+		t_conn[i] = itest_now_ms();
+	}
+	/* Read for 3 s: the refused ones get 503 and EOF, the rest nothing. */
+	deadline = itest_now_ms() + 3000;
+	while (itest_now_ms() < deadline) {
+		for (int i = 0; i < FLOOD_N; i++) {
+			if (st[i].eof)
+				continue;
+			if (htest_status_poll(fds[i], &st[i]) != 0 && t_ans[i] == 0)
+				t_ans[i] = itest_now_ms();
+		}
+		itest_sleep_ms(20);
+	}
+	for (int i = 0; i < FLOOD_N; i++) {
+		if (st[i].status == 503) {
+			SCHECK(&srv, st[i].has_close, "connection %d: 503 without Connection: close", i);
+			SCHECK(&srv, st[i].eof, "connection %d: still open after its 503", i);
+			n503++;
+			if (t_ans[i] - t_conn[i] > max_lat)
+				max_lat = t_ans[i] - t_conn[i];
+		} else if (st[i].len == 0 && !st[i].eof)
+			nopen++;
+		else {
+			nother++;
+			fprintf(stderr, "flood: connection %d: status %d eof %d '%.60s'\n", i, st[i].status,
+			    st[i].eof, st[i].buf);
+		}
+	}
+	fprintf(stderr, "flood: %d connections, cap %d: %u held, %u got 503 (within %llu ms), %u other\n",
+	    FLOOD_N, FLOOD_CAP, nopen, n503, (unsigned long long)max_lat, nother);
+	SCHECK(&srv, nother == 0, "%u connections neither held nor refused with 503", nother);
+	SCHECK(&srv, nopen <= FLOOD_CAP, "%u connections held with a cap of %d", nopen, FLOOD_CAP);
+	SCHECK(&srv, nopen >= FLOOD_CAP - 2, "only %u connections held with a cap of %d", nopen, FLOOD_CAP);
+	SCHECK(&srv, n503 >= FLOOD_N - FLOOD_CAP, "only %u 503s", n503);
+	SCHECK(&srv, max_lat <= 2000, "a 503 took %llu ms", (unsigned long long)max_lat);
+	ck_assert(itest_alive(&srv));
+
+	/* The held ones are served. */
+	for (int i = 0, k = 0; i < FLOOD_N && k < 3; i++) {
+		unsigned counts[6] = { 0 };
+		static const char req[] = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+
+		if (st[i].status != 0)
+			continue;
+		SCHECK(&srv, htest_pipeline(fds[i], req, sizeof(req) - 1, 1, counts, IO_MS) == 1,
+		    "a held connection was not served");
+		SCHECK(&srv, counts[2] == 1, "a held connection got no 200");
+		k++;
+	}
+
+	/* Counted: the aggregator sees every refusal. */
+	deadline = itest_now_ms() + 5000;
+	while (itest_now_ms() < deadline) {
+		m = scrape(mp, "", &mlen);
+		rej1 = htest_metric_sum(m, mlen, "observd_connections_rejected_total");
+		if (rej1 - rej0 >= n503)
+			break;
+		itest_sleep_ms(100);
+	}
+	SCHECK(&srv, rej1 - rej0 == n503, "observd_connections_rejected_total went from %.0f to %.0f, "
+	    "%u 503s seen", rej0, rej1, n503);
+
+	/* The flood ends: service resumes. */
+	for (int i = 0; i < FLOOD_N; i++)
+		close(fds[i]);
+	deadline = itest_now_ms() + 5000;
+	while (!served && itest_now_ms() < deadline) {
+		SCHECK(&srv, itest_get(&srv, "/health", &r1) == 0, "%s", r1.error);
+		if (r1.status == 200)
+			served = true;
+		else
+			itest_sleep_ms(50);
+	}
+	SCHECK(&srv, served, "still refused after the flood ended");
+	for (int i = 0; i < 20; i++) {
+		SCHECK(&srv, itest_get(&srv, "/health", &r1) == 0 && r1.status == 200,
+		    "request %d after the flood: %d %s", i, r1.status, r1.error);
+	}
+	stop_clean(&srv);
+}
+END_TEST
+
+/* ============================================================ smuggling */
+
+struct smuggle_case {
+	const char	*name;
+	const char	*raw;
+	size_t		 len;
+	int		 nresp;		/* responses the raw bytes get */
+	int		 status[2];	/* their statuses */
+	bool		 close;		/* last one closes (Connection: close, EOF) */
+};
+
+#define CL_TE_BODY	"0\r\n\r\n"
+#define HEALTH		"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+
+static const struct smuggle_case smuggle_cases[] = {
+	{ "CL+TE", RAW("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n" CL_TE_BODY), 1, { 400 }, true },
+	{ "TE+CL", RAW("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+	    "Content-Length: 5\r\n\r\n" CL_TE_BODY), 1, { 400 }, true },
+	{ "duplicate CL, same value", RAW("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+	    "Content-Length: 5\r\n\r\nhello"), 1, { 400 }, true },
+	{ "duplicate CL, different values", RAW("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+	    "Content-Length: 40\r\n\r\nhello"), 1, { 400 }, true },
+	{ "negative CL", RAW("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\nhello"),
+	    1, { 400 }, true },
+	{ "CL overflow (23 digits)", RAW("POST /x HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Length: 18446744073709551621234\r\n\r\nhello"), 1, { 400 }, true },
+	{ "CL 2^64 + 5 (wraps to 5)", RAW("POST /x HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Length: 18446744073709551621\r\n\r\nhello"), 1, { 400 }, true },
+	{ "CL with plus sign", RAW("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello"),
+	    1, { 400 }, true },
+	{ "CL list \"5, 5\"", RAW("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\nhello"),
+	    1, { 400 }, true },
+	{ "CL hex", RAW("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 0x5\r\n\r\nhello"),
+	    1, { 400 }, true },
+	{ "TE chunked + TE gzip", RAW("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+	    "Transfer-Encoding: gzip\r\n\r\n" CL_TE_BODY), 1, { 400 }, true },
+	{ "TE \"chunked, gzip\"", RAW("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"
+	    CL_TE_BODY), 1, { 400 }, true },
+	{ "TE \"gzip, chunked\"", RAW("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+	    CL_TE_BODY), 1, { 501 }, true },
+	{ "TE \"xchunked\"", RAW("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n"
+	    CL_TE_BODY), 1, { 400 }, true },
+	{ "TE in HTTP/1.0", RAW("POST /x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n" CL_TE_BODY),
+	    1, { 400 }, true },
+	{ "obs-fold", RAW("GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n"), 1, { 400 }, true },
+	{ "obs-fold of Content-Length", RAW("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n 5\r\n\r\nhello"),
+	    1, { 400 }, true },
+	{ "bare CR", RAW("GET /health HTTP/1.1\r\nHost: x\rX-A: b\r\n\r\n"), 1, { 400 }, true },
+	{ "bare LF", RAW("GET /health HTTP/1.1\nHost: x\n\n"), 1, { 400 }, true },
+	{ "bare LF in a field", RAW("GET /health HTTP/1.1\r\nHost: x\nX-A: b\r\n\r\n"), 1, { 400 }, true },
+	{ "NUL in the target", RAW("GET /hea\0lth HTTP/1.1\r\nHost: x\r\n\r\n"), 1, { 400 }, true },
+	{ "NUL in a field name", RAW("GET /health HTTP/1.1\r\nHost: x\r\nX-\0A: b\r\n\r\n"), 1, { 400 }, true },
+	{ "NUL in a field value", RAW("GET /health HTTP/1.1\r\nHost: x\r\nX-A: \0b\r\n\r\n"), 1, { 400 }, true },
+	{ "space before colon", RAW("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length : 5\r\n\r\nhello"),
+	    1, { 400 }, true },
+	/* overlong request line and too many / too large fields: built at
+	 * run time (see smuggle_generated) */
+	{ "HTTP/1.10", RAW("GET /health HTTP/1.10\r\nHost: x\r\n\r\n"), 1, { 400 }, true },
+	{ "HTTP/2.0", RAW("GET /health HTTP/2.0\r\nHost: x\r\n\r\n"), 1, { 505 }, true },
+	{ "http/1.1", RAW("GET /health http/1.1\r\nHost: x\r\n\r\n"), 1, { 400 }, true },
+	{ "HTTP/1", RAW("GET /health HTTP/1\r\nHost: x\r\n\r\n"), 1, { 400 }, true },
+	{ "absolute-form http", RAW("GET http://x/health HTTP/1.1\r\nHost: x\r\n\r\n"), 1, { 200 }, false },
+	{ "absolute-form ftp", RAW("GET ftp://x/health HTTP/1.1\r\nHost: x\r\n\r\n"), 1, { 400 }, true },
+	{ "%00", RAW("GET /health%00 HTTP/1.1\r\nHost: x\r\n\r\n"), 1, { 400 }, true },
+	{ "invalid %-escape", RAW("GET /he%zzlth HTTP/1.1\r\nHost: x\r\n\r\n"), 1, { 400 }, true },
+	{ "truncated %-escape", RAW("GET /health% HTTP/1.1\r\nHost: x\r\n\r\n"), 1, { 400 }, true },
+	{ "/../health", RAW("GET /../health HTTP/1.1\r\nHost: x\r\n\r\n"), 1, { 404 }, false },
+	{ "/health/..", RAW("GET /health/.. HTTP/1.1\r\nHost: x\r\n\r\n"), 1, { 404 }, false },
+	{ "/%2e%2e/etc/passwd", RAW("GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n"),
+	    1, { 404 }, false },
+	{ "/index.html.in", RAW("GET /index.html.in HTTP/1.1\r\nHost: x\r\n\r\n"), 1, { 404 }, false },
+	{ "request smuggled in a Content-Length body",
+	    RAW("POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 33\r\n\r\n" HEALTH),
+	    1, { 405 }, false },
+	{ "request smuggled in a chunked body",
+	    RAW("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "21\r\n" HEALTH "\r\n0\r\n\r\n"), 1, { 404 }, false },
+	{ "request smuggled after a bad chunk size",
+	    RAW("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "zz\r\n" HEALTH), 2, { 404, 400 }, true },
+	{ "request smuggled after a chunk-size overflow",
+	    RAW("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "10000000000000021\r\n" HEALTH), 2, { 404, 400 }, true },
+	{ "two Authorization fields", RAW("GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a\r\n"
+	    "Authorization: Bearer b\r\n\r\n"), 1, { 400 }, true },
+	{ "two Host fields", RAW("GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 1, { 400 }, true },
+};
+
+/* Run one case on a fresh connection; returns only if it passed. */
+static void
+smuggle_run(const struct smuggle_case *t)
+{
+	struct itest_conn *c = itest_connect_server(&srv);
+	int eof;
+
+	SCHECK(&srv, c != NULL, "%s: connect: %s", t->name, strerror(errno));
+	SCHECK(&srv, itest_send(c, t->raw, t->len) == 0, "%s: send: %s", t->name, strerror(errno));
+	for (int k = 0; k < t->nresp; k++) {
+		SCHECK(&srv, itest_read_response(c, &r1, false, IO_MS) == 0, "%s: response %d: %s",
+		    t->name, k + 1, r1.error);
+		SCHECK(&srv, r1.status == t->status[k], "%s: response %d is %d, want %d", t->name, k + 1,
+		    r1.status, t->status[k]);
+		if (k + 1 < t->nresp || !t->close)
+			SCHECK(&srv, !closes(&r1), "%s: response %d closes", t->name, k + 1);
+	}
+	if (t->close) {
+		SCHECK(&srv, closes(&r1), "%s: no 'Connection: close' on the %d", t->name, r1.status);
+		eof = itest_wait_eof(c, EOF_MS);
+		SCHECK(&srv, eof == 1, "%s: after the %d the connection %s", t->name, r1.status,
+		    eof == 0 ? "stayed open" : "carried more data (a smuggled response?)");
+	} else {
+		/* In sync: exactly one 200 for a follow-up, nothing more. */
+		SCHECK(&srv, itest_pending(c) == 0, "%s: %zu more bytes after the response", t->name,
+		    itest_pending(c));
+		SCHECK(&srv, itest_sends(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n") == 0,
+		    "%s: follow-up: send: %s", t->name, strerror(errno));
+		SCHECK(&srv, itest_read_response(c, &r1, false, IO_MS) == 0, "%s: follow-up: %s",
+		    t->name, r1.error);
+		SCHECK(&srv, r1.status == 200 && strstr(r1.body, "healthy") != NULL,
+		    "%s: follow-up got %d '%s'", t->name, r1.status, r1.body);
+		eof = itest_wait_eof(c, 300);
+		SCHECK(&srv, eof == 0 && itest_pending(c) == 0, "%s: after the follow-up the connection %s",
+		    t->name, eof == 1 ? "was closed" : "carried more data (a smuggled response?)");
+	}
+	itest_close(c);
+}
+
+START_TEST(test_smuggling_table)
+{
+	start(&srv, NULL);
+	for (size_t i = 0; i < sizeof(smuggle_cases) / sizeof(smuggle_cases[0]); i++)
+		smuggle_run(&smuggle_cases[i]);
+	get_with(srv.port, "/health", "", &r1);
+	ck_assert_int_eq(r1.status, 200);
+	stop_clean(&srv);
+}
+END_TEST
+
+/* Cases that need large inputs (default limits: line 4096, head 8192). */
+START_TEST(test_smuggling_limits)
+{
+	static char big[32768];
+	struct smuggle_case t;
+	int n;
+
+	start(&srv, NULL);
+
+	n = snprintf(big, sizeof(big), "GET /%05000d HTTP/1.1\r\nHost: x\r\n\r\n", 0);
+	t = (struct smuggle_case){ "overlong request line", big, (size_t)n, 1, { 414 }, true };
+	smuggle_run(&t);
+
+	n = snprintf(big, sizeof(big), "GET /health HTTP/1.1\r\nHost: x\r\n");
+	for (int i = 0; i < 800; i++)	/* 8800 bytes > 8192 */
+		n += snprintf(big + n, sizeof(big) - (size_t)n, "X-F%03d: v\r\n", i);
+	n += snprintf(big + n, sizeof(big) - (size_t)n, "\r\n");
+	t = (struct smuggle_case){ "too many fields", big, (size_t)n, 1, { 431 }, true };
+	smuggle_run(&t);
+
+	n = snprintf(big, sizeof(big), "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: %09000d\r\n\r\n", 0);
+	t = (struct smuggle_case){ "too large a field", big, (size_t)n, 1, { 431 }, true };
+	smuggle_run(&t);
+
+	/* Just under the limits is fine (and in sync). */
+	n = snprintf(big, sizeof(big), "GET /%04000d HTTP/1.1\r\nHost: x\r\n\r\n", 0);
+	t = (struct smuggle_case){ "long request line within limits", big, (size_t)n, 1, { 404 }, false };
+	smuggle_run(&t);
+	stop_clean(&srv);
+}
+END_TEST
+
+/* ================================================================ series */
+
+static const char *const known_methods[] = {
+	"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "OTHER", NULL
+};
+static const char *const known_endpoints[] = { "/", "/health", "/ready", "/metrics", "other", NULL };
+
+static uint32_t
+rnd(uint32_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 17;
+	*x ^= *x << 5;
+	return *x;
+}
+
+/* One round of n requests: random paths (never a route), random methods
+ * (the known ones but HEAD and CONNECT, and random tokens), pipelined in
+ * batches over 4 keep-alive connections.  Returns how many got 404/405. */
+static unsigned
+series_round(unsigned n, uint32_t *seed)
+{
+	static const char tchar[] = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	static const char pchar[] = "abcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@%25";
+	static const char *const fixed[] = { "GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE" };
+	static char reqs[1 << 20];
+	enum { BATCH = 1000, NCONN = 4 };
+	int fds[NCONN];
+	unsigned done = 0, c4 = 0;
+
+	for (int i = 0; i < NCONN; i++) {
+		fds[i] = htest_connect_start(srv.port);
+		SCHECK(&srv, fds[i] >= 0 && htest_connect_wait(fds[i], IO_MS) == 0, "connect");
+	}
+	for (unsigned b = 0; done < n; b++) {
+		unsigned k = n - done < BATCH ? n - done : BATCH;
+		unsigned counts[6] = { 0 };
+		size_t len = 0;
+		int got;
+
+		for (unsigned i = 0; i < k; i++) {
+			char method[24], path[64];
+			uint32_t r = rnd(seed);
+			size_t ml, pl;
+
+			if (r % 3 == 0) {
+				snprintf(method, sizeof(method), "%s", fixed[(r / 3) % 7]);
+			} else {
+				ml = 1 + rnd(seed) % 12;
+				for (size_t j = 0; j < ml; j++)
+					method[j] = tchar[rnd(seed) % (sizeof(tchar) - 1)];
+				method[ml] = '\0';
+				if (strcmp(method, "HEAD") == 0 || strcmp(method, "CONNECT") == 0)
+					snprintf(method, sizeof(method), "X%u", r);
+			}
+			pl = 1 + rnd(seed) % 40;
+			path[0] = '/';
+			path[1] = 'z';	/* never a route */
+			for (size_t j = 2; j <= pl; j++)
+				path[j] = pchar[rnd(seed) % (sizeof(pchar) - 4)];
+			path[pl + 1] = '\0';
+			len += (size_t)snprintf(reqs + len, sizeof(reqs) - len,
+			    "%s %s?q=%u HTTP/1.1\r\nHost: h%u\r\n\r\n", method, path, rnd(seed), r % 1000);
+		}
+		got = htest_pipeline(fds[b % NCONN], reqs, len, (int)k, counts, 15000);
+		SCHECK(&srv, got == (int)k, "batch %u: %d of %u responses", b, got, k);
+		SCHECK(&srv, counts[4] == k, "batch %u: %u of %u answers were 4xx", b, counts[4], k);
+		c4 += counts[4];
+		done += k;
+	}
+	for (int i = 0; i < NCONN; i++)
+		close(fds[i]);
+	return c4;
+}
+
+/* Series (sample lines) of the metric name with labels. */
+static int
+count_series(const char *m, size_t len, const char *name)
+{
+	char key[128];
+	const char *p = m, *end = m + len;
+	size_t klen = (size_t)snprintf(key, sizeof(key), "\n%s{", name);
+	int n = 0;
+
+	while ((p = memmem(p, (size_t)(end - p), key, klen)) != NULL) {
+		n++;
+		p++;
+	}
+	return n;
+}
+
+START_TEST(test_series_bounded)
+{
+	/* The label tables: methods x endpoints x statuses. */
+	const int bound = 10 * 5 * 14;
+	uint32_t seed = 0x9e3779b9u;
+	const char *m;
+	size_t len;
+	int s0, s1, s2, req0, req1, req2;
+	char bad[128];
+	double total;
+
+	start(&srv, ARGS("--workers", "2"));
+	m = scrape(srv.port, "", &len);
+	s0 = htest_count_samples(m, len);
+	req0 = count_series(m, len, "app_requests_total");
+	ck_assert_uint_eq(series_round(50000, &seed), 50000);
+	m = scrape(srv.port, "", &len);
+	s1 = htest_count_samples(m, len);
+	req1 = count_series(m, len, "app_requests_total");
+	ck_assert_uint_eq(series_round(50000, &seed), 50000);
+	m = scrape(srv.port, "", &len);
+	s2 = htest_count_samples(m, len);
+	req2 = count_series(m, len, "app_requests_total");
+	fprintf(stderr, "series: samples %d -> %d -> %d; app_requests_total series %d -> %d -> %d "
+	    "(bound %d)\n", s0, s1, s2, req0, req1, req2, bound);
+	total = htest_metric_sum(m, len, "app_requests_total");
+	ck_assert_msg(total >= 100000, "app_requests_total sums to %.0f after 100000 requests", total);
+	/* Random paths and methods create no series between two rounds... */
+	ck_assert_msg(s2 == s1, "the exposition grew from %d to %d samples in the second round", s1, s2);
+	ck_assert_msg(req2 == req1, "app_requests_total grew from %d to %d series", req1, req2);
+	/* ... and only from the fixed tables in the first. */
+	ck_assert_msg(req1 <= bound, "%d app_requests_total series (bound %d)", req1, bound);
+	ck_assert_msg(s1 - s0 <= req1 - req0 + 5 * 14, "the exposition grew by %d samples, "
+	    "app_requests_total by %d series", s1 - s0, req1 - req0);
+	ck_assert_msg(htest_label_outside(m, len, "app_requests_total", "method", known_methods,
+	    bad, sizeof(bad)) == 0, "method label '%s'", bad);
+	ck_assert_msg(htest_label_outside(m, len, "app_requests_total", "endpoint", known_endpoints,
+	    bad, sizeof(bad)) == 0, "endpoint label '%s'", bad);
+	ck_assert_msg(htest_label_outside(m, len, "app_errors_total", "endpoint", known_endpoints,
+	    bad, sizeof(bad)) == 0, "endpoint label '%s'", bad);
+	ck_assert_msg(htest_label_outside(m, len, "app_request_duration_seconds_count", "endpoint",
+	    known_endpoints, bad, sizeof(bad)) == 0, "endpoint label '%s'", bad);
+	ck_assert_msg(strstr(m, "/z") == NULL, "a request path appears in the exposition");
+	stop_clean(&srv);
+}
+END_TEST
+
+/* ================================================================== auth */
+
+#define TOKEN	"s3cr3t-T0ken-0123456789abcdefXY"	/* 31 + 1 = 32 characters */
+#define TOKEN32	TOKEN "Z"
+
+static const char *
+token_file(mode_t mode)
+{
+	const char *path = itest_write_file("token", TOKEN32 "\n");
+
+	ck_assert_int_eq(chmod(path, mode), 0);
+	return path;
+}
+
+struct auth_case {
+	const char	*name;
+	const char	*headers;	/* extra header lines */
+	int		 status;
+};
+
+static const struct auth_case auth_cases[] = {
+	{ "no Authorization", "", 401 },
+	{ "wrong token", "Authorization: Bearer wrong-token-0123456789abcdefghij\r\n", 401 },
+	{ "one character off (last)", "Authorization: Bearer " TOKEN "z\r\n", 401 },
+	{ "one character off (first)", "Authorization: Bearer t3cr3t-T0ken-0123456789abcdefXYZ\r\n", 401 },
+	{ "prefix of the token", "Authorization: Bearer " TOKEN "\r\n", 401 },
+	{ "token + one character", "Authorization: Bearer " TOKEN32 "Z\r\n", 401 },
+	{ "empty token", "Authorization: Bearer \r\n", 401 },
+	{ "scheme only", "Authorization: Bearer\r\n", 401 },
+	{ "no space", "Authorization: Bearer" TOKEN32 "\r\n", 401 },
+	{ "lower-case bearer, wrong token", "Authorization: bearer " TOKEN "\r\n", 401 },
+	{ "Basic scheme", "Authorization: Basic " TOKEN32 "\r\n", 401 },
+	{ "token without scheme", "Authorization: " TOKEN32 "\r\n", 401 },
+	{ "token in another field", "X-Authorization: Bearer " TOKEN32 "\r\n", 401 },
+	{ "two Authorization fields", "Authorization: Bearer " TOKEN32 "\r\nAuthorization: Bearer "
+	    TOKEN32 "\r\n", 400 },
+	{ "right token", "Authorization: Bearer " TOKEN32 "\r\n", 200 },
+	/* RFC 9110 11.1: the auth-scheme is case-insensitive (metrics_http.h) */
+	{ "lower-case bearer, right token", "Authorization: bearer " TOKEN32 "\r\n", 200 },
+	{ "several spaces (RFC 6750)", "Authorization: Bearer   " TOKEN32 "\r\n", 200 },
+};
+
+START_TEST(test_metrics_auth)
+{
+	char mport[16];
+	uint16_t mp = itest_free_port();
+	uint16_t ports[2];
+
+	snprintf(mport, sizeof(mport), "%u", mp);
+	start(&srv, ARGS("--metrics-token-file", token_file(0600), "--metrics-port", mport,
+	    "--metrics-listen", "127.0.0.1"));
+	ports[0] = srv.port;
+	ports[1] = mp;
+	for (int p = 0; p < 2; p++) {
+		for (size_t i = 0; i < sizeof(auth_cases) / sizeof(auth_cases[0]); i++) {
+			const struct auth_case *t = &auth_cases[i];
+
+			SCHECK(&srv, get_with(ports[p], "/metrics", t->headers, &r1) == 0, "%s port, %s: %s",
+			    p ? "metrics" : "app", t->name, r1.error);
+			SCHECK(&srv, r1.status == t->status, "%s port, %s: %d, want %d", p ? "metrics" : "app",
+			    t->name, r1.status, t->status);
+			if (t->status == 200)
+				SCHECK(&srv, strstr(r1.body, "app_requests_total") != NULL,
+				    "%s port, %s: no exposition", p ? "metrics" : "app", t->name);
+			else
+				SCHECK(&srv, strstr(r1.body, "app_requests_total") == NULL,
+				    "%s port, %s: metrics leaked in a %d", p ? "metrics" : "app", t->name,
+				    r1.status);
+			if (t->status == 401)
+				SCHECK(&srv, itest_header(&r1, "WWW-Authenticate") != NULL,
+				    "%s port, %s: 401 without WWW-Authenticate", p ? "metrics" : "app", t->name);
+		}
+		/* HEAD too, and the other routes need no token. */
+		SCHECK(&srv, itest_request(ports[p], AF_INET,
+		    RAW("HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), &r1) == 0, "%s", r1.error);
+		ck_assert_int_eq(r1.status, 401);
+	}
+	SCHECK(&srv, get_with(srv.port, "/health", "", &r1) == 0 && r1.status == 200, "%s", r1.error);
+	stop_clean(&srv);
+}
+END_TEST
+
+START_TEST(test_metrics_token_file_checks)
+{
+	struct itest_run run;
+	char missing[4096];
+
+	snprintf(missing, sizeof(missing), "%s/no-such-token", itest_tmpdir());
+	ck_assert_int_eq(itest_run(ARGS("--port", "1", "--metrics-port", "0", "--template", itest_template(),
+	    "--metrics-token-file", missing), NULL, 10000, &run), 0);
+	ck_assert_msg(run.exit_code == 2, "missing token file: exit %d, want 2 (stderr: %s)", run.exit_code, run.err);
+	ck_assert_msg(strstr(run.err, "metrics_token_file") != NULL, "message does not name the setting: %s",
+	    run.err);
+
+	ck_assert_int_eq(itest_run(ARGS("--port", "1", "--metrics-port", "0", "--template", itest_template(),
+	    "--metrics-token-file", token_file(0644)), NULL, 10000, &run), 0);
+	ck_assert_msg(run.exit_code == 2, "world-readable token file: exit %d, want 2 (stderr: %s)",
+	    run.exit_code, run.err);
+	ck_assert_msg(strstr(run.err, "metrics_token_file") != NULL && strstr(run.err, "readable") != NULL,
+	    "message does not say why: %s", run.err);
+
+	/* 0640 (group-readable, as a mounted Secret with fsGroup) is fine. */
+	ck_assert_int_eq(itest_run(ARGS("-n", "--port", "1", "--metrics-port", "0", "--template",
+	    itest_template(), "--metrics-token-file", token_file(0640)), NULL, 10000, &run), 0);
+	ck_assert_msg(run.exit_code == 0, "0640 token file: exit %d (stderr: %s)", run.exit_code, run.err);
+}
+END_TEST
+
+/* ================================================================= suite */
+
+static Suite *
+hostile_suite(void)
+{
+	Suite *s = suite_create("hostile");
+	TCase *tc;
+
+	tc = tcase_create("dos");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 90);
+	tcase_add_test(tc, test_slowloris);
+	tcase_add_test(tc, test_connection_flood);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("smuggling");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 90);
+	tcase_add_test(tc, test_smuggling_table);
+	tcase_add_test(tc, test_smuggling_limits);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("series");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 180);
+	tcase_add_test(tc, test_series_bounded);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("auth");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_metrics_auth);
+	tcase_add_test(tc, test_metrics_token_file_checks);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	char pid[32];
+	SRunner *sr;
+	int failed;
+
+	if (itest_bin() == NULL || itest_template() == NULL) {
+		fprintf(stderr, "check_hostile: set OBSERVD_BIN and OBSERVD_TEMPLATE_DEFAULT\n");
+		return 99;
+	}
+	if (access(itest_bin(), X_OK) < 0 || access(itest_template(), R_OK) < 0) {
+		fprintf(stderr, "check_hostile: cannot use %s or %s: %s\n", itest_bin(), itest_template(),
+		    strerror(errno));
+		return 99;
+	}
+	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+	setenv("ITEST_RUNNER_PID", pid, 1);
+	signal(SIGPIPE, SIG_IGN);
+
+	sr = srunner_create(hostile_suite());
+	srunner_set_fork_status(sr, CK_FORK);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	itest_cleanup_runner();
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,397 @@
+/*
+ * htest.c - see htest.h.
+ */
+#include "config.h"
+
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "htest.h"
+
+long
+htest_raise_nofile(long want)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -1;
+	if ((long)rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || (long)rl.rlim_max >= want ?
+		    (rlim_t)want : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return -1;
+	}
+	return (long)rl.rlim_cur;
+}
+
+int
+htest_connect_start(uint16_t port)
+{
+	struct sockaddr_in sin;
+	int fd;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(port);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 && errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+htest_connect_wait(int fd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (poll(&pfd, 1, timeout_ms) != 1)
+		return -1;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0)
+		return -1;
+	return 0;
+}
+
+int
+htest_send_all(int fd, const void *buf, size_t len, int timeout_ms)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+			if (poll(&pfd, 1, timeout_ms) != 1)
+				return -1;
+			continue;
+		}
+		return -1;
+	}
+	return 0;
+}
+
+static void
+status_parse(struct htest_status *st)
+{
+	char *eoh;
+
+	st->buf[st->len] = '\0';
+	if (st->status == 0 && st->len >= 12 && strncmp(st->buf, "HTTP/1.", 7) == 0)
+		st->status = atoi(st->buf + 9);
+	if ((eoh = strstr(st->buf, "\r\n\r\n")) != NULL) {
+		for (char *p = st->buf; p < eoh; p++)
+			if (strncasecmp(p, "\r\nConnection: close\r\n", 21) == 0)
+				st->has_close = true;
+	}
+}
+
+int
+htest_status_poll(int fd, struct htest_status *st)
+{
+	char tmp[4096];
+	int changed = 0;
+
+	for (;;) {
+		ssize_t n = recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT);
+
+		if (n > 0) {
+			size_t room = sizeof(st->buf) - 1 - st->len;
+			size_t take = (size_t)n < room ? (size_t)n : room;
+
+			memcpy(st->buf + st->len, tmp, take);
+			st->len += take;
+			status_parse(st);
+			changed = 1;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return changed;
+		st->eof = true;		/* EOF, ECONNRESET */
+		return -1;
+	}
+}
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Parse complete responses from buf[0..*len); returns how many, shifts
+ * the rest to the front; -1 if a response cannot be framed. */
+static int
+responses_take(char *buf, size_t *len, unsigned counts[6])
+{
+	size_t off = 0;
+	int got = 0;
+
+	for (;;) {
+		char *start = buf + off, *eoh;
+		size_t avail = *len - off, hl, cl = 0;
+		bool have_cl = false;
+		int status;
+
+		if (avail < 4)
+			break;
+		eoh = memmem(start, avail, "\r\n\r\n", 4);
+		if (eoh == NULL)
+			break;
+		hl = (size_t)(eoh - start) + 4;
+		if (strncmp(start, "HTTP/1.", 7) != 0)
+			return -1;
+		status = atoi(start + 9);
+		for (char *p = start; p < eoh; p++) {
+			if (strncasecmp(p, "\r\nContent-Length:", 17) == 0) {
+				cl = strtoull(p + 17, NULL, 10);
+				have_cl = true;
+				break;
+			}
+		}
+		if (!have_cl)
+			return -1;
+		if (avail < hl + cl)
+			break;
+		if (status >= 100 && status < 600)
+			counts[status / 100]++;
+		off += hl + cl;
+		got++;
+	}
+	memmove(buf, buf + off, *len - off);
+	*len -= off;
+	return got;
+}
+
+int
+htest_pipeline(int fd, const char *reqs, size_t len, int n, unsigned counts[6],
+    int timeout_ms)
+{
+	static char buf[1 << 20];
+	size_t have = 0, sent = 0;
+	uint64_t last = mono_ms();
+	int got = 0;
+
+	while (got < n) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN | (sent < len ? POLLOUT : 0) };
+		int r;
+
+		if (mono_ms() - last > (uint64_t)timeout_ms)
+			break;
+		if ((r = poll(&pfd, 1, 100)) < 0 && errno != EINTR)
+			break;
+		if (r <= 0)
+			continue;
+		if ((pfd.revents & POLLOUT) && sent < len) {
+			ssize_t w = send(fd, reqs + sent, len - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+			if (w > 0) {
+				sent += (size_t)w;
+				last = mono_ms();
+			} else if (w < 0 && errno != EAGAIN && errno != EINTR)
+				break;
+		}
+		if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t rd = recv(fd, buf + have, sizeof(buf) - have, MSG_DONTWAIT);
+			int k;
+
+			if (rd == 0 || (rd < 0 && errno != EAGAIN && errno != EINTR))
+				break;
+			if (rd > 0) {
+				have += (size_t)rd;
+				last = mono_ms();
+				if ((k = responses_take(buf, &have, counts)) < 0)
+					break;
+				got += k;
+				if (have == sizeof(buf))
+					break;
+			}
+		}
+	}
+	return got;
+}
+
+/* The next line of [*pp, end): its start, and its length in *llen; NULL
+ * at the end. */
+static const char *
+next_line(const char **pp, const char *end, size_t *llen)
+{
+	const char *line = *pp, *nl;
+
+	if (line >= end)
+		return NULL;
+	nl = memchr(line, '\n', (size_t)(end - line));
+	*llen = nl ? (size_t)(nl - line) : (size_t)(end - line);
+	*pp = nl ? nl + 1 : end;
+	return line;
+}
+
+#define FOR_LINES(text, len, line, llen)				\
+	for (const char *p_ = (text), *line; (line = next_line(&p_, (text) + (len), &llen)) != NULL;)
+
+int
+htest_count_samples(const char *text, size_t len)
+{
+	size_t llen;
+	int n = 0;
+
+	FOR_LINES(text, len, line, llen) {
+		if (llen > 0 && line[0] != '#')
+			n++;
+	}
+	return n;
+}
+
+static bool
+is_sample_of(const char *line, size_t llen, const char *name)
+{
+	size_t nl = strlen(name);
+
+	return llen > nl && strncmp(line, name, nl) == 0 && (line[nl] == ' ' || line[nl] == '{');
+}
+
+double
+htest_metric_sum(const char *text, size_t len, const char *name)
+{
+	double sum = 0;
+	bool found = false;
+	size_t llen;
+
+	FOR_LINES(text, len, line, llen) {
+		char tmp[512];
+		const char *sp;
+
+		if (!is_sample_of(line, llen, name) || llen >= sizeof(tmp))
+			continue;
+		memcpy(tmp, line, llen);
+		tmp[llen] = '\0';
+		/* The value follows the last '}' (or the name), then an
+		 * optional timestamp. */
+		sp = strrchr(tmp, '}');
+		sp = sp ? sp + 1 : tmp + strlen(name);
+		sum += strtod(sp, NULL);
+		found = true;
+	}
+	return found ? sum : -1;
+}
+
+int
+htest_label_outside(const char *text, size_t len, const char *name,
+    const char *label, const char *const *allowed, char *bad, size_t badsize)
+{
+	char key[80];
+	size_t llen;
+	int n = 0;
+
+	snprintf(key, sizeof(key), "%s=\"", label);
+	FOR_LINES(text, len, line, llen) {
+		char tmp[512], *v, *q;
+		bool ok = false;
+
+		if (!is_sample_of(line, llen, name) || llen >= sizeof(tmp))
+			continue;
+		memcpy(tmp, line, llen);
+		tmp[llen] = '\0';
+		if ((v = strstr(tmp, key)) == NULL)
+			continue;
+		v += strlen(key);
+		if ((q = strchr(v, '"')) == NULL)
+			continue;
+		*q = '\0';
+		for (const char *const *a = allowed; *a != NULL; a++)
+			if (strcmp(*a, v) == 0)
+				ok = true;
+		if (!ok) {
+			if (n == 0)
+				snprintf(bad, badsize, "%s", v);
+			n++;
+		}
+	}
+	return n;
+}
+
+int
+htest_proc_status(pid_t pid, const char *field, char *out, size_t outsize)
+{
+	char path[64], line[512];
+	size_t flen = strlen(field);
+	FILE *f;
+	int rv = -1;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
+			char *v = line + flen + 1;
+
+			while (*v == ' ' || *v == '\t')
+				v++;
+			v[strcspn(v, "\n")] = '\0';
+			snprintf(out, outsize, "%s", v);
+			rv = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return rv;
+}
+
+int
+htest_children_of(pid_t ppid, pid_t *pids, int max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		char v[64];
+		pid_t pid;
+
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		pid = (pid_t)atol(de->d_name);
+		if (htest_proc_status(pid, "PPid", v, sizeof(v)) < 0 || atol(v) != (long)ppid)
+			continue;
+		if (htest_proc_status(pid, "State", v, sizeof(v)) == 0 && v[0] == 'Z')
+			continue;
+		if (n < max)
+			pids[n] = pid;
+		n++;
+	}
+	closedir(d);
+	return n < max ? n : max;
+}
