@@ -12,15 +12,13 @@ scripts/build.sh --enable-werror
 status=0
 make -s -j"$(nproc)" check || status=$?
 if ((status)); then
-	for f in tests/*.log; do
-		[[ -f $f ]] && grep -qE '^(FAIL|ERROR)' "${f%.log}.trs" 2>/dev/null && { echo "=== $f"; tail -n 60 "$f"; }
+	for f in tests/*.trs; do
+		grep -qE '^:test-result: (FAIL|ERROR)' "$f" && { echo "=== ${f%.trs}.log"; tail -n 60 "${f%.trs}.log"; }
 	done
+	scripts/check-summary.sh tests
 	exit "$status"
 fi
-# One closing line over every check suite (their own summaries are in
-# tests/*.log): "Checks: N, Failures: F, Errors: E".
-summary=$(awk '/^[0-9]+%: Checks: / { gsub(/,/, ""); n += $3; f += $5 + $7 }
-	END { printf "tests: %d passed, %d failed\n", n - f, f }' tests/*.log)
+summary=$(scripts/check-summary.sh tests)
 if [[ -z ${QUICK:-} ]]; then
 	make -s distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror >/dev/null
 	echo "distcheck: passed"

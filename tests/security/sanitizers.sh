@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# sanitizers.sh - build observd with AddressSanitizer and
+# UndefinedBehaviorSanitizer (./configure --enable-sanitizers) in a
+# temporary directory and run every test suite against that build.  Any
+# sanitizer report fails: the check programs abort on the first one, and
+# the integration helpers fail a test whose server logged one.
+set -euo pipefail
+src=$(cd "$(dirname "$0")/../.." && pwd)
+build=$(mktemp -d /tmp/observd-asan.XXXXXX)
+trap 'rm -rf "$build"' EXIT
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# A copy of the source files: the tree itself may hold an in-tree build,
+# and automake refuses a second, out-of-tree one next to it.
+(cd "$src" && git ls-files -z --cached --others --exclude-standard | tar -c --null -T - -f -) |
+	tar -x -C "$build"
+cd "$build"
+autoreconf -fi >/dev/null 2>&1
+./configure -q --enable-sanitizers --enable-werror
+make -s -j"$(nproc)" >/dev/null
+status=0
+make -s -j"$(nproc)" check >/dev/null 2>&1 || status=$?
+if ((status)); then
+	for f in tests/*.trs; do
+		grep -qE '^:test-result: (FAIL|ERROR)' "$f" && { echo "=== ${f%.trs}.log"; tail -n 60 "${f%.trs}.log"; }
+	done
+fi
+scripts/check-summary.sh sanitizers .
+exit "$status"
