@@ -10,6 +10,9 @@ build=$(mktemp -d /tmp/observd-asan.XXXXXX)
 trap 'rm -rf "$build"' EXIT
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# Sanitized code runs several times slower: give every check test more
+# time (libcheck multiplies each test case's timeout by this).
+export CK_TIMEOUT_MULTIPLIER=4
 # A copy of the source files: the tree itself may hold an in-tree build,
 # and automake refuses a second, out-of-tree one next to it.
 (cd "$src" && git ls-files -z --cached --others --exclude-standard | tar -c --null -T - -f -) |
