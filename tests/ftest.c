@@ -1,0 +1,1021 @@
+/*
+ * ftest.c - helpers for the fault-injection and metrics tests (see ftest.h).
+ */
+#include "config.h"
+
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ftest.h"
+
+uint64_t
+ftest_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int
+left_ms(uint64_t deadline_ns)
+{
+	uint64_t now = ftest_now_ns();
+
+	return now >= deadline_ns ? 0 : (int)((deadline_ns - now) / 1000000u) + 1;
+}
+
+static void
+sleep_us(long us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* ------------------------------------------------------------------ HTTP */
+
+/* Non-blocking connect to 127.0.0.1:port within timeout_ms; fd or -1. */
+static int
+connect_port(uint16_t port, int timeout_ms)
+{
+	struct sockaddr_in sin;
+	struct pollfd pfd;
+	int fd, err = 0, one = 1;
+	socklen_t errlen = sizeof(err);
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(port);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+		if (errno != EINPROGRESS)
+			goto fail;
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, timeout_ms) != 1) {
+			errno = ETIMEDOUT;
+			goto fail;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &errlen) < 0)
+			goto fail;
+		if (err != 0) {
+			errno = err;
+			goto fail;
+		}
+	}
+	return fd;
+fail:
+	err = errno;
+	close(fd);
+	errno = err;
+	return -1;
+}
+
+/* Write all of buf before the deadline; 0 or -1. */
+static int
+send_all(int fd, const char *buf, size_t len, uint64_t deadline)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+			if (left_ms(deadline) == 0 || poll(&pfd, 1, left_ms(deadline)) < 0) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+			continue;
+		}
+		return -1;
+	}
+	return 0;
+}
+
+/* Read into buf[*len..cap) once, waiting until the deadline: >0, 0 at EOF,
+ * -1 on error or timeout (errno). */
+static ssize_t
+recv_some(int fd, char *buf, size_t *len, size_t cap, uint64_t deadline)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (*len >= cap) {
+			errno = ENOBUFS;
+			return -1;
+		}
+		n = recv(fd, buf + *len, cap - *len, 0);
+		if (n > 0) {
+			*len += (size_t)n;
+			return n;
+		}
+		if (n == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		if (left_ms(deadline) == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (poll(&pfd, 1, left_ms(deadline)) < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+static const char *
+find_header(const char *head, const char *name, char *buf, size_t len)
+{
+	size_t nlen = strlen(name);
+	const char *p = strstr(head, "\r\n");
+
+	while (p != NULL && p[2] != '\0' && p[2] != '\r') {
+		const char *line = p + 2, *eol = strstr(line, "\r\n");
+
+		if (eol == NULL)
+			break;
+		if ((size_t)(eol - line) > nlen && strncasecmp(line, name, nlen) == 0 && line[nlen] == ':') {
+			const char *v = line + nlen + 1;
+			size_t vl;
+
+			while (v < eol && (*v == ' ' || *v == '\t'))
+				v++;
+			vl = (size_t)(eol - v);
+			while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+				vl--;
+			if (vl >= len)
+				vl = len - 1;
+			memcpy(buf, v, vl);
+			buf[vl] = '\0';
+			return buf;
+		}
+		p = eol;
+	}
+	return NULL;
+}
+
+const char *
+ftest_http_header(const struct ftest_http *res, const char *name, char *buf, size_t len)
+{
+	return find_header(res->head, name, buf, len);
+}
+
+int
+ftest_http_raw(uint16_t port, const char *raw, int timeout_ms, struct ftest_http *res)
+{
+	uint64_t deadline = ftest_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	size_t cap = 1 << 16, len = 0, head_len = 0;
+	long long want = -1;
+	char *buf, *sep = NULL, cl[32];
+	ssize_t n;
+	int fd;
+
+	memset(res, 0, sizeof(*res));
+	if ((fd = connect_port(port, timeout_ms)) < 0) {
+		snprintf(res->error, sizeof(res->error), "connect to %u: %s", port, strerror(errno));
+		return -1;
+	}
+	if (send_all(fd, raw, strlen(raw), deadline) < 0) {
+		snprintf(res->error, sizeof(res->error), "send: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if ((buf = malloc(cap + 1)) == NULL)
+		abort();
+	for (;;) {
+		if (len == cap) {
+			if (cap >= (64u << 20)) {
+				snprintf(res->error, sizeof(res->error), "answer larger than %zu bytes", cap);
+				goto fail;
+			}
+			cap *= 2;
+			if ((buf = realloc(buf, cap + 1)) == NULL)
+				abort();
+		}
+		n = recv_some(fd, buf, &len, cap, deadline);
+		if (n < 0) {
+			snprintf(res->error, sizeof(res->error), "receive: %s (%zu bytes)", strerror(errno), len);
+			goto fail;
+		}
+		if (sep == NULL) {
+			buf[len] = '\0';
+			if ((sep = memmem(buf, len, "\r\n\r\n", 4)) != NULL) {
+				head_len = (size_t)(sep - buf) + 4;
+				if (head_len >= sizeof(res->head)) {
+					snprintf(res->error, sizeof(res->error), "head of %zu bytes", head_len);
+					goto fail;
+				}
+				memcpy(res->head, buf, head_len);
+				res->head[head_len] = '\0';
+				if (sscanf(res->head, "HTTP/1.%*d %d", &res->status) != 1) {
+					snprintf(res->error, sizeof(res->error), "bad status line");
+					goto fail;
+				}
+				if (find_header(res->head, "Transfer-Encoding", cl, sizeof(cl)) != NULL) {
+					snprintf(res->error, sizeof(res->error), "chunked answers are not supported");
+					goto fail;
+				}
+				if (find_header(res->head, "Content-Length", cl, sizeof(cl)) != NULL)
+					want = atoll(cl);
+				if (strncmp(raw, "HEAD ", 5) == 0)
+					want = 0;
+			}
+		}
+		if (sep != NULL && want >= 0 && len - head_len >= (size_t)want)
+			break;
+		if (n == 0) {
+			if (sep == NULL || want >= 0) {
+				snprintf(res->error, sizeof(res->error), "EOF before a complete answer (%zu bytes)", len);
+				goto fail;
+			}
+			break;
+		}
+	}
+	close(fd);
+	res->body_len = want >= 0 ? (size_t)want : len - head_len;
+	memmove(buf, buf + head_len, res->body_len);
+	buf[res->body_len] = '\0';
+	res->body = buf;
+	return 0;
+fail:
+	close(fd);
+	free(buf);
+	return -1;
+}
+
+int
+ftest_http_get(uint16_t port, const char *path, const char *extra, bool http10,
+    int timeout_ms, struct ftest_http *res)
+{
+	char req[4096];
+	int n;
+
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.%d\r\nHost: 127.0.0.1:%u\r\n%s%s\r\n",
+	    path, http10 ? 0 : 1, port, http10 ? "" : "Connection: close\r\n", extra ? extra : "");
+	if (n < 0 || (size_t)n >= sizeof(req)) {
+		memset(res, 0, sizeof(*res));
+		snprintf(res->error, sizeof(res->error), "request too long");
+		return -1;
+	}
+	return ftest_http_raw(port, req, timeout_ms, res);
+}
+
+void
+ftest_http_free(struct ftest_http *res)
+{
+	free(res->body);
+	res->body = NULL;
+}
+
+bool
+ftest_port_open(uint16_t port)
+{
+	int fd = connect_port(port, 2000);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/* ------------------------------------------------------------ exposition */
+
+static unsigned
+key_hash(const char *k)
+{
+	unsigned h = 2166136261u;
+
+	while (*k)
+		h = (h ^ (unsigned char)*k++) * 16777619u;
+	return h % 1024;
+}
+
+/* Families of type counter or histogram (names without suffix). */
+struct families {
+	int		 n;
+	char		 name[256][128];
+};
+
+static bool
+is_counter_sample(const struct families *f, const char *name, size_t nlen)
+{
+	static const char *const sfx[] = { "", "_total", "_bucket", "_count", "_sum", "_created" };
+
+	for (int i = 0; i < f->n; i++) {
+		size_t fl = strlen(f->name[i]);
+
+		if (nlen < fl || strncmp(name, f->name[i], fl) != 0)
+			continue;
+		for (size_t j = 0; j < sizeof(sfx) / sizeof(sfx[0]); j++)
+			if (nlen - fl == strlen(sfx[j]) && strncmp(name + fl, sfx[j], nlen - fl) == 0)
+				return true;
+	}
+	return false;
+}
+
+int
+ftest_metrics_parse(const char *text, size_t len, struct ftest_metrics *m,
+    char *err, size_t errlen)
+{
+	struct families *fam = calloc(1, sizeof(*fam));
+	const char *p = text, *end = text + len;
+	int lineno = 0;
+
+	if (fam == NULL)
+		abort();
+	memset(m, 0, sizeof(*m));
+	for (int i = 0; i < 1024; i++)
+		m->hash[i] = -1;
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p)), *sp;
+		char line[1024], *vend;
+		size_t ll;
+
+		lineno++;
+		if (eol == NULL) {
+			snprintf(err, errlen, "line %d does not end in a newline", lineno);
+			goto fail;
+		}
+		ll = (size_t)(eol - p);
+		if (ll >= sizeof(line)) {
+			snprintf(err, errlen, "line %d is %zu bytes long", lineno, ll);
+			goto fail;
+		}
+		memcpy(line, p, ll);
+		line[ll] = '\0';
+		p = eol + 1;
+		if (ll == 0)
+			continue;
+		if (line[0] == '#') {
+			char fname[128], ftype[32];
+
+			if (sscanf(line, "# TYPE %127s %31s", fname, ftype) == 2 &&
+			    (strcmp(ftype, "counter") == 0 || strcmp(ftype, "histogram") == 0) &&
+			    fam->n < 256)
+				snprintf(fam->name[fam->n++], sizeof(fam->name[0]), "%s", fname);
+			continue;
+		}
+		/* name{labels} value: the value follows the last space (label
+		 * values may contain spaces, but no timestamps are written). */
+		if ((sp = strrchr(line, ' ')) == NULL || sp == line) {
+			snprintf(err, errlen, "line %d has no value: '%.80s'", lineno, line);
+			goto fail;
+		}
+		if ((size_t)(sp - line) >= FTEST_KEY_MAX) {
+			snprintf(err, errlen, "line %d: key too long", lineno);
+			goto fail;
+		}
+		if (m->n == m->cap) {
+			m->cap = m->cap ? m->cap * 2 : 512;
+			if ((m->s = realloc(m->s, (size_t)m->cap * sizeof(*m->s))) == NULL)
+				abort();
+		}
+		{
+			struct ftest_sample *s = &m->s[m->n];
+			size_t klen = (size_t)(sp - line), nlen = strcspn(line, "{ ");
+			unsigned h;
+
+			memcpy(s->key, line, klen);
+			s->key[klen] = '\0';
+			errno = 0;
+			s->value = strtod(sp + 1, &vend);
+			if (vend == sp + 1 || *vend != '\0') {
+				snprintf(err, errlen, "line %d: bad value '%s'", lineno, sp + 1);
+				goto fail;
+			}
+			s->counter = is_counter_sample(fam, line, nlen);
+			if (ftest_metric(m, s->key) != NULL) {
+				snprintf(err, errlen, "line %d: duplicate series %s", lineno, s->key);
+				goto fail;
+			}
+			h = key_hash(s->key);
+			s->next = m->hash[h];
+			m->hash[h] = m->n;
+			m->n++;
+		}
+	}
+	free(fam);
+	return 0;
+fail:
+	free(fam);
+	ftest_metrics_free(m);
+	return -1;
+}
+
+void
+ftest_metrics_free(struct ftest_metrics *m)
+{
+	free(m->s);
+	m->s = NULL;
+	m->n = m->cap = 0;
+}
+
+int
+ftest_scrape(uint16_t port, const char *token, int timeout_ms, struct ftest_metrics *m,
+    char *err, size_t errlen)
+{
+	struct ftest_http res;
+	char extra[512] = "";
+	int rv;
+
+	memset(m, 0, sizeof(*m));
+	if (token != NULL)
+		snprintf(extra, sizeof(extra), "Authorization: Bearer %s\r\n", token);
+	if (ftest_http_get(port, "/metrics", extra, false, timeout_ms, &res) < 0) {
+		snprintf(err, errlen, "scrape of port %u: %s", port, res.error);
+		return -1;
+	}
+	if (res.status != 200) {
+		snprintf(err, errlen, "scrape of port %u: status %d", port, res.status);
+		ftest_http_free(&res);
+		return -1;
+	}
+	rv = ftest_metrics_parse(res.body, res.body_len, m, err, errlen);
+	ftest_http_free(&res);
+	return rv;
+}
+
+const struct ftest_sample *
+ftest_metric(const struct ftest_metrics *m, const char *key)
+{
+	if (m->n == 0)
+		return NULL;
+	for (int i = m->hash[key_hash(key)]; i >= 0; i = m->s[i].next)
+		if (strcmp(m->s[i].key, key) == 0)
+			return &m->s[i];
+	return NULL;
+}
+
+double
+ftest_value(const struct ftest_metrics *m, const char *key)
+{
+	const struct ftest_sample *s = ftest_metric(m, key);
+
+	return s != NULL ? s->value : -1;
+}
+
+double
+ftest_sum(const struct ftest_metrics *m, const char *name, const char *match)
+{
+	size_t nlen = strlen(name);
+	double sum = 0;
+	bool any = false;
+
+	for (int i = 0; i < m->n; i++) {
+		const char *k = m->s[i].key;
+		bool ok = true;
+
+		if (strncmp(k, name, nlen) != 0 || (k[nlen] != '\0' && k[nlen] != '{'))
+			continue;
+		if (match != NULL && *match != '\0') {
+			char want[256], *save = NULL, *tok;
+
+			snprintf(want, sizeof(want), "%s", match);
+			for (tok = strtok_r(want, ",", &save); tok != NULL && ok;
+			    tok = strtok_r(NULL, ",", &save)) {
+				char a[280], b[280];
+
+				/* as the first label or a later one */
+				snprintf(a, sizeof(a), "{%s", tok);
+				snprintf(b, sizeof(b), ",%s", tok);
+				if (strstr(k, a) == NULL && strstr(k, b) == NULL)
+					ok = false;
+			}
+		}
+		if (ok) {
+			sum += m->s[i].value;
+			any = true;
+		}
+	}
+	return any ? sum : -1;
+}
+
+int
+ftest_decreases(const struct ftest_metrics *prev, const struct ftest_metrics *cur,
+    const char *const *skip, char *why, size_t whylen)
+{
+	size_t used = 0;
+	int n = 0;
+
+	if (whylen > 0)
+		why[0] = '\0';
+	for (int i = 0; i < prev->n; i++) {
+		const struct ftest_sample *a = &prev->s[i], *b;
+		bool skipped = false;
+
+		if (!a->counter)
+			continue;
+		for (int j = 0; skip != NULL && skip[j] != NULL && !skipped; j++)
+			skipped = strncmp(a->key, skip[j], strlen(skip[j])) == 0;
+		if (skipped)
+			continue;
+		b = ftest_metric(cur, a->key);
+		if (b != NULL && b->value >= a->value)
+			continue;
+		n++;
+		if (n <= 4 && used < whylen) {
+			int w = snprintf(why + used, whylen - used, "%s%s: %.17g -> %s%.17g",
+			    used ? "; " : "", a->key, a->value, b ? "" : "(missing) ", b ? b->value : 0.0);
+
+			if (w > 0)
+				used += (size_t)w < whylen - used ? (size_t)w : whylen - used - 1;
+		}
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------------ load */
+
+struct ftest_load_shared {
+	int			 stop;
+	uint64_t		 mark_ns;
+	struct ftest_client_stats c[FTEST_MAX_CLIENTS];
+};
+
+#define LOAD_GET(p)	__atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define LOAD_ADD(p, v)	__atomic_add_fetch((p), (v), __ATOMIC_SEQ_CST)
+
+/* One response on fd: 1 complete (status, close set), 0 failed with no
+ * byte received, -2 failed after some bytes, -3 timeout. */
+static int
+client_read(int fd, char *buf, size_t cap, int timeout_ms, int *status, bool *close_after,
+    char *why, size_t whylen)
+{
+	uint64_t deadline = ftest_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	size_t len = 0, head_len = 0;
+	long long want = -1;
+	char *sep = NULL, v[64];
+
+	for (;;) {
+		ssize_t n = recv_some(fd, buf, &len, cap - 1, deadline);
+
+		if (n <= 0) {
+			snprintf(why, whylen, "%s after %zu bytes", n == 0 ? "EOF" : strerror(errno), len);
+			if (n < 0 && errno == ETIMEDOUT)
+				return -3;
+			return len == 0 ? 0 : -2;
+		}
+		if (sep == NULL) {
+			buf[len] = '\0';
+			if ((sep = memmem(buf, len, "\r\n\r\n", 4)) == NULL)
+				continue;
+			head_len = (size_t)(sep - buf) + 4;
+			sep[2] = '\0';	/* the head alone, for find_header */
+			if (sscanf(buf, "HTTP/1.%*d %d", status) != 1) {
+				snprintf(why, whylen, "bad status line");
+				return -2;
+			}
+			want = find_header(buf, "Content-Length", v, sizeof(v)) ? atoll(v) : -1;
+			*close_after = find_header(buf, "Connection", v, sizeof(v)) != NULL &&
+			    strcasecmp(v, "close") == 0;
+			if (want < 0) {
+				snprintf(why, whylen, "no Content-Length");
+				return -2;
+			}
+		}
+		if (len - head_len >= (size_t)want) {
+			if (len - head_len > (size_t)want) {
+				snprintf(why, whylen, "%zu unexpected bytes", len - head_len - (size_t)want);
+				return -2;
+			}
+			return 1;
+		}
+	}
+}
+
+static void
+set_err(struct ftest_client_stats *st, const char *what, const char *why)
+{
+	snprintf(st->last_error, sizeof(st->last_error), "%s: %s", what, why);
+}
+
+static _Noreturn void
+client_main(struct ftest_load_shared *sh, int idx, uint16_t port, const char *path,
+    int pause_us, int read_timeout_ms, int max_ms)
+{
+	struct ftest_client_stats *st = &sh->c[idx];
+	uint64_t end = ftest_now_ns() + (uint64_t)max_ms * 1000000u;
+	char req[512], buf[16384], why[100];
+	int fd = -1, reqlen;
+
+	reqlen = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nUser-Agent: ftest/%d\r\n\r\n",
+	    path, port, idx);
+	while (!LOAD_GET(&sh->stop) && ftest_now_ns() < end) {
+		uint64_t t_sent;
+		bool close_after = false;
+		int status = 0, rv;
+
+		if (fd < 0) {
+			uint64_t t0 = ftest_now_ns();
+
+			if ((fd = connect_port(port, 5000)) < 0) {
+				uint64_t mark = LOAD_GET(&sh->mark_ns);
+
+				LOAD_ADD(&st->connect_fail, 1);
+				if (mark == 0 || t0 < mark)
+					LOAD_ADD(&st->connect_fail_before, 1);
+				set_err(st, "connect", strerror(errno));
+				sleep_us(20000);
+				continue;
+			}
+			LOAD_ADD(&st->connections, 1);
+		}
+		if (send_all(fd, req, (size_t)reqlen, ftest_now_ns() + 5000000000u) < 0) {
+			/* Not delivered (the peer is gone): a lost request if
+			 * the server could have read any of it. */
+			uint64_t mark = LOAD_GET(&sh->mark_ns), t = ftest_now_ns();
+
+			LOAD_ADD(&st->lost, 1);
+			if (mark == 0 || t < mark)
+				LOAD_ADD(&st->lost_before, 1);
+			set_err(st, "send", strerror(errno));
+			close(fd);
+			fd = -1;
+			continue;
+		}
+		t_sent = ftest_now_ns();
+		LOAD_ADD(&st->sent, 1);
+		rv = client_read(fd, buf, sizeof(buf), read_timeout_ms, &status, &close_after, why, sizeof(why));
+		if (rv == 1) {
+			if (status == 200)
+				LOAD_ADD(&st->ok, 1);
+			else {
+				LOAD_ADD(&st->bad_status, 1);
+				snprintf(why, sizeof(why), "status %d", status);
+				set_err(st, "response", why);
+			}
+			__atomic_store_n(&st->last_ok_ns, ftest_now_ns(), __ATOMIC_SEQ_CST);
+			if (close_after) {
+				LOAD_ADD(&st->closes, 1);
+				close(fd);
+				fd = -1;
+			}
+		} else {
+			uint64_t mark = LOAD_GET(&sh->mark_ns);
+
+			LOAD_ADD(&st->lost, 1);
+			if (rv == -2)
+				LOAD_ADD(&st->lost_partial, 1);
+			if (mark == 0 || t_sent < mark)
+				LOAD_ADD(&st->lost_before, 1);
+			set_err(st, "response", why);
+			close(fd);
+			fd = -1;
+		}
+		if (pause_us > 0)
+			sleep_us(pause_us);
+	}
+	if (fd >= 0)
+		close(fd);
+	_exit(0);
+}
+
+int
+ftest_load_start(struct ftest_load *l, int n, uint16_t port, const char *path,
+    int pause_us, int read_timeout_ms, int max_ms)
+{
+	pid_t parent = getpid();
+
+	memset(l, 0, sizeof(*l));
+	if (n > FTEST_MAX_CLIENTS)
+		return -1;
+	l->sh = mmap(NULL, sizeof(*l->sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (l->sh == MAP_FAILED) {
+		l->sh = NULL;
+		return -1;
+	}
+	memset(l->sh, 0, sizeof(*l->sh));
+	fflush(NULL);
+	for (int i = 0; i < n; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			ftest_load_stop(l, 1000);
+			return -1;
+		}
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+			if (getppid() != parent)
+				_exit(1);
+			signal(SIGPIPE, SIG_IGN);
+			client_main(l->sh, i, port, path, pause_us, read_timeout_ms, max_ms);
+		}
+		l->pid[l->n++] = pid;
+	}
+	return 0;
+}
+
+void
+ftest_load_mark(struct ftest_load *l)
+{
+	__atomic_store_n(&l->sh->mark_ns, ftest_now_ns(), __ATOMIC_SEQ_CST);
+}
+
+void
+ftest_load_sum(const struct ftest_load *l, struct ftest_client_stats *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	if (l->sh == NULL)
+		return;
+	for (int i = 0; i < l->n; i++) {
+		const struct ftest_client_stats *c = &l->sh->c[i];
+
+		sum->sent += LOAD_GET(&c->sent);
+		sum->ok += LOAD_GET(&c->ok);
+		sum->bad_status += LOAD_GET(&c->bad_status);
+		sum->lost += LOAD_GET(&c->lost);
+		sum->lost_partial += LOAD_GET(&c->lost_partial);
+		sum->lost_before += LOAD_GET(&c->lost_before);
+		sum->connect_fail += LOAD_GET(&c->connect_fail);
+		sum->connect_fail_before += LOAD_GET(&c->connect_fail_before);
+		sum->closes += LOAD_GET(&c->closes);
+		sum->connections += LOAD_GET(&c->connections);
+		if (c->last_ok_ns > sum->last_ok_ns)
+			sum->last_ok_ns = c->last_ok_ns;
+		if (c->last_error[0] != '\0')
+			snprintf(sum->last_error, sizeof(sum->last_error), "client %d: %s", i, c->last_error);
+	}
+}
+
+int
+ftest_load_stop(struct ftest_load *l, int timeout_ms)
+{
+	uint64_t deadline = ftest_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	int killed = 0;
+
+	if (l->sh == NULL)
+		return 0;
+	__atomic_store_n(&l->sh->stop, 1, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < l->n; i++) {
+		int status;
+
+		if (l->pid[i] <= 0)
+			continue;
+		for (;;) {
+			pid_t r = waitpid(l->pid[i], &status, WNOHANG);
+
+			if (r == l->pid[i] || (r < 0 && errno != EINTR))
+				break;
+			if (left_ms(deadline) == 0) {
+				kill(l->pid[i], SIGKILL);
+				killed++;
+				while (waitpid(l->pid[i], &status, 0) < 0 && errno == EINTR)
+					;
+				break;
+			}
+			sleep_us(5000);
+		}
+		l->pid[i] = 0;
+	}
+	return killed;
+}
+
+const char *
+ftest_stats_str(const struct ftest_client_stats *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "sent %llu, ok %llu, bad status %llu, lost %llu (partial %llu, before mark %llu), "
+	    "connect failures %llu (before mark %llu), Connection: close %llu, connections %llu%s%s",
+	    (unsigned long long)s->sent, (unsigned long long)s->ok, (unsigned long long)s->bad_status,
+	    (unsigned long long)s->lost, (unsigned long long)s->lost_partial,
+	    (unsigned long long)s->lost_before, (unsigned long long)s->connect_fail,
+	    (unsigned long long)s->connect_fail_before, (unsigned long long)s->closes,
+	    (unsigned long long)s->connections, s->last_error[0] ? "; last error: " : "", s->last_error);
+	return buf;
+}
+
+/* ----------------------------------------------------------------- /proc */
+
+/* state, ppid, pgrp and comm of pid; 0 or -1. */
+static int
+proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, char *comm, size_t commlen,
+    long long *cpu)
+{
+	char path[64], buf[1024], *lp, *rp;
+	unsigned long long ut = 0, st = 0;
+	ssize_t n;
+	long pp, pg;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if ((lp = strchr(buf, '(')) == NULL || (rp = strrchr(buf, ')')) == NULL || rp < lp)
+		return -1;
+	if (comm != NULL) {
+		size_t len = (size_t)(rp - lp - 1);
+
+		if (len >= commlen)
+			len = commlen - 1;
+		memcpy(comm, lp + 1, len);
+		comm[len] = '\0';
+	}
+	/* fields after comm: 3 state, 4 ppid, 5 pgrp, ..., 14 utime, 15 stime */
+	if (sscanf(rp + 1, " %c %ld %ld %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+	    state, &pp, &pg, &ut, &st) != 5)
+		return -1;
+	*ppid = (pid_t)pp;
+	*pgrp = (pid_t)pg;
+	if (cpu != NULL)
+		*cpu = (long long)(ut + st);
+	return 0;
+}
+
+static int
+pid_cmp(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Processes matching: parent (if > 0), pgrp (if > 0), comm (if not NULL). */
+static int
+scan(pid_t parent, pid_t pgrp, pid_t skip, const char *comm, pid_t *pids, int max)
+{
+	DIR *d;
+	struct dirent *de;
+	int n = 0;
+
+	if ((d = opendir("/proc")) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		pid_t pid = (pid_t)atol(de->d_name), pp, pg;
+		char state, c[32];
+
+		if (pid <= 0 || pid == skip)
+			continue;
+		if (proc_stat(pid, &state, &pp, &pg, c, sizeof(c), NULL) < 0)
+			continue;
+		if (state == 'Z' || state == 'X' || (parent > 0 && pp != parent) ||
+		    (pgrp > 0 && pg != pgrp) || (comm != NULL && strcmp(c, comm) != 0))
+			continue;
+		if (n < max)
+			pids[n] = pid;
+		n++;
+	}
+	closedir(d);
+	qsort(pids, (size_t)(n < max ? n : max), sizeof(pid_t), pid_cmp);
+	return n;
+}
+
+int
+ftest_children(pid_t parent, const char *comm, pid_t *pids, int max)
+{
+	return scan(parent, 0, 0, comm, pids, max);
+}
+
+int
+ftest_group_members(pid_t pgrp, pid_t skip, pid_t *pids, int max)
+{
+	return scan(0, pgrp, skip, NULL, pids, max);
+}
+
+bool
+ftest_pid_alive(pid_t pid)
+{
+	char state, c[32];
+	pid_t pp, pg;
+
+	return proc_stat(pid, &state, &pp, &pg, c, sizeof(c), NULL) == 0 && state != 'Z' && state != 'X';
+}
+
+int
+ftest_fd_count(pid_t pid)
+{
+	char path[64];
+	DIR *d;
+	struct dirent *de;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+long
+ftest_rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+long long
+ftest_cpu_ticks(pid_t pid)
+{
+	char state, c[32];
+	pid_t pp, pg;
+	long long cpu;
+
+	if (proc_stat(pid, &state, &pp, &pg, c, sizeof(c), &cpu) < 0)
+		return -1;
+	return cpu;
+}
+
+pid_t
+ftest_spawn(const char *const *argv, const char *log_path)
+{
+	pid_t parent = getpid(), pid;
+	int fd;
+
+	if ((fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644)) < 0)
+		return -1;
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+		sigset_t none;
+
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		if (getppid() != parent)
+			_exit(127);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		if (null < 0 || dup2(null, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(127);
+		for (int i = 3; i < 1024; i++)
+			close(i);
+		execv(argv[0], (char *const *)argv);
+		dprintf(2, "ftest: cannot execute %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	close(fd);
+	return pid;
+}
+
+void
+ftest_kill_group(pid_t pid, int timeout_ms)
+{
+	uint64_t deadline = ftest_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	int status;
+
+	if (pid <= 0)
+		return;
+	kill(-pid, SIGKILL);
+	kill(pid, SIGKILL);
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid || (r < 0 && errno != EINTR) || left_ms(deadline) == 0)
+			break;
+		sleep_us(5000);
+	}
+}
