@@ -62,6 +62,7 @@ struct http_conn {
 	int		 fd;
 	uint8_t		 state;
 	bool		 closing;	/* close after the pending output */
+	bool		 linger;	/* ... and read what the client still sends */
 	bool		 in_head;	/* a partial request head is buffered */
 	bool		 skipping;	/* discarding a request body */
 	uint64_t	 deadline_ms;	/* monotonic; what expires depends on state */
@@ -173,13 +174,19 @@ conn_watch(struct http_conn *c, short what)
 	return 0;
 }
 
-/* After the last response: stop sending, and read (and drop) what the
- * client still sends for a while, so that closing with unread data does
- * not reset the connection before the client has read our answer. */
+/*
+ * After the last response.  If the client may still be sending (we
+ * answered an error, or left input or a body unread), stop sending and
+ * read (and drop) what it sends for a while: closing with unread data
+ * would reset the connection before the client has read our answer.
+ * Otherwise (it asked to close, or we are draining, and all it sent was
+ * read) close at once, as nginx does.  Returns 0 if lingering, -1 if the
+ * connection is closed.
+ */
 static int
-conn_linger(struct http_conn *c)
+conn_finish(struct http_conn *c)
 {
-	if (shutdown(c->fd, SHUT_WR) < 0) {
+	if (!c->linger || shutdown(c->fd, SHUT_WR) < 0) {
 		conn_close(c);
 		return -1;
 	}
@@ -395,6 +402,7 @@ conn_process(struct http_conn *c, const char *buf, size_t len, uint64_t t0, int 
 			if (r == HTTP_RESP_RETRY)
 				goto retry;
 			c->skipping = false;
+			c->linger = true;	/* the rest of the body may follow */
 			goto closing;
 		}
 		r = http_parse_request(buf + off, len - off, &srv.limits, &req);
@@ -412,6 +420,7 @@ conn_process(struct http_conn *c, const char *buf, size_t len, uint64_t t0, int 
 			    http_canned_for_status(r), true, t0);
 			if (r == HTTP_RESP_RETRY)
 				goto retry;
+			c->linger = true;	/* the rest of the request may follow */
 			goto closing;
 		}
 		http_body_init(&c->body, &req);
@@ -446,8 +455,11 @@ retry:
 	return off;
 closing:
 	/* The last answer on this connection is queued (or the connection
-	 * is gone); the rest of the input is not for us. */
+	 * is gone); the rest of the input is not for us, and if there is
+	 * some, or an unread body, more may be on its way. */
 	c->closing = true;
+	if (off < len || !http_body_done(&c->body))
+		c->linger = true;
 	if (r == HTTP_RESP_CLOSED) {
 		*rv = -1;
 		return off;
@@ -457,7 +469,7 @@ closing:
 		return len;
 	}
 	if ((r = conn_flush(c)) == 1)
-		conn_linger(c);		/* lingering, or closed */
+		conn_finish(c);		/* lingering, or closed */
 	*rv = r == 0 ? 0 : -1;
 	return len;
 }
@@ -529,7 +541,7 @@ conn_on_writable(struct http_conn *c)
 		c->in_flight = 0;
 	}
 	if (c->closing) {
-		if (conn_linger(c) == 0 && conn_watch(c, EV_READ) < 0)
+		if (conn_finish(c) == 0 && conn_watch(c, EV_READ) < 0)
 			conn_close(c);
 		return;
 	}
@@ -754,8 +766,9 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 			rv = http_server_respond_canned(c, NULL, HTTP_ROUTE_OTHER,
 			    CANNED_TIMEOUT, true, now_ns());
 			c->closing = true;
+			c->linger = true;
 			if (rv == 1 && conn_flush(c) == 1)
-				conn_linger(c);
+				conn_finish(c);
 			continue;
 		}
 		conn_close(c);	/* idle keep-alive, stalled body/write, linger over */
@@ -801,6 +814,33 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 
 /* -------------------------------------------------------------------- run */
 
+/* libevent's own messages become our JSON lines, and its fatal errors
+ * our exit status, instead of raw text on stderr and exit(1). */
+static void
+on_libevent_log(int severity, const char *msg)
+{
+	switch (severity) {
+	case EVENT_LOG_DEBUG:
+		log_debug("libevent: %s", msg);
+		break;
+	case EVENT_LOG_MSG:
+		log_info("libevent: %s", msg);
+		break;
+	case EVENT_LOG_WARN:
+		log_warnx("libevent: %s", msg);
+		break;
+	default:
+		log_errorx("libevent: %s", msg);
+		break;
+	}
+}
+
+static void
+on_libevent_fatal(int err)
+{
+	fatalx("libevent: fatal error %d", err);
+}
+
 bool
 http_server_draining(void)
 {
@@ -822,6 +862,8 @@ http_server_run(const struct http_server_params *params)
 	struct timeval sweep;
 	unsigned tick;
 
+	event_set_log_callback(on_libevent_log);
+	event_set_fatal_callback(on_libevent_fatal);
 	srv.params = *params;
 	srv.cfg = cfg;
 	srv.rs = params->responses;

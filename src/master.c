@@ -43,6 +43,7 @@
 #define STABLE_MS		5000	/* a child that lived this long was healthy */
 #define POLL_BUSY_MS		20	/* while waiting for a child to serve */
 #define KILL_GRACE_MS		1000	/* after the drain timeout, then SIGKILL */
+#define STARTUP_TIMEOUT_MS	10000	/* a worker not serving by then is killed */
 
 /* A worker position: what should run, and what runs. */
 struct position {
@@ -55,6 +56,7 @@ struct position {
 	unsigned	 failures;	/* quick deaths in a row */
 	uint64_t	 respawn_at_ms;
 	uint64_t	 started_ms;	/* of the newest worker */
+	bool		 start_killed;	/* it hung in start-up and was killed */
 };
 
 /* A worker stopping after a reload: it keeps its slot until reaped. */
@@ -176,7 +178,11 @@ spawn_worker(unsigned index, int slot_index)
 	}
 	SHM_STORE(&slot->pid, (int64_t)pid);
 	m.pos[index].started_ms = now_ms();
-	log_debug("worker %u started: pid %ld, slot %d", index, (long)pid, slot_index);
+	m.pos[index].start_killed = false;
+	if (m.ready_logged)	/* a respawn or a replacement: worth a line */
+		log_info("worker %u started: pid %ld, slot %d", index, (long)pid, slot_index);
+	else
+		log_debug("worker %u started: pid %ld, slot %d", index, (long)pid, slot_index);
 	return pid;
 }
 
@@ -433,6 +439,19 @@ master_tend(void)
 					p->pending = 0;
 					p->respawn_at_ms = now + backoff_ms(++p->failures);
 				}
+			}
+		}
+		/* A worker that hangs in start-up is killed, and then restarted
+		 * like any that died (with backoff). */
+		if (!p->start_killed && now > p->started_ms + STARTUP_TIMEOUT_MS) {
+			pid_t hung = p->pending ? p->pending : p->active;
+			int hung_slot = p->pending ? p->pending_slot : p->active_slot;
+
+			if (hung && SHM_LOAD(&m.seg->slot[hung_slot].state) == SHM_SLOT_STARTING) {
+				log_warnx("worker %u (pid %ld) not serving after %d ms: killing it",
+				    i, (long)hung, STARTUP_TIMEOUT_MS);
+				kill(hung, SIGKILL);
+				p->start_killed = true;
 			}
 		}
 		if (p->pending &&
