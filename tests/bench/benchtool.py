@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""benchtool.py - the small HTTP clients of tests/bench/run.sh (stdlib only).
+
+  benchtool.py ready  --port P --path /ready --release FIFO [--pid PID] [--timeout S]
+      Write one line to FIFO (the harness's start gate: the server is exec'ed
+      when that line arrives), then poll GET PATH every 0.5 ms and print the
+      CLOCK_REALTIME (seconds, ns precision) of the first 200 answer.
+  benchtool.py idle   --port P --path /health -n N
+      Open N connections, send one keep-alive GET on each and read its answer
+      (in batches, so the listen backlog never overflows), then print
+      "opened N ok K open M" (M: still open on the server's side after 0.5 s)
+      and hold every connection until SIGTERM.
+  benchtool.py scrape --port P --path /metrics --rate R
+      GET PATH R times per second on one keep-alive connection (as a
+      Prometheus server does) until SIGTERM, then print "scrapes N errors E".
+  benchtool.py reqs   --port P --path /health -n N
+      N keep-alive GETs, one after the other on one connection; prints
+      "requests N ok K".
+
+All on 127.0.0.1.  Exit status 1 when something did not work.
+"""
+import argparse
+import os
+import signal
+import socket
+import sys
+import time
+
+HOST = "127.0.0.1"
+
+
+def request(path, close=False):
+    return ("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: benchtool\r\n%s\r\n" %
+            (path, HOST, "Connection: close\r\n" if close else "")).encode()
+
+
+def read_response(sock, buf=b""):
+    """Read one response (Content-Length framed) from sock.  Returns
+    (status, keep_alive, leftover bytes); status 0 if the peer closed first."""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return 0, False, b""
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    try:
+        status = int(lines[0].split()[1])
+    except (IndexError, ValueError):
+        return 0, False, b""
+    length, keep = 0, True
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value.strip())
+        elif name == b"connection" and value.strip().lower() == b"close":
+            keep = False
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return 0, False, b""
+        rest += chunk
+    return status, keep, rest[length:]
+
+
+def get_status(port, path, timeout=1.0):
+    """One GET on a new connection: its status, or 0 if it failed."""
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout) as s:
+            s.sendall(request(path, close=True))
+            return read_response(s)[0]
+    except OSError:
+        return 0
+
+
+def cmd_ready(a):
+    with open(a.release, "w") as gate:	# blocks until the start gate reads
+        gate.write("go\n")
+    deadline = time.monotonic() + a.timeout
+    while time.monotonic() < deadline:
+        if get_status(a.port, a.path) == 200:
+            print("%.6f" % (time.time_ns() / 1e9))
+            return 0
+        if a.pid:
+            try:
+                os.kill(a.pid, 0)
+            except OSError:
+                print("ready: process %d exited" % a.pid, file=sys.stderr)
+                return 1
+        time.sleep(0.0005)
+    print("ready: no 200 on %s within %g s" % (a.path, a.timeout), file=sys.stderr)
+    return 1
+
+
+stop = False
+
+
+def on_term(signum, frame):
+    global stop
+    stop = True
+
+
+def cmd_idle(a):
+    req = request(a.path)
+    conns, ok = [], 0
+    batch = 100
+    for first in range(0, a.n, batch):
+        group = []
+        for _ in range(min(batch, a.n - first)):
+            s = socket.create_connection((HOST, a.port), timeout=10)
+            s.sendall(req)
+            group.append(s)
+        for s in group:
+            try:
+                status, _, _ = read_response(s)
+            except OSError:
+                status = 0
+            ok += status == 200
+        conns += group
+    time.sleep(0.5)
+    still = 0
+    for s in conns:		# closed by the server: EOF is readable
+        s.setblocking(False)
+        try:
+            still += s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+        except BlockingIOError:
+            still += 1		# nothing to read: still open
+        except OSError:
+            pass
+    print("opened %d ok %d open %d" % (len(conns), ok, still), flush=True)
+    signal.signal(signal.SIGTERM, on_term)
+    while not stop:
+        time.sleep(0.05)
+    for s in conns:
+        s.close()
+    return 0 if ok == a.n else 1
+
+
+def cmd_scrape(a):
+    signal.signal(signal.SIGTERM, on_term)
+    req = request(a.path)
+    n = errors = 0
+    sock, buf = None, b""
+    period = 1.0 / a.rate
+    t = time.monotonic()
+    while not stop:
+        try:
+            if sock is None:
+                sock = socket.create_connection((HOST, a.port), timeout=5)
+                buf = b""
+            sock.sendall(req)
+            status, keep, buf = read_response(sock, buf)
+            if status == 200:
+                n += 1
+            else:
+                errors += 1
+            if not keep or status == 0:
+                sock.close()
+                sock = None
+        except OSError:
+            if stop:
+                break
+            errors += 1
+            if sock:
+                sock.close()
+            sock = None
+        t += period
+        delay = t - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    print("scrapes %d errors %d" % (n, errors), flush=True)
+    return 0 if errors == 0 and n > 0 else 1
+
+
+def cmd_reqs(a):
+    req = request(a.path)
+    ok = 0
+    buf = b""
+    with socket.create_connection((HOST, a.port), timeout=60) as s:
+        for _ in range(a.n):
+            s.sendall(req)
+            status, keep, buf = read_response(s, buf)
+            ok += status == 200
+            if not keep:
+                break
+    print("requests %d ok %d" % (a.n, ok), flush=True)
+    return 0 if ok == a.n else 1
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name in ("ready", "idle", "scrape", "reqs"):
+        q = sub.add_parser(name)
+        q.add_argument("--port", type=int, required=True)
+        q.add_argument("--path", default="/health")
+        if name == "ready":
+            q.add_argument("--release", required=True)
+            q.add_argument("--pid", type=int, default=0)
+            q.add_argument("--timeout", type=float, default=30)
+        if name in ("idle", "reqs"):
+            q.add_argument("-n", type=int, required=True)
+        if name == "scrape":
+            q.add_argument("--rate", type=float, default=10)
+    a = p.parse_args()
+    return {"ready": cmd_ready, "idle": cmd_idle, "scrape": cmd_scrape,
+            "reqs": cmd_reqs}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

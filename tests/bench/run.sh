@@ -1,0 +1,808 @@
+#!/usr/bin/env bash
+# run.sh - observd side by side with nginx and the Flask service it replaces,
+# on loopback, interleaved over several rounds; writes docs/BENCHMARKS.md.
+#
+#   tests/bench/run.sh [--smoke] [-r ROUNDS] [-d SECS] [-c "50 500"] [-o DIR]
+#                      [--no-install] [--no-doc] [--peers "observd nginx flask"]
+#
+#   (no option)   the full run: 5 rounds, 5 s per wrk run (~20 min on 2 CPUs),
+#                 then rewrites docs/BENCHMARKS.md and docs/bench.png
+#   --smoke       1 round, 1 s runs, no warm-up, c500 only for observd's
+#                 /health, 200 idle connections (on the loaded instance), a
+#                 short callgrind pass (~40 s once built; a fresh build of
+#                 both variants adds ~25 s on 2 CPUs);
+#                 checks only that every step produced numbers and no errors
+#                 (exit 1 otherwise); writes its report under the results
+#                 directory, never into docs/
+#   -r ROUNDS     rounds (default 5); even rounds run the peers in reverse order
+#   -d SECS       length of each measured wrk run (default 5)
+#   -c "CONNS"    wrk connection counts (default "50 500")
+#   -o DIR        results directory (default: a new /tmp/observd-bench.XXXXXX,
+#                 kept: raw wrk output, logs, callgrind files, results.tsv)
+#   --no-install  do not apt-get install what is missing
+#   --no-doc      do not write docs/BENCHMARKS.md and docs/bench.png
+#   --peers LIST  subset of "observd nginx flask" (default all three)
+#   --report DIR  only rewrite the report (and docs/, unless --no-doc) from
+#                 the results of an earlier run kept in DIR
+#   BENCH_BUILD=DIR  environment: where observd is built (default build/bench
+#                 in the repository, which git ignores)
+#
+# Each round starts each peer (observd: 2 workers, shipped defaults except
+# port, listen address and template; nginx: tests/bench/nginx.conf, 2
+# workers, reuseport; Flask: tests/bench/flask_app.py under gunicorn, 2 sync
+# workers, prometheus_client multiprocess mode), times exec -> first 200 on
+# /ready (observd) or /health, warms up 1 s, runs wrk -t1 on /health
+# (keep-alive and "Connection: close"), / and /metrics at each connection
+# count, measures the CPU time of the peer's whole process tree per request
+# (utime + stime from /proc/PID/stat), its RSS and PSS after the load and the
+# RSS growth with N idle keep-alive connections (on a fresh start), and
+# stops it by PID.
+# observd also gets a /health run with a 10/s scraper of /metrics.  After the
+# rounds, callgrind counts the instructions per /health request of one
+# worker, with request accounting on and compiled out (-DOBSERVD_NO_ACCOUNTING).
+set -u -o pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+
+rounds=5 secs=5 smoke=0 install=1 write_doc=1 out="" conns_list="50 500" report_only=""
+peers_sel="observd nginx flask"
+idle_n=5000 cg_n=20000
+usage() { sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//;$d'; }
+cmdline="tests/bench/run.sh${*:+ $*}"
+while (($#)); do
+	case $1 in
+	--smoke) smoke=1 ;;
+	-r) rounds=$2; shift ;;
+	-d) secs=$2; shift ;;
+	-c) conns_list=$2; shift ;;
+	-o) out=$2; shift ;;
+	--no-install) install=0 ;;
+	--no-doc) write_doc=0 ;;
+	--peers) peers_sel=$2; shift ;;
+	--report) report_only=$2; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+	shift
+done
+if ((smoke)); then
+	rounds=1 secs=1 idle_n=200 cg_n=1000 write_doc=0
+fi
+[[ $rounds =~ ^[1-9][0-9]*$ && $secs =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: -r and -d take positive integers" >&2; exit 2; }
+read -ra peers <<<"$peers_sel"
+read -ra conns_all <<<"$conns_list"
+
+# Ports: observd app/metrics, nginx, Flask, observd under callgrind.
+P_OBS=18090 P_OBS_M=19464 P_NGINX=18091 P_FLASK=18092 P_CG=18093 P_CG_M=19465
+hz=$(getconf CLK_TCK)
+PY=/usr/bin/python3
+[[ -x $PY ]] || PY=python3
+tool=("$PY" "$here/benchtool.py")
+keep_out=1
+if [[ -n $report_only ]]; then
+	out=$report_only
+elif [[ -z $out ]]; then
+	out=$(mktemp -d /tmp/observd-bench.XXXXXX) keep_out=0
+fi
+mkdir -p "$out" && out=$(cd "$out" && pwd) || exit 1
+build=${BENCH_BUILD:-$repo/build/bench}
+t_start=$EPOCHREALTIME
+failures=0
+
+log() { printf '%s\n' "$*" >&2; }
+fail() { log "FAIL: $*"; failures=$((failures + 1)); }
+
+# ----------------------------------------------------------------- installing
+
+install_missing() {
+	local pkgs=(wrk nginx-light gunicorn python3-flask python3-prometheus-client
+		gnuplot-nox valgrind curl procps iproute2) missing=() optional=() p sudo=()
+	for p in "${pkgs[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	# nginx-light or any other nginx flavour will do
+	command -v nginx >/dev/null && missing=("${missing[@]/nginx-light/}")
+	dpkg-query -W -f='${Status}' linux-perf 2>/dev/null | grep -q 'install ok installed' || optional+=(linux-perf)
+	read -ra missing <<<"${missing[*]}"
+	"$repo/scripts/deps.sh" build || return 1
+	((${#missing[@]} + ${#optional[@]})) || return 0
+	if [[ $(id -u) -ne 0 ]]; then
+		command -v sudo >/dev/null || { log "run.sh: need root or sudo to install: ${missing[*]}"; return 1; }
+		sudo=(sudo)
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	log "run.sh: installing ${missing[*]} ${optional[*]}"
+	"${sudo[@]}" apt-get update -q >/dev/null
+	if ((${#missing[@]})); then
+		"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null || return 1
+	fi
+	if ((${#optional[@]})); then
+		"${sudo[@]}" apt-get install -y -q --no-install-recommends "${optional[@]}" >/dev/null 2>&1 ||
+			log "run.sh: optional ${optional[*]} not installed (perf profiles skipped)"
+	fi
+}
+
+# ------------------------------------------------------------------- building
+
+# The source tree to configure from: the repository itself, or, when it has
+# been configured in place (out-of-tree builds refuse that), a copy of its
+# tracked and untracked-but-not-ignored files.
+source_tree() {
+	if [[ ! -f $repo/config.status ]]; then
+		[[ -x $repo/configure ]] || (cd "$repo" && autoreconf -fi >/dev/null 2>&1) || return 1
+		echo "$repo"
+		return 0
+	fi
+	# tar keeps the files' times: make rebuilds only what changed since the last copy.
+	local snap=$build/src
+	rm -rf "$snap" && mkdir -p "$snap"
+	(cd "$repo" && { git ls-files -co --exclude-standard; ls -d configure aclocal.m4 config.h.in build-aux m4;
+		find . -name Makefile.in -not -path './build/*'; } | tar -T - -cf -) | tar -C "$snap" -xf - || return 1
+	[[ -x $snap/configure ]] || (cd "$snap" && autoreconf -fi >/dev/null 2>&1) || return 1
+	echo "$snap"
+}
+
+build_observd() { # NAME [CPPFLAGS]: build $build/NAME/observd, release flags as shipped
+	local dir=$build/$1 cpp=${2:-} src
+	src=$(source_tree) || { log "run.sh: cannot prepare the source tree"; return 1; }
+	mkdir -p "$dir"
+	if [[ ! -f $dir/Makefile || $src/configure -nt $dir/config.status || $(cat "$dir/.src" 2>/dev/null) != "$src" ]]; then
+		(cd "$dir" && "$src/configure" -q ${cpp:+CPPFLAGS="$cpp"}) >"$out/build-$1.log" 2>&1 ||
+			{ tail -20 "$out/build-$1.log" >&2; return 1; }
+		echo "$src" >"$dir/.src"
+	fi
+	make -s -C "$dir" -j"$(nproc)" observd >>"$out/build-$1.log" 2>&1 ||
+		{ tail -30 "$out/build-$1.log" >&2; return 1; }
+}
+
+# ------------------------------------------------------------------ processes
+
+root=""			# PID of the running peer's top process
+tree=()			# its process tree, as last seen
+helpers=()		# background clients (scraper, idle connections)
+
+tree_pids() { # PID: the PID and all its descendants
+	local p
+	echo "$1"
+	for p in $(ps -o pid= --ppid "$1"); do tree_pids "$p"; done
+}
+
+stop_helpers() {
+	local p
+	for p in "${helpers[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	helpers=()
+}
+
+alive() { # PID: running (a zombie counts as gone)
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	[[ -n $st && $st != Z ]]
+}
+
+stop_peer() { # SIGTERM to the top process; after WAIT s (default 10) SIGKILL what is left of the tree
+	local wait_s=${1:-10} p left
+	[[ -n $root ]] || return 0
+	kill -TERM "$root" 2>/dev/null
+	for ((i = 0; i < wait_s * 20; i++)); do
+		left=0
+		for p in "${tree[@]}"; do alive "$p" && left=1; done	# children too: callgrind
+		((left)) || break					# writes its files at exit
+		sleep 0.05
+	done
+	kill -KILL "$root" 2>/dev/null
+	wait "$root" 2>/dev/null
+	for p in "${tree[@]}"; do	# a child that outlived its master
+		alive "$p" && kill -KILL "$p" 2>/dev/null
+	done
+	root="" tree=()
+}
+cleanup() { stop_helpers; stop_peer 5; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# peer_cmd NAME DIR: sets cmd, envs, port, ready_path
+peer_cmd() {
+	local name=$1 dir=$2
+	envs=()
+	case $name in
+	observd)
+		port=$P_OBS ready_path=/ready
+		cmd=("$build/on/observd" --workers 2 --port "$P_OBS" --metrics-port "$P_OBS_M"
+			--listen 127.0.0.1 --metrics-listen 127.0.0.1 --template "$repo/data/index.html.in")
+		;;
+	nginx)
+		port=$P_NGINX ready_path=/health
+		sed "s/@PORT@/$P_NGINX/" "$here/nginx.conf" >"$dir/nginx.conf"
+		cmd=(nginx -c "$dir/nginx.conf" -p "$dir/" -e stderr)
+		;;
+	flask)
+		port=$P_FLASK ready_path=/health
+		envs=(PROMETHEUS_MULTIPROC_DIR="$dir/prom" SERVICE_NAME=observd PYTHONDONTWRITEBYTECODE=1)
+		cmd=(gunicorn --chdir "$here" -c "$here/gunicorn.conf.py" -w 2 -k sync
+			-b "127.0.0.1:$P_FLASK" flask_app:app)
+		;;
+	esac
+}
+
+start_peer() { # NAME ROUND [TAG]: start it, time exec -> first 200; sets root, tree, port
+	local name=$1 round=$2 dir=$out/r$2/$1 t0 t1 tag=${3:-}
+	mkdir -p "$dir"
+	peer_cmd "$name" "$dir"
+	rm -f "$dir/gate" && mkfifo "$dir/gate"
+	# The subshell waits at the gate, notes the time and execs the server:
+	# $! is then the server's own PID.  benchtool opens the gate once it is
+	# ready to poll, so its own start-up is not counted.
+	(
+		read -r _ <"$dir/gate"
+		((${#envs[@]})) && export "${envs[@]}"
+		printf '%s\n' "$EPOCHREALTIME" >"$dir/t0"
+		exec "${cmd[@]}"
+	) >"$dir/log$tag" 2>&1 &
+	root=$!
+	if ! t1=$(timeout 60 "${tool[@]}" ready --port "$port" --path "$ready_path" \
+		--release "$dir/gate" --pid "$root" --timeout 30); then
+		fail "$name did not start (round $round); its log:"
+		sed 's/^/    /' "$dir/log$tag" >&2
+		stop_peer
+		return 1
+	fi
+	t0=$(cat "$dir/t0")
+	# (the second start, for the idle test, comes right after a stop: kept apart)
+	awk -v r="$round" -v n="$name" -v a="$t0" -v b="$t1" -v k="startup_ms${tag:+_$tag}" \
+		'BEGIN { printf "%s\t%s\t%s\t-\t%.2f\n", r, n, k, (b - a) * 1000 }' >>"$out/extra.tsv"
+	sleep 0.3			# let every worker finish starting
+	mapfile -t tree < <(tree_pids "$root")
+}
+
+# ------------------------------------------------------------------- measures
+
+cpu_ticks() { # PID...: "pid ticks" (utime + stime) per process still alive
+	local p
+	for p in "$@"; do
+		[[ -r /proc/$p/stat ]] || continue
+		sed 's/.*) //' "/proc/$p/stat" | awk -v p="$p" '{print p, $12 + $13}'
+	done
+}
+
+memory() { # RSS and PSS sums (KiB) over the peer's current tree, and its size
+	local p rss=0 pss=0 r s
+	mapfile -t tree < <(tree_pids "$root")
+	for p in "${tree[@]}"; do
+		r=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+		s=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null)
+		rss=$((rss + ${r:-0})) pss=$((pss + ${s:-0}))
+	done
+	echo "$rss $pss ${#tree[@]}"
+}
+
+child_pid() { # COMM: the peer's child process of that name
+	local p
+	for p in "${tree[@]}"; do
+		[[ $(cat "/proc/$p/comm" 2>/dev/null) == "$1" ]] && { echo "$p"; return 0; }
+	done
+	return 1
+}
+
+# load PEER ROUND TEST PATH MODE CONNS PORT: one measured wrk run.
+# results.tsv: round peer test conns req/s p50_ms p99_ms us/req requests errors wrk% wall_s
+load() {
+	local name=$1 round=$2 test=$3 path=$4 mode=$5 conns=$6 lport=$7
+	local o=$out/r$2/$1/wrk.$3.c$6 hdr=() before after t0 t1 agg=""
+	[[ $mode == close ]] && hdr=(-H 'Connection: close')
+	[[ $name == observd ]] && agg=$(child_pid observd-metrics)
+	before=$(cpu_ticks "${tree[@]}")
+	t0=$EPOCHREALTIME
+	TIMEFORMAT='%3R %3U %3S'
+	{ time wrk -t1 -c"$conns" -d"${secs}s" --timeout 5s --latency "${hdr[@]}" \
+		"http://127.0.0.1:$lport$path" >"$o.out" 2>&1; } 2>"$o.time"
+	t1=$EPOCHREALTIME
+	after=$(cpu_ticks "${tree[@]}")
+	local dticks aticks=0
+	dticks=$(join <(sort <<<"$before") <(sort <<<"$after") | awk '{ s += $3 - $2 } END { print s + 0 }')
+	[[ -n $agg ]] && aticks=$(join <(sort <<<"$before") <(sort <<<"$after") | awk -v a="$agg" '$1 == a { print $3 - $2 }')
+	awk -v r="$round" -v n="$name" -v t="$test" -v c="$conns" -v ticks="$dticks" -v hz="$hz" \
+	    -v wt="$(cat "$o.time")" -v aticks="${aticks:-0}" -v extra="$out/extra.tsv" '
+		function ms(v) {	# wrk latency "1.23ms" / "456.00us" / "1.02s" / "2.00m" -> ms
+			if (v ~ /us$/) return v * 0.001
+			if (v ~ /ms$/) return v + 0
+			if (v ~ /s$/) return v * 1000
+			if (v ~ /m$/) return v * 60000
+			return v + 0
+		}
+		/Requests\/sec/ { rps = $2 }
+		/^ +50%/ { p50 = ms($2) }
+		/^ +99%/ { p99 = ms($2) }
+		/ requests in / { done = $1 }
+		/Socket errors/ { gsub(/,/, ""); for (i = 3; i < NF; i += 2) err += $(i + 1) }
+		/Non-2xx/ { err += $NF }
+		END {
+			split(wt, w, " "); wcpu = w[1] > 0 ? (w[2] + w[3]) / w[1] * 100 : 0
+			us = done > 0 ? ticks / hz * 1e6 / done : 0
+			printf "%s\t%s\t%s\t%s\t%.0f\t%.3f\t%.3f\t%.2f\t%d\t%d\t%.0f\t%.2f\n",
+				r, n, t, c, rps, p50, p99, us, done, err, wcpu, w[1]
+			if (t == "metrics-port" && done > 0)
+				printf "%s\t%s\tagg_cpu_us_per_scrape\t%s\t%.2f\n", r, n, c, aticks / hz * 1e6 / done >> extra
+		}' "$o.out" | tee -a "$out/results.tsv" |
+		awk -F'\t' -v secs="$secs" '{ printf "  %-8s %-13s c%-4s %8s req/s  p50 %7.3f ms  p99 %8.3f ms  %8.2f us/req  wrk %3s%%%s%s\n",
+			$2, $3, $4, $5, $6, $7, $8, $11, ($10 > 0 ? "  ERRORS " $10 : ""),
+			($12 > secs + 3 ? "  STALLED: wrk ran " $12 " s" : "") }' >&2
+}
+
+# Which runs each peer gets: TEST PATH MODE PORT
+tests_for() {
+	case $1 in
+	observd) printf '%s\n' "health-ka /health keepalive $P_OBS" "health-close /health close $P_OBS" \
+		"root-ka / keepalive $P_OBS" "metrics-app /metrics keepalive $P_OBS" \
+		"metrics-port /metrics keepalive $P_OBS_M" ;;
+	nginx) printf '%s\n' "health-ka /health keepalive $P_NGINX" "health-close /health close $P_NGINX" \
+		"root-ka / keepalive $P_NGINX" ;;
+	flask) printf '%s\n' "health-ka /health keepalive $P_FLASK" "health-close /health close $P_FLASK" \
+		"root-ka / keepalive $P_FLASK" "metrics-app /metrics keepalive $P_FLASK" ;;
+	esac
+}
+
+scraped_run() { # ROUND: observd /health keep-alive with a 10/s scraper on the metrics port
+	local round=$1 sp res
+	"${tool[@]}" scrape --port "$P_OBS_M" --path /metrics --rate 10 >"$out/r$round/observd/scraper.out" 2>&1 &
+	sp=$!
+	helpers+=("$sp")
+	sleep 0.2
+	load observd "$round" health-ka-scraped /health keepalive "${conns_all[0]}" "$P_OBS"
+	kill -TERM "$sp" 2>/dev/null
+	wait "$sp" || fail "scraper reported errors: $(cat "$out/r$round/observd/scraper.out")"
+	helpers=()
+	res=$(awk '/^scrapes/ {print $2}' "$out/r$round/observd/scraper.out")
+	printf '%s\tobservd\tscrapes_during_run\t%s\t%s\n' "$round" "${conns_all[0]}" "${res:-0}" >>"$out/extra.tsv"
+}
+
+idle_test() { # NAME ROUND PORT: RSS growth with idle_n idle keep-alive connections
+	local name=$1 round=$2 lport=$3 ip res m0 m1 ok open
+	read -r m0 _ _ < <(memory)
+	"${tool[@]}" idle --port "$lport" --path /health -n "$idle_n" >"$out/r$round/$name/idle.out" 2>&1 &
+	ip=$!
+	helpers+=("$ip")
+	for ((i = 0; i < 1200; i++)); do
+		grep -qs '^opened' "$out/r$round/$name/idle.out" && break
+		kill -0 "$ip" 2>/dev/null || break
+		sleep 0.05
+	done
+	res=$(grep '^opened' "$out/r$round/$name/idle.out")
+	read -r m1 _ _ < <(memory)
+	kill -TERM "$ip" 2>/dev/null
+	wait "$ip" 2>/dev/null
+	helpers=()
+	read -r _ _ _ ok _ open <<<"${res:-x 0 x 0 x 0}"
+	if [[ -z $res || $ok != "$idle_n" ]]; then
+		fail "$name: idle connections: ${res:-no result} ($(tail -2 "$out/r$round/$name/idle.out"))"
+		return 0
+	fi
+	awk -v r="$round" -v n="$name" -v a="$m0" -v b="$m1" -v k="$idle_n" -v open="$open" 'BEGIN {
+		printf "%s\t%s\tidle_bytes_per_conn\t%d\t%.0f\n", r, n, open, (b - a) * 1024 / k
+		printf "%s\t%s\tidle_open\t%d\t%d\n", r, n, k, open }' >>"$out/extra.tsv"
+	log "  $name       $idle_n idle connections ($open kept open by the server): RSS $((m0 / 1024)) -> $((m1 / 1024)) MiB"
+}
+
+run_peer() { # NAME ROUND
+	local name=$1 round=$2 c test path mode lport first=1 rss pss np
+	log "# round $round: $name"
+	start_peer "$name" "$round" || return 0
+	((smoke)) || wrk -t1 -c"${conns_all[0]}" -d1s "http://127.0.0.1:$port/health" >"$out/r$round/$name/warm.out" 2>&1
+	for c in "${conns_all[@]}"; do
+		while read -r test path mode lport; do
+			if ((smoke)) && ((!first)) && [[ $test != health-ka || $name != observd ]]; then continue; fi
+			# the aggregator takes 64 connections (AGG_MAX_CONNS), more get a 503
+			if [[ $test == metrics-port ]] && ((c > 64)); then continue; fi
+			load "$name" "$round" "$test" "$path" "$mode" "$c" "$lport"
+			[[ $name == observd && $test == health-ka && $first == 1 ]] && scraped_run "$round"
+		done < <(tests_for "$name")
+		first=0
+	done
+	read -r rss pss np < <(memory)
+	printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$rss" "$pss" "$np" >>"$out/memory.tsv"
+	log "  $name       after load: $np processes, RSS $((rss / 1024)) MiB, PSS $((pss / 1024)) MiB"
+	if [[ $name == observd ]]; then	# the aggregator's own account of its scrapes
+		curl -s "http://127.0.0.1:$P_OBS_M/metrics" >"$out/r$round/observd/final-metrics.txt"
+		awk -v r="$round" '
+			/^observd_metrics_scrapes_total / { n = $2 }
+			/^observd_metrics_scrape_duration_seconds_total / { s = $2 }
+			END { if (n > 0) printf "%s\tobservd\tscrape_render_us\t%d\t%.2f\n", r, n, s / n * 1e6 }' \
+			"$out/r$round/observd/final-metrics.txt" >>"$out/extra.tsv"
+	fi
+	# Idle connections on a fresh start, so that memory touched by the load
+	# runs (and kept by the allocator) does not hide what they cost.
+	if ! ((smoke)); then
+		stop_peer
+		start_peer "$name" "$round" idle || return 0
+	fi
+	idle_test "$name" "$round" "$port"
+	stop_peer
+}
+
+# ------------------------------------------------------------------ callgrind
+
+# cg_run VARIANT N: run observd (1 worker) under callgrind, send N keep-alive
+# /health requests on one connection, stop it; sets cg_ir to the worker's Ir.
+cg_run() {
+	local variant=$1 n=$2 dir=$out/callgrind/$1.$2 w ir
+	cg_ir=""
+	mkdir -p "$dir" && chmod 1777 "$dir"	# the worker writes its file as "nobody",
+	chmod go+x "$out" "$out/callgrind"	# so it must reach the directory too
+	valgrind --tool=callgrind --vgdb=no --trace-children=yes --callgrind-out-file="$dir/callgrind.out.%p" \
+		"$build/$variant/observd" --workers 1 --port "$P_CG" --metrics-port "$P_CG_M" \
+		--listen 127.0.0.1 --metrics-listen 127.0.0.1 --template "$repo/data/index.html.in" \
+		>"$dir/log" 2>&1 &
+	root=$!
+	for ((i = 0; i < 600; i++)); do
+		curl -sf -o /dev/null "http://127.0.0.1:$P_CG/ready" && break
+		kill -0 "$root" 2>/dev/null || break
+		sleep 0.1
+	done
+	mapfile -t tree < <(tree_pids "$root")
+	w=$(child_pid observd-worker) || { fail "callgrind $variant: no worker"; stop_peer; return 1; }
+	echo "$w" >"$dir/worker.pid"
+	timeout 300 "${tool[@]}" reqs --port "$P_CG" --path /health -n "$n" >"$dir/client.out" 2>&1 ||
+		fail "callgrind $variant: client: $(cat "$dir/client.out")"
+	stop_peer 60
+	ir=$(awk '/^summary:/ {print $2}' "$dir/callgrind.out.$w" 2>/dev/null)
+	[[ -n $ir ]] || { fail "callgrind $variant: no output for worker $w"; return 1; }
+	cg_ir=$ir
+}
+
+callgrind_pass() { # instructions per /health request, accounting on and off
+	local v ir0 ir1
+	for v in on off; do
+		log "# callgrind: observd ($v), 1 worker, 1 vs $((cg_n + 1)) keep-alive /health requests"
+		cg_run "$v" 1 || continue
+		ir0=$cg_ir
+		cg_run "$v" $((cg_n + 1)) || continue
+		ir1=$cg_ir
+		awk -v v="$v" -v a="$ir0" -v b="$ir1" -v n="$cg_n" \
+			'BEGIN { printf "cg\tobservd-%s\tir_per_request\t%d\t%.1f\n", v, n, (b - a) / n }' | tee -a "$out/extra.tsv" >&2
+	done
+	# Where the instructions go: self cost per function in the worker, accounting on.
+	local d=$out/callgrind/on.$((cg_n + 1)) f
+	f=$d/callgrind.out.$(cat "$d/worker.pid" 2>/dev/null)
+	[[ -f $f ]] && callgrind_annotate --inclusive=yes "$f" 2>/dev/null >"$out/callgrind/annotate.on.txt"
+}
+
+# -------------------------------------------------------------------- summary
+
+median_of() { sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.6g\n", (v[int((NR + 1) / 2)] + v[int(NR / 2) + 1]) / 2 }'; }
+
+# fig PEER TEST CONNS COLUMN: median over rounds of a results.tsv column
+fig() { awk -F'\t' -v p="$1" -v t="$2" -v c="$3" -v k="$4" '$2 == p && $3 == t && $4 == c { print $k }' "$out/results.tsv" | median_of; }
+# xfig PEER KEY [ARG]: median over rounds of an extra.tsv value
+xfig() { awk -F'\t' -v p="$1" -v k="$2" -v a="${3:-}" '$2 == p && $3 == k && (a == "" || $4 == a) { print $5 }' "$out/extra.tsv" | median_of; }
+mfig() { awk -F'\t' -v p="$1" -v k="$2" '$2 == p { print $k / 1024 }' "$out/memory.tsv" | median_of; }
+# rfig A B TEST CONNS COLUMN [TEST_B]: median over rounds of the per-round ratio A/B
+rfig() {
+	awk -F'\t' -v a="$1" -v b="$2" -v t="$3" -v c="$4" -v k="$5" -v tb="${6:-$3}" '
+		$3 == t && $4 == c && $2 == a { x[$1] = $k }
+		$3 == tb && $4 == c && $2 == b { y[$1] = $k }
+		END { for (r in x) if ((r in y) && y[r] > 0) print x[r] / y[r] }' "$out/results.tsv" | median_of
+}
+# scraper: per-round ratio of health-ka-scraped to health-ka (same peer)
+scrape_ratio() {
+	awk -F'\t' -v c="${conns_all[0]}" '$2 == "observd" && $4 == c && $3 == "health-ka" { x[$1] = $5 }
+		$2 == "observd" && $4 == c && $3 == "health-ka-scraped" { y[$1] = $5 }
+		END { for (r in y) if (x[r] > 0) print y[r] / x[r] }' "$out/results.tsv" | median_of
+}
+mratio() { # memory ratio per round: A B column
+	awk -F'\t' -v a="$1" -v b="$2" -v k="$3" '$2 == a { x[$1] = $k } $2 == b { y[$1] = $k }
+		END { for (r in x) if ((r in y) && y[r] > 0) print x[r] / y[r] }' "$out/memory.tsv" | median_of
+}
+
+f1() { [[ -n $1 ]] && printf "%.${2:-1}f" "$1" || printf 'n/a'; }
+kf() { [[ -n $1 ]] && awk -v v="$1" 'BEGIN { if (v >= 10000) printf "%.1fk", v / 1000; else printf "%.0f", v }' || printf 'n/a'; }
+# verdict VALUE OP LIMIT: met / missed / n/a
+verdict() { [[ -n $1 ]] || { echo "n/a"; return; }; awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
+	ok = (op == ">=") ? v >= l : v <= l; print ok ? "met" : "**missed**" }'; }
+
+results_tables() { # the Markdown tables of the report
+	local p c t label
+	echo "### Throughput, latency and server CPU per request (medians over $rounds rounds)"
+	echo
+	echo "| peer | run | conns | req/s | p50 ms | p99 ms | server CPU µs/req | wrk CPU % | errors |"
+	echo "|---|---|---|---|---|---|---|---|---|"
+	for p in "${peers[@]}"; do
+		for c in "${conns_all[@]}"; do
+			for t in health-ka health-ka-scraped health-close root-ka metrics-app metrics-port; do
+				[[ -n $(fig "$p" "$t" "$c" 5) ]] || continue
+				case $t in
+				health-ka) label="/health keep-alive" ;; health-ka-scraped) label="/health keep-alive + 10/s scraper" ;;
+				health-close) label="/health close" ;; root-ka) label="/ keep-alive" ;;
+				metrics-app) label="/metrics (app port) keep-alive" ;; metrics-port) label="/metrics (:9464) keep-alive" ;;
+				esac
+				printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$p" "$label" "$c" \
+					"$(kf "$(fig "$p" "$t" "$c" 5)")" "$(f1 "$(fig "$p" "$t" "$c" 6)" 3)" \
+					"$(f1 "$(fig "$p" "$t" "$c" 7)" 2)" "$(f1 "$(fig "$p" "$t" "$c" 8)" 1)" \
+					"$(f1 "$(fig "$p" "$t" "$c" 11)" 0)" \
+					"$(awk -F'\t' -v p="$p" -v t="$t" -v c="$c" '$2 == p && $3 == t && $4 == c { s += $10 } END { print s + 0 }' "$out/results.tsv")"
+			done
+		done
+	done
+	local stalls
+	stalls=$(awk -F'\t' -v s="$secs" '$12 > s + 3 { printf "%s%s %s c%s in round %s (%.1f s)", n++ ? "; " : "", $2, $3, $4, $1, $12 }' "$out/results.tsv")
+	echo
+	echo "Errors: wrk's socket errors (mostly timeouts, 5 s) and non-2xx answers, summed over the rounds."
+	[[ -n $stalls ]] && echo "Runs where wrk needed more than ${secs} + 3 s (a stall, most likely the machine's other load; it counts in the medians): $stalls."
+	echo
+	echo "### Memory and start-up (medians over $rounds rounds)"
+	echo
+	echo "| peer | processes | RSS after load MiB | PSS after load MiB | bytes per idle keep-alive connection ($idle_n) | kept open by the server | exec → first 200 ms |"
+	echo "|---|---|---|---|---|---|---|"
+	for p in "${peers[@]}"; do
+		printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$p" "$(f1 "$(awk -F'\t' -v p="$p" '$2 == p {print $5}' "$out/memory.tsv" | median_of)" 0)" \
+			"$(f1 "$(mfig "$p" 3)")" "$(f1 "$(mfig "$p" 4)")" \
+			"$(f1 "$(xfig "$p" idle_bytes_per_conn)" 0)" "$(f1 "$(xfig "$p" idle_open "$idle_n")" 0)" \
+			"$(f1 "$(xfig "$p" startup_ms)" 1)"
+	done
+	echo
+	echo "Ready probe: observd \`/ready\`, nginx and Flask \`/health\`."
+}
+
+ratio_rows() { # "| figure | ratio/value | target | verdict |" rows
+	local c0=${conns_all[0]} cN=${conns_all[-1]} v
+	row() { printf '| %s | %s | %s | %s |\n' "$1" "$(f1 "$2" "${4:-2}")" "$3" "$(verdict "$2" "${3%% *}" "${3##* }")"; }
+	if [[ " ${peers[*]} " == *" nginx "* ]]; then
+		row "/health keep-alive req/s, observd/nginx (c$c0)" "$(rfig observd nginx health-ka "$c0" 5)" ">= 1.10"
+		[[ $cN != "$c0" ]] && row "/health keep-alive req/s, observd/nginx (c$cN)" "$(rfig observd nginx health-ka "$cN" 5)" ">= 1.10"
+		row "server CPU per /health keep-alive request, observd/nginx (c$c0)" "$(rfig observd nginx health-ka "$c0" 8)" "<= 0.80"
+		row "server CPU per /health close request, observd/nginx (c$c0)" "$(rfig observd nginx health-close "$c0" 8)" "<= 1.00"
+		row "/health close req/s, observd/nginx (c$c0)" "$(rfig observd nginx health-close "$c0" 5)" ">= 1.00"
+		for c in "${conns_all[@]}"; do
+			row "/health keep-alive p99, observd/nginx (c$c)" "$(rfig observd nginx health-ka "$c" 7)" "<= 1.0"
+		done
+	fi
+	if [[ " ${peers[*]} " == *" flask "* ]]; then
+		row "/health keep-alive req/s, observd/Flask (c$c0)" "$(rfig observd flask health-ka "$c0" 5)" ">= 15" 1
+		row "/metrics req/s (app port), observd/Flask (c$c0)" "$(rfig observd flask metrics-app "$c0" 5)" ">= 20" 1
+		row "/metrics req/s (:9464), observd/Flask /metrics (c$c0)" "$(rfig observd flask metrics-port "$c0" 5 metrics-app)" ">= 20" 1
+	fi
+	row "aggregator CPU per scrape, µs (/proc, /metrics :9464 run, c$c0)" "$(xfig observd agg_cpu_us_per_scrape "$c0")" "<= 100" 1
+	row "render time per scrape, µs (observd_metrics_scrape_duration_seconds_total / observd_metrics_scrapes_total)" "$(xfig observd scrape_render_us)" "<= 100" 1
+	v=$(awk -F'\t' '$1 == "cg" && $3 == "ir_per_request" { ir[$2] = $5 }
+		END { if (ir["observd-off"] > 0) print (ir["observd-on"] / ir["observd-off"] - 1) * 100 }' "$out/extra.tsv")
+	row "accounting cost, % more instructions per /health request (callgrind)" "$v" "<= 3" 1
+	row "/health keep-alive req/s with a 10/s scraper / without (c$c0)" "$(scrape_ratio)" ">= 0.98"
+	row "RSS of master + 2 workers + aggregator after load, MiB" "$(mfig observd 3)" "<= 8" 1
+	v=$(xfig observd idle_bytes_per_conn)
+	[[ -n $v ]] && v=$(awk -v v="$v" 'BEGIN { print v / 1024 }')
+	row "RSS per idle keep-alive connection, KiB" "$v" "<= 2" 2
+	row "exec → first 200 on /ready, ms" "$(xfig observd startup_ms)" "<= 50" 1
+}
+
+machine() {
+	echo "- $(nproc) CPUs: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/^MemTotal/ { printf "%.1f GiB RAM", $2 / 1048576 }' /proc/meminfo)"
+	echo "- kernel $(uname -r), $(. /etc/os-release && echo "$PRETTY_NAME")"
+	echo "- load average at the start: $load_start"
+	echo "- $("$build/on/observd" -V 2>&1 | head -3 | tr '\n' ' ')(built by the harness: configure defaults, hardening on, CFLAGS \"-g -O2\")"
+	echo "- $(nginx -v 2>&1), gunicorn $(gunicorn --version 2>&1 | awk '{print $NF}' | tr -d '()'), Flask $("$PY" -c 'import importlib.metadata as m; print(m.version("flask"))' 2>/dev/null), prometheus_client $("$PY" -c 'import importlib.metadata as m; print(m.version("prometheus_client"))' 2>/dev/null), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), $(valgrind --version)"
+}
+
+write_report() { # FILE
+	local f=$1 png=$2
+	{
+		cat <<EOF
+# observd benchmarks
+
+Generated by \`tests/bench/run.sh\` from its run of ${run_date:-$(date -u "+%F %H:%M UTC")} — re-running it rewrites this file
+and \`docs/bench.png\`.  Raw output: \`$out\` (not kept in git).
+
+Command: \`$cmdline\` ($rounds rounds, ${secs} s per wrk run, wrk -t1 at ${conns_all[*]} connections;
+full run $(awk -v a="$t_start" -v b="${t_end:-$EPOCHREALTIME}" 'BEGIN { printf "%.0f", (b - a) / 60 }') min).
+
+## Machine
+
+$(machine)
+
+## Method
+
+- Three peers, each with 2 workers, on their own loopback port, started one at a time;
+  every round starts each peer afresh, even rounds in reverse order.  Figures are medians
+  over the rounds; **ratios are medians of the per-round ratios** (the peers of one round
+  ran minutes apart on the same machine, so their ratio is steadier than either number).
+  - **observd**: shipped defaults except \`--port\`, \`--listen 127.0.0.1\`,
+    \`--metrics-listen 127.0.0.1\` and \`--template\`; \`--workers 2\`; metrics on (port 9464
+    and \`/metrics\` on the app port).  Master + 2 workers + aggregator.
+  - **nginx**: \`tests/bench/nginx.conf\` (2 workers, \`listen … reuseport\`, no logging,
+    \`/health\` and \`/\` answered from memory with observd's security headers).
+  - **Flask**: \`tests/bench/flask_app.py\` under gunicorn, 2 sync workers,
+    prometheus_client multiprocess mode (\`/metrics\` merges both workers' files).
+- Load: \`wrk -t1 -c{${conns_all[*]}} -d${secs}s --latency --timeout 5s\` after a 1 s warm-up
+  (\`/metrics\` on port 9464: only at ≤ 64 connections, see the notes); wrk runs on
+  the same $(nproc) CPUs as the servers (its CPU % is in the table: near 100 % means the
+  client was the limit, which is the case for every "close" run).
+- **Server CPU per request**: utime + stime of every process of the peer's tree
+  (\`/proc/PID/stat\`) before and after the run, divided by the requests wrk completed.
+  Kernel time is included; this is the steadiest figure on a shared machine.
+- Memory: VmRSS and Pss summed over the tree after all load runs.  Idle connections,
+  on a freshly started peer: \`benchtool.py idle\` opens $idle_n connections, sends one keep-alive \`GET /health\` on each,
+  keeps them open; (tree RSS with them − before) / $idle_n.  gunicorn's sync workers
+  close every connection after the answer, so Flask holds none of them.
+- Start-up: a subshell waits at a FIFO, notes the time and \`exec\`s the server;
+  \`benchtool.py ready\` opens the gate and polls every 0.5 ms until the first 200.
+- Scraper: \`benchtool.py scrape\` pulls \`/metrics\` from port 9464 10 times a second on one
+  keep-alive connection during a /health run, compared with the run just before it.
+- Aggregator CPU per scrape: the aggregator process's CPU time during the \`/metrics\`
+  (:9464) wrk run divided by its requests; and observd's own
+  \`observd_metrics_scrape_duration_seconds_total / observd_metrics_scrapes_total\`
+  (rendering and compression time only).
+- Instructions per request: \`valgrind --tool=callgrind --trace-children=yes\`, observd with
+  1 worker; the worker's total Ir after $((cg_n + 1)) keep-alive \`/health\` requests on one
+  connection minus its Ir after 1 request (the idle baseline: start-up, probes, one
+  connection), divided by $cg_n.  "off" is built with \`CPPFLAGS=-DOBSERVD_NO_ACCOUNTING\`
+  (\`shm_record_request()\` becomes a no-op; the clock reads stay).  User-space
+  instructions only: the kernel's share of a request is not in this figure.
+
+## Targets
+
+| figure | value | target | |
+|---|---|---|---|
+$(ratio_rows)
+
+## Results
+
+$(results_tables)
+
+### Instructions per /health keep-alive request (callgrind, one worker)
+
+| build | Ir per request |
+|---|---|
+$(awk -F'\t' '$1 == "cg" && $3 == "ir_per_request" { printf "| %s | %.0f |\n", ($2 == "observd-on" ? "accounting on (as shipped)" : "accounting compiled out"), $5 }' "$out/extra.tsv")
+
+Where they go, accounting on: inclusive Ir of the worker's functions below the event
+loop over the whole run, divided by the $cg_n requests (start-up is < 2 % of the run):
+
+\`\`\`
+$(if [[ -s $out/callgrind/annotate.on.txt ]]; then
+	awk -v n="$cg_n" '/^-+$/ { d++; next } d >= 3 && NF && $1 ~ /^[0-9,]+$/ {
+		v = $1; gsub(/,/, "", v); fn = $0; sub(/.*\)  /, "", fn); sub(/ \[.*/, "", fn)
+		sub(/^.*\//, "", fn); if (fn ~ /event_base_loop/) on = 1
+		if (on && v / n >= 40 && !seen[fn]++ && shown++ < 16) printf "%7.0f  %s\n", v / n, fn }' "$out/callgrind/annotate.on.txt"
+else echo "(no callgrind_annotate output)"; fi)
+\`\`\`
+
+![req/s and p99 per peer](bench.png)
+
+## Notes
+
+- On a shared 2-CPU machine wrk competes with the servers for the CPUs: req/s and p99
+  swing by ±20 % (more when other jobs run: see the load average above); server CPU per
+  request and the per-round ratios are the figures to trust, and callgrind's counts do
+  not depend on the load at all.
+- \`/metrics\` on port 9464 runs only at ≤ 64 connections: the aggregator accepts 64
+  (\`AGG_MAX_CONNS\`), more get a fast 503 by design.
+- gunicorn's sync workers close every connection after one answer, so Flask's
+  "keep-alive" rows are a reconnect per request, and it holds no idle connection.
+- observd's "bytes per idle connection" counts user-space memory (the process tree's RSS);
+  the kernel's socket buffers are not in it, for any peer.
+EOF
+	} >"$f"
+}
+
+plot() { # PNG: throughput and p99 per peer and run, medians over rounds
+	local png=$1 dat=$out/plot.dat p c t x y
+	: >"$dat"
+	for c in "${conns_all[@]}"; do
+		for t in health-ka health-close root-ka metrics-app; do
+			case $t in
+			health-ka) printf '"/health ka c%s"' "$c" ;; health-close) printf '"/health close c%s"' "$c" ;;
+			root-ka) printf '"/ ka c%s"' "$c" ;; metrics-app) printf '"/metrics c%s"' "$c" ;;
+			esac >>"$dat"
+			for p in observd nginx flask; do
+				x=$(fig "$p" "$t" "$c" 5) y=$(fig "$p" "$t" "$c" 7)
+				printf ' %s %s' "${x:-NaN}" "${y:-NaN}" >>"$dat"
+			done
+			echo >>"$dat"
+		done
+	done
+	gnuplot <<EOF 2>"$out/gnuplot.log"
+set terminal pngcairo size 1100,760 font ",10"
+set output "$png"
+set multiplot layout 2,1 title "observd vs nginx vs Flask: medians of $rounds rounds, wrk -t1, 2 workers each, $(nproc) CPUs"
+set style data histogram
+set style histogram cluster gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set grid ytics
+set xtics scale 0 font ",9"
+set key top right
+set logscale y
+set ylabel "requests/s (log)"
+set yrange [100:*]
+plot "$dat" using 2:xtic(1) title "observd" lc rgb "#1f77b4", "" using 4 title "nginx" lc rgb "#2ca02c", "" using 6 title "Flask" lc rgb "#d62728"
+set ylabel "p99 latency ms (log)"
+set yrange [0.1:*]
+plot "$dat" using 3:xtic(1) title "observd" lc rgb "#1f77b4", "" using 5 title "nginx" lc rgb "#2ca02c", "" using 7 title "Flask" lc rgb "#d62728"
+unset multiplot
+EOF
+}
+
+smoke_check() { # every expected row exists with numbers and no errors
+	local p t c n
+	for p in "${peers[@]}"; do
+		while read -r t _; do
+			n=$(awk -F'\t' -v p="$p" -v t="$t" -v c="${conns_all[0]}" '$2 == p && $3 == t && $4 == c && $5 > 0 && $9 > 0 && $8 > 0 && $7 > 0 { print }' "$out/results.tsv" | wc -l)
+			((n == rounds)) || fail "$p $t c${conns_all[0]}: no numbers"
+		done < <(tests_for "$p")
+		[[ -n $(xfig "$p" startup_ms) ]] || fail "$p: no start-up time"
+		[[ -n $(mfig "$p" 3) ]] || fail "$p: no memory figures"
+		[[ -n $(xfig "$p" idle_bytes_per_conn) ]] || fail "$p: no idle-connection figure"
+	done
+	awk -F'\t' '$10 > 0 { print "wrk errors: " $0 }' "$out/results.tsv" | while read -r l; do log "FAIL: $l"; echo x; done | grep -q x && failures=$((failures + 1))
+	if [[ " ${peers[*]} " == *" observd "* ]]; then
+		[[ -n $(xfig observd scrape_render_us) ]] || fail "observd: no scrape render time"
+		[[ -n $(xfig observd agg_cpu_us_per_scrape "${conns_all[0]}") ]] || fail "observd: no aggregator CPU per scrape"
+		[[ -n $(scrape_ratio) ]] || fail "observd: no scraper run"
+		for v in on off; do
+			[[ -n $(awk -F'\t' -v v="observd-$v" '$1 == "cg" && $2 == v { print $5 }' "$out/extra.tsv") ]] ||
+				fail "callgrind $v: no instructions per request"
+		done
+	fi
+}
+
+# ----------------------------------------------------------------------- main
+
+measure() { # everything but the report
+	((install)) && { install_missing || { log "run.sh: could not install the dependencies"; exit 1; }; }
+	for c in wrk nginx gunicorn valgrind curl; do
+		command -v "$c" >/dev/null || { log "run.sh: $c is missing (run without --no-install)"; exit 1; }
+	done
+	for p in $P_OBS $P_OBS_M $P_NGINX $P_FLASK $P_CG $P_CG_M; do
+		if ss -Hltn "sport = :$p" | grep -q .; then log "run.sh: port $p is already in use"; exit 1; fi
+	done
+	# 500 wrk connections, 5,000 idle ones: both ends need the descriptors.
+	ulimit -n "$(ulimit -Hn)" 2>/dev/null
+	(( $(ulimit -n) >= 2 * idle_n + 1024 )) || ulimit -n $((2 * idle_n + 1024)) 2>/dev/null ||
+		log "run.sh: warning: ulimit -n is $(ulimit -n), the idle-connection test may fail"
+	load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+	run_date=$(date -u "+%F %H:%M UTC")
+
+	log "# building observd (accounting on / off) under $build"
+	build_observd on || exit 1
+	if [[ " ${peers[*]} " == *" observd "* ]]; then
+		build_observd off -DOBSERVD_NO_ACCOUNTING || exit 1
+	fi
+	: >"$out/results.tsv"; : >"$out/extra.tsv"; : >"$out/memory.tsv"
+	log "# results in $out; $rounds round(s), ${secs} s per run, wrk -t1 -c{${conns_all[*]}}"
+	for ((r = 1; r <= rounds; r++)); do
+		order=("${peers[@]}")
+		if ((r % 2 == 0)); then
+			order=(); for ((i = ${#peers[@]} - 1; i >= 0; i--)); do order+=("${peers[i]}"); done
+		fi
+		for name in "${order[@]}"; do run_peer "$name" "$r"; done
+	done
+	[[ " ${peers[*]} " == *" observd "* ]] && callgrind_pass
+	declare -p rounds secs smoke idle_n cg_n conns_list peers_sel cmdline load_start t_start run_date >"$out/settings"
+	echo "t_end=$EPOCHREALTIME" >>"$out/settings"
+}
+
+if [[ -n $report_only ]]; then	# the settings of that run, then straight to the report
+	# shellcheck disable=SC1091
+	. "$out/settings" || exit 1
+	read -ra peers <<<"$peers_sel"; read -ra conns_all <<<"$conns_list"
+else
+	measure
+fi
+
+report=$out/BENCHMARKS.md png=$out/bench.png
+plot "$png" || log "run.sh: gnuplot failed: $(cat "$out/gnuplot.log")"
+write_report "$report" "$png"
+if ((write_doc)); then
+	cp "$report" "$repo/docs/BENCHMARKS.md"
+	[[ -f $png ]] && cp "$png" "$repo/docs/bench.png"
+	log "# wrote docs/BENCHMARKS.md and docs/bench.png"
+fi
+((smoke)) && smoke_check
+log "# $(awk -v a="$t_start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }') s; report: $report"
+sed -n '/^## Targets/,/^## Results/p' "$report" | sed '$d' >&2
+if ((failures)); then
+	log "run.sh: $failures check(s) failed; everything is in $out"
+	exit 1
+fi
+if ((smoke)) && ((!keep_out)); then
+	rm -rf "$out"
+	log "# smoke passed (results directory removed; use -o DIR to keep it)"
+fi
+exit 0
