@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "observd/aggregator.h"
+#include "observd/clock.h"
 #include "observd/http_server.h"
 #include "observd/log.h"
 #include "observd/metrics_http.h"
@@ -44,7 +45,7 @@ aggregator_dispatch(struct http_conn *c, const struct http_request *req, bool cl
 	status = metrics_respond(a.mr, req, closing, !closing && req->version_minor == 0,
 	    &resp, &len);
 	SHM_ADD(&a.seg->aggregator.scrapes, 1);
-	SHM_ADD(&a.seg->aggregator.scrape_ns_sum, http_server_now_ns() - t0);
+	SHM_ADD(&a.seg->aggregator.scrape_ns_sum, clock_mono_ns() - t0);
 	SHM_ADD(&a.seg->aggregator.bad_slots, metrics_responder_stats(a.mr)->slots_bad);
 	if (status != 200)
 		SHM_ADD(&a.seg->aggregator.scrape_errors, 1);

@@ -37,6 +37,7 @@
 
 #include <event2/event.h>
 
+#include "observd/clock.h"
 #include "observd/http_parser.h"
 #include "observd/http_response.h"
 #include "observd/http_server.h"
@@ -117,23 +118,7 @@ stat_inc(uint64_t *counter)
 
 static void conn_on_event(evutil_socket_t fd, short what, void *arg);
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* ------------------------------------------------------------ connections */
 
@@ -191,7 +176,7 @@ conn_finish(struct http_conn *c)
 		return -1;
 	}
 	c->state = CONN_LINGERING;
-	c->deadline_ms = now_ms() + LINGER_MS;
+	c->deadline_ms = clock_coarse_ms() + LINGER_MS;
 	free(c->in);
 	c->in = NULL;
 	c->in_len = 0;
@@ -262,7 +247,7 @@ conn_send(struct http_conn *c, const char *buf, size_t len)
 				return -1;
 			}
 			c->state = CONN_WRITING;
-			c->deadline_ms = now_ms() + srv.cfg->header_timeout_ms;
+			c->deadline_ms = clock_coarse_ms() + srv.cfg->header_timeout_ms;
 			return 0;
 		}
 		conn_close(c);		/* EPIPE, ECONNRESET: the client left */
@@ -315,7 +300,7 @@ request_done(struct http_conn *c, const struct http_request *req,
     enum http_route route, int status, size_t bytes, uint64_t t0)
 {
 	static const char unknown[] = "-";
-	uint64_t ns = now_ns() - t0;
+	uint64_t ns = clock_mono_ns() - t0;
 
 	c->in_flight++;
 	stat_add(srv.params.stats.in_flight, 1);
@@ -409,7 +394,7 @@ conn_process(struct http_conn *c, const char *buf, size_t len, uint64_t t0, int 
 		if (r == HTTP_PARSE_AGAIN) {
 			if (!c->in_head) {
 				c->in_head = true;
-				c->deadline_ms = now_ms() + srv.cfg->header_timeout_ms;
+				c->deadline_ms = clock_coarse_ms() + srv.cfg->header_timeout_ms;
 			}
 			break;
 		}
@@ -440,7 +425,7 @@ conn_process(struct http_conn *c, const char *buf, size_t len, uint64_t t0, int 
 		if (closing)
 			goto closing;
 		if (c->skipping)
-			c->deadline_ms = now_ms() + srv.cfg->header_timeout_ms;
+			c->deadline_ms = clock_coarse_ms() + srv.cfg->header_timeout_ms;
 		if (r == HTTP_RESP_PENDING) {	/* answered; the rest waits */
 			*rv = 0;
 			return off;
@@ -491,7 +476,7 @@ conn_answer(struct http_conn *c, size_t have, uint64_t t0)
 	if (rv == 0 || conn_flush(c) != 1)
 		return;			/* output pending (input kept), or closed */
 	if (c->in_len == 0 && !c->skipping) {
-		c->idle_since_ms = now_ms();
+		c->idle_since_ms = clock_coarse_ms();
 		c->deadline_ms = c->idle_since_ms + srv.cfg->keepalive_timeout_ms;
 	}
 }
@@ -513,7 +498,7 @@ conn_on_read(struct http_conn *c)
 		conn_close(c);		/* EOF or error */
 		return;
 	}
-	conn_answer(c, have + (size_t)n, now_ns());
+	conn_answer(c, have + (size_t)n, clock_mono_ns());
 }
 
 /* Pending output drained: resume reading, first answering what was kept. */
@@ -525,7 +510,7 @@ conn_on_writable(struct http_conn *c)
 
 		if (n > 0) {
 			c->out_off += (uint32_t)n;
-			c->deadline_ms = now_ms() + srv.cfg->header_timeout_ms;
+			c->deadline_ms = clock_coarse_ms() + srv.cfg->header_timeout_ms;
 			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -552,7 +537,7 @@ conn_on_writable(struct http_conn *c)
 	}
 	if (c->in_len)
 		memcpy(srv.rbuf, c->in, c->in_len);
-	conn_answer(c, c->in_len, now_ns());
+	conn_answer(c, c->in_len, clock_mono_ns());
 }
 
 static void
@@ -644,7 +629,7 @@ conn_accept(int fd)
 	c->fd = fd;
 	c->ev = (struct event *)(void *)(c + 1);
 	c->state = CONN_READING;
-	c->idle_since_ms = now_ms();
+	c->idle_since_ms = clock_coarse_ms();
 	/* The first request head must arrive within the header timeout. */
 	c->deadline_ms = c->idle_since_ms + srv.cfg->header_timeout_ms;
 	if (srv.cfg->access_log)
@@ -743,7 +728,7 @@ server_exit_if_drained(void)
 static void
 on_sweep(evutil_socket_t fd, short what, void *arg)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_coarse_ms();
 	struct http_conn *c, *next;
 
 	(void)fd;
@@ -764,7 +749,7 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 			/* Slowloris: a head that did not complete in time. */
 			c->in_head = false;
 			rv = http_server_respond_canned(c, NULL, HTTP_ROUTE_OTHER,
-			    CANNED_TIMEOUT, true, now_ns());
+			    CANNED_TIMEOUT, true, clock_mono_ns());
 			c->closing = true;
 			c->linger = true;
 			if (rv == 1 && conn_flush(c) == 1)
@@ -787,7 +772,7 @@ server_drain(void)
 {
 	if (srv.draining)
 		return;
-	srv.drain_deadline_ms = now_ms() + srv.cfg->drain_timeout_ms;
+	srv.drain_deadline_ms = clock_coarse_ms() + srv.cfg->drain_timeout_ms;
 	if (srv.role->draining != NULL)
 		srv.role->draining();
 	/* Take every connection already queued on our sockets: the kernel
@@ -847,11 +832,6 @@ http_server_draining(void)
 	return srv.draining;
 }
 
-uint64_t
-http_server_now_ns(void)
-{
-	return now_ns();
-}
 
 int
 http_server_run(const struct http_server_params *params)

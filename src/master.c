@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "observd/aggregator.h"
+#include "observd/clock.h"
 #include "observd/http_response.h"
 #include "observd/listener.h"
 #include "observd/log.h"
@@ -90,14 +91,6 @@ static struct master {
 	uint64_t		 generation;
 } m;
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static uint64_t
 backoff_ms(unsigned failures)
@@ -177,7 +170,7 @@ spawn_worker(unsigned index, int slot_index)
 		worker_main(&ctx);
 	}
 	SHM_STORE(&slot->pid, (int64_t)pid);
-	m.pos[index].started_ms = now_ms();
+	m.pos[index].started_ms = clock_mono_ms();
 	m.pos[index].start_killed = false;
 	if (m.ready_logged)	/* a respawn or a replacement: worth a line */
 		log_info("worker %u started: pid %ld, slot %d", index, (long)pid, slot_index);
@@ -196,7 +189,7 @@ spawn_aggregator(void)
 	if ((pid = fork()) < 0) {
 		log_warn("fork aggregator");
 		m.aggregator_failures++;
-		m.aggregator_at_ms = now_ms() + backoff_ms(m.aggregator_failures);
+		m.aggregator_at_ms = clock_mono_ms() + backoff_ms(m.aggregator_failures);
 		return;
 	}
 	if (pid == 0) {
@@ -214,7 +207,7 @@ spawn_aggregator(void)
 		aggregator_main(&ctx);
 	}
 	m.aggregator = pid;
-	m.aggregator_started_ms = now_ms();
+	m.aggregator_started_ms = clock_mono_ms();
 	SHM_STORE(&m.seg->master.aggregator_pid, (int64_t)pid);
 	log_debug("aggregator started: pid %ld", (long)pid);
 }
@@ -251,7 +244,7 @@ fatal_child(pid_t pid, int status, const char *what)
 static uint64_t
 respawn_time(unsigned *failures, uint64_t started_ms)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_mono_ms();
 
 	if (now - started_ms >= STABLE_MS)
 		*failures = 0;
@@ -285,7 +278,7 @@ reap_worker(unsigned index, pid_t pid, int status)
 	p->respawn_at_ms = respawn_time(&p->failures, p->started_ms);
 	log_warnx("worker %u (pid %ld) %s; restarting in %llu ms", index, (long)pid,
 	    describe_status(status, why, sizeof(why)),
-	    (unsigned long long)(p->respawn_at_ms - now_ms()));
+	    (unsigned long long)(p->respawn_at_ms - clock_mono_ms()));
 }
 
 static void
@@ -325,13 +318,13 @@ master_reap(void)
 				continue;
 			if (m.aggregator_restart) {	/* replaced by a reload */
 				m.aggregator_restart = false;
-				m.aggregator_at_ms = now_ms();
+				m.aggregator_at_ms = clock_mono_ms();
 				continue;
 			}
 			m.aggregator_at_ms = respawn_time(&m.aggregator_failures, m.aggregator_started_ms);
 			log_warnx("aggregator (pid %ld) %s; restarting in %llu ms", (long)pid,
 			    describe_status(status, why, sizeof(why)),
-			    (unsigned long long)(m.aggregator_at_ms - now_ms()));
+			    (unsigned long long)(m.aggregator_at_ms - clock_mono_ms()));
 		}
 		if (!found)
 			log_debug("reaped unknown child %ld", (long)pid);
@@ -374,7 +367,7 @@ master_reload(void)
 	}
 	log_info("reloading configuration");
 	notify_send("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
-	    (unsigned long long)now_ms() * 1000);
+	    (unsigned long long)clock_mono_ms() * 1000);
 	if (config_load(&next, m.overrides, m.envp, err, sizeof(err)) < 0 ||
 	    config_reload_compatible(&m.cfg, &next, err, sizeof(err)) < 0 ||
 	    http_responses_build(&rs, &next, err, sizeof(err)) < 0) {
@@ -414,7 +407,7 @@ master_reload(void)
 static bool
 master_tend(void)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_mono_ms();
 	bool busy = false, all_serving = true;
 
 	for (unsigned i = 0; i < m.cfg.workers; i++) {
@@ -533,7 +526,7 @@ master_stop(int exit_status)
 		return;
 	m.stopping = true;
 	m.exit_status = exit_status;
-	m.kill_at_ms = now_ms() + m.cfg.drain_timeout_ms + KILL_GRACE_MS;
+	m.kill_at_ms = clock_mono_ms() + m.cfg.drain_timeout_ms + KILL_GRACE_MS;
 	SHM_STORE(&m.seg->master.draining, 1);
 	log_info("stopping: draining for up to %u ms", m.cfg.drain_timeout_ms);
 	notify_send("STOPPING=1\nSTATUS=draining");
@@ -558,7 +551,7 @@ master_loop(void)
 
 			if (master_tend())
 				timeout = POLL_BUSY_MS;
-			now = now_ms();
+			now = clock_mono_ms();
 			for (unsigned i = 0; i < m.cfg.workers; i++)
 				if (m.pos[i].active == 0 && m.pos[i].pending == 0 && m.pos[i].respawn_at_ms < next)
 					next = m.pos[i].respawn_at_ms;
@@ -572,7 +565,7 @@ master_loop(void)
 		} else {
 			if (children_alive() == 0)
 				break;
-			now = now_ms();
+			now = clock_mono_ms();
 			if (now >= m.kill_at_ms) {
 				log_warnx("drain timeout passed: killing %u remaining children", children_alive());
 				signal_children(SIGKILL);

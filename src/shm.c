@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "observd/clock.h"
 #include "observd/shm.h"
 
 #define SHM_BOUND_NS(s) (uint64_t)((s) * 1e9 + 0.5),
@@ -28,7 +29,6 @@ struct shm_segment *
 shm_create(unsigned nslots)
 {
 	struct shm_segment *seg;
-	struct timespec ts;
 	size_t size = shm_size(nslots);
 
 	if (nslots == 0 || nslots > 1024) {
@@ -40,14 +40,13 @@ shm_create(unsigned nslots)
 	seg = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (seg == MAP_FAILED)
 		return NULL;
-	clock_gettime(CLOCK_REALTIME, &ts);
 	seg->hdr.version = SHM_VERSION;
 	seg->hdr.nslots = nslots;
 	seg->hdr.size = size;
 	seg->hdr.header_size = (uint32_t)sizeof(struct shm_segment);
 	seg->hdr.slot_size = (uint32_t)sizeof(struct shm_slot);
 	seg->hdr.master_pid = getpid();
-	seg->hdr.start_time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	seg->hdr.start_time_ns = clock_real_ns();
 	for (unsigned i = 0; i < nslots; i++)
 		SHM_STORE(&seg->slot[i].magic, SHM_SLOT_MAGIC);
 	/* Published last: a reader that sees the magic sees the rest. */
@@ -71,12 +70,9 @@ shm_slot_get(struct shm_segment *seg, unsigned index)
 void
 shm_slot_claim(struct shm_slot *slot, uint64_t generation)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
 	SHM_STORE(&slot->pid, 0);
 	SHM_STORE(&slot->generation, generation);
-	SHM_STORE(&slot->started_ns, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+	SHM_STORE(&slot->started_ns, clock_real_ns());
 	SHM_ADD(&slot->spawns, 1);
 	SHM_STORE(&slot->state, SHM_SLOT_STARTING);
 }

@@ -40,7 +40,7 @@ struct http_server_role {
 	 * "Connection: close".
 	 */
 	int	(*dispatch)(struct http_conn *c, const struct http_request *req,
-		    bool closing, uint64_t t0_ns);
+		    bool closing, uint64_t t0_ns);	/* t0_ns: clock_mono_ns() */
 	/* Count an answered request (status_index from http_status_index). */
 	void	(*record)(enum http_method method, enum http_route route,
 		    int status_index, uint64_t duration_ns);
@@ -90,8 +90,5 @@ int	http_server_respond_canned(struct http_conn *c, const struct http_request *r
 int	http_server_respond_bytes(struct http_conn *c, const struct http_request *req,
 	    enum http_route route, int status, const char *buf, size_t len,
 	    uint64_t t0_ns);
-
-/* Monotonic nanoseconds, as t0_ns and durations use them. */
-uint64_t http_server_now_ns(void);
 
 #endif /* OBSERVD_HTTP_SERVER_H */
