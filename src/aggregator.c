@@ -99,9 +99,11 @@ aggregator_main(const struct aggregator_ctx *ctx)
 	};
 
 	a.seg = ctx->seg;
+	/* The renderer checks the header on every scrape and answers 500
+	 * while it is bad; the app keeps serving either way. */
 	if (__atomic_load_n(&a.seg->hdr.magic, __ATOMIC_ACQUIRE) != SHM_MAGIC ||
 	    SHM_LOAD(&a.seg->hdr.version) != SHM_VERSION)
-		fatalx_config("shared segment: bad magic or layout version %u (want %u)",
+		log_errorx("shared segment: bad magic or layout version %u (want %u): scrapes will fail",
 		    (unsigned)SHM_LOAD(&a.seg->hdr.version), (unsigned)SHM_VERSION);
 	if ((a.mr = metrics_responder_new(ctx->cfg, ctx->responses, a.seg)) == NULL)
 		fatalx("cannot create the metrics responder");
