@@ -641,6 +641,10 @@ master_main(struct config *cfg, const struct config_overrides *overrides,
 		log_error("cannot create the metrics segment");
 		return 1;
 	}
+	if (privsep_master_limit() < 0) {
+		log_error("cannot limit the master's capabilities");
+		return 1;
+	}
 	SHM_STORE(&m.seg->master.workers_configured, m.cfg.workers);
 	SHM_STORE(&m.seg->master.config_generation, m.generation);
 	if (m.cfg.drop_privileges)

@@ -4,9 +4,13 @@
 #include "config.h"
 
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 
+#include <linux/capability.h>
+
 #include <errno.h>
+#include <stdint.h>
 #include <grp.h>
 #include <signal.h>
 #include <unistd.h>
@@ -53,4 +57,32 @@ privsep_drop(const struct config *cfg, pid_t master)
 		return -1;
 	}
 	return 0;
+}
+
+int
+privsep_master_limit(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { { 0 } };
+	uint64_t keep = PRIVSEP_MASTER_CAPS;
+
+	_Static_assert(CAP_DAC_READ_SEARCH == 2 && CAP_KILL == 5 && CAP_SETGID == 6 &&
+	    CAP_SETUID == 7, "PRIVSEP_MASTER_CAPS spells these numbers");
+	if (geteuid() != 0)
+		return 0;
+	/* The bounding set first: dropping from it needs CAP_SETPCAP, which
+	 * goes with the capset below.  A cap the kernel does not know ends
+	 * the loop (EINVAL). */
+	for (int cap = 0; cap < 64; cap++) {
+		if (keep & (1ULL << cap))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+			if (errno == EINVAL)
+				break;
+			return -1;
+		}
+	}
+	data[0].effective = data[0].permitted = (uint32_t)keep;
+	data[1].effective = data[1].permitted = (uint32_t)(keep >> 32);
+	return syscall(SYS_capset, &hdr, data) < 0 ? -1 : 0;
 }

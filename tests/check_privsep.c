@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "htest.h"
+#include "observd/privsep.h"
 #include "itest.h"
 
 #define ARGS(...)	((const char *const[]){ __VA_ARGS__, NULL })
@@ -103,6 +104,11 @@ START_TEST(test_children_unprivileged)
 	/* The master keeps root (to bind and respawn) and does not serve. */
 	ck_assert_int_eq(htest_proc_status(srv.pid, "Uid", v, sizeof(v)), 0);
 	ck_assert_msg(all_ids(v, 0), "master: Uid %s", v);
+	/* ... but only the capabilities it needs, also as the bound. */
+	ck_assert_int_eq(htest_proc_status(srv.pid, "CapEff", v, sizeof(v)), 0);
+	ck_assert_msg(strtoull(v, NULL, 16) == PRIVSEP_MASTER_CAPS, "master: CapEff %s", v);
+	ck_assert_int_eq(htest_proc_status(srv.pid, "CapBnd", v, sizeof(v)), 0);
+	ck_assert_msg(strtoull(v, NULL, 16) == PRIVSEP_MASTER_CAPS, "master: CapBnd %s", v);
 
 	/* It serves, on both ports, as nobody. */
 	ck_assert_msg(itest_get(&srv, "/health", &r1) == 0 && r1.status == 200, "%s", r1.error);

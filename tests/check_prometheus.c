@@ -37,6 +37,7 @@
 #include <check.h>
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -178,11 +179,12 @@ capture_start(int lfd, const char *path)
 			}
 			head[len] = '\0';
 			if (!saved && strstr(head, "\r\n\r\n") != NULL) {
-				char tmp[600];
-				int out;
+				char tmp[PATH_MAX];
+				int out = -1;
 
-				snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-				if ((out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0) {
+				if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) < (int)sizeof(tmp))
+					out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+				if (out >= 0) {
 					if (write(out, head, strlen(head)) == (ssize_t)strlen(head) && close(out) == 0)
 						saved = rename(tmp, path) == 0;
 					else

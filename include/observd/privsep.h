@@ -17,4 +17,18 @@
  */
 int	privsep_drop(const struct config *cfg, pid_t master);
 
+/*
+ * In the master, once it has bound its sockets, when running as root:
+ * keep only the capabilities it still needs (switching its children's
+ * user and groups, signalling them, reading configuration files on
+ * reload) and remove every other one from its bounding set, for itself
+ * and every child.  Returns 0, or -1 with errno.
+ */
+int	privsep_master_limit(void);
+
+/* The capabilities privsep_master_limit() keeps, as a CapEff mask. */
+#define PRIVSEP_MASTER_CAPS						\
+	((1ULL << 2) /* CAP_DAC_READ_SEARCH */ | (1ULL << 5) /* CAP_KILL */ |	\
+	 (1ULL << 6) /* CAP_SETGID */ | (1ULL << 7) /* CAP_SETUID */)
+
 #endif /* OBSERVD_PRIVSEP_H */

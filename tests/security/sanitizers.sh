@@ -22,11 +22,17 @@ autoreconf -fi >/dev/null 2>&1
 ./configure -q --enable-sanitizers --enable-werror
 make -s -j"$(nproc)" >/dev/null
 status=0
-make -s -j"$(nproc)" check >/dev/null 2>&1 || status=$?
+make -s -j"$(nproc)" check >check.out 2>&1 || status=$?
 if ((status)); then
+	grep -E 'error|Error' check.out | head -n 20
 	for f in tests/*.trs; do
+		[[ -f $f ]] || continue
 		grep -qE '^:test-result: (FAIL|ERROR)' "$f" && { echo "=== ${f%.trs}.log"; tail -n 60 "${f%.trs}.log"; }
 	done
 fi
-scripts/check-summary.sh sanitizers .
+if compgen -G 'tests/*.log' >/dev/null; then
+	scripts/check-summary.sh sanitizers .
+else
+	echo "sanitizers: 0 passed, 1 failed (the build failed)"
+fi
 exit "$status"
