@@ -1,38 +1,63 @@
 #!/usr/bin/env bash
-# test.sh - install what is missing, build with warnings as errors, and run
-# every test: the check suites and integration tests (make check), then
-# make distcheck (the release tarball builds and passes its tests too).
+# test.sh - install what is missing, build, and run every test of observd:
 #
-#   scripts/test.sh            everything
-#   QUICK=1 scripts/test.sh    skip distcheck
-set -euo pipefail
+#   check       build with -Werror; make check (unit, integration, fault,
+#               hostile-input, privilege and Prometheus suites); distcheck
+#   hardening   hardening-check of the installed binary
+#   valgrind    memcheck of every process over a scripted workload
+#   sanitizers  every suite again against an ASan+UBSan build
+#   fuzz        each libFuzzer harness for 60 s
+#   bench       the side-by-side benchmark's smoke mode (no timing asserted)
+#   deploy      Kubernetes/Argo CD/workflow/rules checks (scripts/deploy-check.sh)
+#   container   podman build and run of the Dockerfile (as root)
+#
+#   scripts/test.sh              everything (about 20 minutes on 2 cores)
+#   QUICK=1 scripts/test.sh      the check stage only, without distcheck
+#
+# Every stage runs even if an earlier one failed; each prints a closing
+# "NAME: N passed, M failed" line, and the last line totals them.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-# Timeouts of the check suites are sized for a quiet machine; give a
-# busy one (CI shares its two cores with the servers under test) slack.
+export DEBIAN_FRONTEND=noninteractive
+# Check suites' timeouts are sized for a quiet machine; give a busy one
+# (the servers under test share the cores with the clients) slack.
 export CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-2}
-scripts/deps.sh test
-scripts/build.sh --enable-werror
-status=0
-make -s -j"$(nproc)" check || status=$?
-if ((status)); then
-	for f in tests/*.trs; do
-		grep -qE '^:test-result: (FAIL|ERROR)' "$f" && { echo "=== ${f%.trs}.log"; tail -n 60 "${f%.trs}.log"; }
-	done
-	scripts/check-summary.sh tests
-	exit "$status"
-fi
-summary=$(scripts/check-summary.sh tests)
-if [[ -z ${QUICK:-} ]]; then
-	if ! make -s distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror >distcheck.log 2>&1; then
-		grep -E '^(FAIL|ERROR)' distcheck.log || true
-		for f in observd-*/_build/sub/tests/*.trs; do
-			grep -qE '^:test-result: (FAIL|ERROR)' "$f" && { echo "=== ${f%.trs}.log"; tail -n 60 "${f%.trs}.log"; }
-		done
-		tail -n 30 distcheck.log
-		echo "distcheck: failed (distcheck.log)"
-		echo "$summary"
-		exit 1
+
+log=$(mktemp -d /tmp/observd-test.XXXXXX)
+trap 'rm -rf "$log"' EXIT
+passed=0 failed=0 broken=()
+
+stage() { # NAME COMMAND...: run it, echo its output, add up its closing line
+	local name=$1 start=$SECONDS rc line
+	shift
+	echo "== $name: $*"
+	"$@" 2>&1 | tee "$log/$name.out"
+	rc=${PIPESTATUS[0]}
+	line=$(grep -E '^[A-Za-z-]+: [0-9]+ passed, [0-9]+ failed' "$log/$name.out" | tail -n 1)
+	if [[ -n $line ]]; then
+		passed=$((passed + $(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")))
+		failed=$((failed + $(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")))
 	fi
-	echo "distcheck: passed"
+	if ((rc != 0)); then
+		broken+=("$name")
+		[[ -z $line ]] && failed=$((failed + 1))
+	elif [[ -z $line ]]; then
+		passed=$((passed + 1))		# a check with a single verdict
+	fi
+	echo "== $name: exit $rc after $((SECONDS - start)) s"
+}
+
+stage check scripts/check.sh
+if [[ -z ${QUICK:-} ]]; then
+	stage hardening tests/security/hardening.sh .
+	stage valgrind tests/security/valgrind.sh ./observd
+	stage sanitizers tests/security/sanitizers.sh
+	stage fuzz tests/fuzz/run.sh 60
+	stage bench tests/bench/run.sh --smoke
+	stage deploy scripts/deploy-check.sh
+	stage container tests/container/ci-container.sh
 fi
-echo "$summary"
+
+((${#broken[@]})) && echo "== failed stages: ${broken[*]}"
+echo "all: $passed passed, $failed failed"
+((${#broken[@]} == 0))
