@@ -508,6 +508,21 @@ END_TEST
 
 /* Every line of srv's log is one JSON object (README: "JSON lines on
  * stderr"): a log shipper must be able to parse all of them. */
+/* A sanitizer build's runtime writes its own lines ("==PID==...") to
+ * stderr, e.g. when its exit-time leak check finds no free descriptor;
+ * they are not observd's to format (reports of errors fail the test
+ * elsewhere: itest_stop). */
+static bool
+sanitizer_line(const char *line)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+	return line[0] == '=' && line[1] == '=';
+#else
+	(void)line;
+	return false;
+#endif
+}
+
 static void
 log_all_json(void)
 {
@@ -522,7 +537,8 @@ log_all_json(void)
 		if (nl != NULL)
 			*nl = '\0';
 		lineno++;
-		if (itest_json_parse(line, strlen(line), &o) < 0 && bad++ == 0)
+		if (itest_json_parse(line, strlen(line), &o) < 0 && !sanitizer_line(line) &&
+		    bad++ == 0)
 			snprintf(first, sizeof(first), "line %d: %.150s", lineno, line);
 		line = nl != NULL ? nl + 1 : NULL;
 	}
