@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
 #include <grp.h>
 #include <signal.h>
 #include <unistd.h>
@@ -64,16 +65,20 @@ privsep_master_limit(void)
 {
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { { 0 } };
-	uint64_t keep = PRIVSEP_MASTER_CAPS;
+	uint64_t keep = PRIVSEP_MASTER_CAPS, have;
 
 	_Static_assert(CAP_DAC_READ_SEARCH == 2 && CAP_KILL == 5 && CAP_SETGID == 6 &&
 	    CAP_SETUID == 7, "PRIVSEP_MASTER_CAPS spells these numbers");
 	if (geteuid() != 0)
 		return 0;
-	/* The bounding set first: dropping from it needs CAP_SETPCAP, which
-	 * goes with the capset below.  A cap the kernel does not know ends
-	 * the loop (EINVAL). */
-	for (int cap = 0; cap < 64; cap++) {
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return -1;
+	have = (uint64_t)data[1].permitted << 32 | data[0].permitted;
+	/* The bounding set first, while CAP_SETPCAP may still be ours.  A
+	 * root without it (a container's build step, say) keeps its bound:
+	 * its children still get only what is permitted below, and lose
+	 * that when they switch users.  EINVAL: past the kernel's last cap. */
+	for (int cap = 0; cap < 64 && (have & (1ULL << CAP_SETPCAP)); cap++) {
 		if (keep & (1ULL << cap))
 			continue;
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
@@ -82,6 +87,9 @@ privsep_master_limit(void)
 			return -1;
 		}
 	}
+	/* Only what we have can be kept. */
+	keep &= have;
+	memset(data, 0, sizeof(data));
 	data[0].effective = data[0].permitted = (uint32_t)keep;
 	data[1].effective = data[1].permitted = (uint32_t)(keep >> 32);
 	return syscall(SYS_capset, &hdr, data) < 0 ? -1 : 0;
