@@ -4,7 +4,8 @@
 #   check       build with -Werror; make check (unit, integration, fault,
 #               hostile-input, privilege and Prometheus suites); distcheck
 #   hardening   hardening-check of the installed binary
-#   valgrind    memcheck of every process over a scripted workload
+#   valgrind    memcheck of every process over a scripted workload, and
+#               of every server the integration suite starts
 #   sanitizers  every suite again against an ASan+UBSan build
 #   fuzz        each libFuzzer harness for 60 s
 #   bench       the side-by-side benchmark's smoke mode (no timing asserted)
@@ -51,6 +52,7 @@ stage check scripts/check.sh
 if [[ -z ${QUICK:-} ]]; then
 	stage hardening tests/security/hardening.sh .
 	stage valgrind tests/security/valgrind.sh ./observd
+	stage valgrind-suite tests/security/valgrind-suite.sh .
 	stage sanitizers tests/security/sanitizers.sh
 	stage fuzz tests/fuzz/run.sh 60
 	stage bench tests/bench/run.sh --smoke

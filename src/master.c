@@ -469,6 +469,16 @@ master_tend(void)
 	}
 	if (m.aggregator == 0 && !m.aggregator_restart && m.ls.nmetrics > 0 && now >= m.aggregator_at_ms)
 		spawn_aggregator();
+	/* A reload is complete once no old worker accepts any more: until a
+	 * retiring worker has seen its SIGTERM, a new connection may still
+	 * reach it on the socket it shares with its replacement. */
+	for (size_t i = 0; i < sizeof(m.retiring) / sizeof(m.retiring[0]); i++) {
+		if (m.retiring[i].pid != 0 &&
+		    SHM_LOAD(&m.seg->slot[m.retiring[i].slot].state) == SHM_SLOT_SERVING) {
+			all_serving = false;
+			busy = true;
+		}
+	}
 
 	if (all_serving && !m.ready_logged) {
 		m.ready_logged = true;

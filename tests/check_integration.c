@@ -1729,6 +1729,9 @@ integration_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("signals");
+	/* Asserts how soon workers are replaced: not meaningful under valgrind
+	 * (tests/security/valgrind-suite.sh excludes the tag). */
+	tcase_set_tags(tc, "timing");
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_drain_inflight);
