@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "ftest.h"
+#include "itest.h"
 
 uint64_t
 ftest_now_ns(void)
@@ -818,46 +819,6 @@ ftest_stats_str(const struct ftest_client_stats *s, char *buf, size_t len)
 
 /* ----------------------------------------------------------------- /proc */
 
-/* state, ppid, pgrp and comm of pid; 0 or -1. */
-static int
-proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, char *comm, size_t commlen,
-    long long *cpu)
-{
-	char path[64], buf[1024], *lp, *rp;
-	unsigned long long ut = 0, st = 0;
-	ssize_t n;
-	long pp, pg;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	if ((lp = strchr(buf, '(')) == NULL || (rp = strrchr(buf, ')')) == NULL || rp < lp)
-		return -1;
-	if (comm != NULL) {
-		size_t len = (size_t)(rp - lp - 1);
-
-		if (len >= commlen)
-			len = commlen - 1;
-		memcpy(comm, lp + 1, len);
-		comm[len] = '\0';
-	}
-	/* fields after comm: 3 state, 4 ppid, 5 pgrp, ..., 14 utime, 15 stime */
-	if (sscanf(rp + 1, " %c %ld %ld %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-	    state, &pp, &pg, &ut, &st) != 5)
-		return -1;
-	*ppid = (pid_t)pp;
-	*pgrp = (pid_t)pg;
-	if (cpu != NULL)
-		*cpu = (long long)(ut + st);
-	return 0;
-}
-
 static int
 pid_cmp(const void *a, const void *b)
 {
@@ -882,7 +843,7 @@ scan(pid_t parent, pid_t pgrp, pid_t skip, const char *comm, pid_t *pids, int ma
 
 		if (pid <= 0 || pid == skip)
 			continue;
-		if (proc_stat(pid, &state, &pp, &pg, c, sizeof(c), NULL) < 0)
+		if (itest_proc_stat(pid, &state, &pp, &pg, c, sizeof(c), NULL) < 0)
 			continue;
 		if (state == 'Z' || state == 'X' || (parent > 0 && pp != parent) ||
 		    (pgrp > 0 && pg != pgrp) || (comm != NULL && strcmp(c, comm) != 0))
@@ -914,7 +875,7 @@ ftest_pid_alive(pid_t pid)
 	char state, c[32];
 	pid_t pp, pg;
 
-	return proc_stat(pid, &state, &pp, &pg, c, sizeof(c), NULL) == 0 && state != 'Z' && state != 'X';
+	return itest_proc_stat(pid, &state, &pp, &pg, c, sizeof(c), NULL) == 0 && state != 'Z' && state != 'X';
 }
 
 int
@@ -959,7 +920,7 @@ ftest_cpu_ticks(pid_t pid)
 	pid_t pp, pg;
 	long long cpu;
 
-	if (proc_stat(pid, &state, &pp, &pg, c, sizeof(c), &cpu) < 0)
+	if (itest_proc_stat(pid, &state, &pp, &pg, c, sizeof(c), &cpu) < 0)
 		return -1;
 	return cpu;
 }

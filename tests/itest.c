@@ -263,11 +263,14 @@ exited_nowait(pid_t pid)
 	return si.si_pid == pid;
 }
 
-/* Fields of /proc/<pid>/stat: state, ppid, pgrp, comm.  0 or -1. */
-static int
-proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, char *comm, size_t commlen)
+/* State, parent, process group, comm and (if cpu is not NULL) utime +
+ * stime in clock ticks of pid; 0 or -1. */
+int
+itest_proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, char *comm,
+    size_t commlen, long long *cpu)
 {
 	char path[64], buf[1024], *lp, *rp;
+	unsigned long long ut = 0, st = 0;
 	ssize_t n;
 	long pp, pg;
 	int fd;
@@ -290,10 +293,14 @@ proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, char *comm, size_t c
 		memcpy(comm, lp + 1, len);
 		comm[len] = '\0';
 	}
-	if (sscanf(rp + 1, " %c %ld %ld", state, &pp, &pg) != 3)
+	/* fields after comm: 3 state, 4 ppid, 5 pgrp, ..., 14 utime, 15 stime */
+	if (sscanf(rp + 1, " %c %ld %ld %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+	    state, &pp, &pg, &ut, &st) != 5)
 		return -1;
 	*ppid = (pid_t)pp;
 	*pgrp = (pid_t)pg;
+	if (cpu != NULL)
+		*cpu = (long long)(ut + st);
 	return 0;
 }
 
@@ -313,7 +320,7 @@ group_members(pid_t pgrp)
 
 		if (pid <= 0 || pid == pgrp)
 			continue;
-		if (proc_stat(pid, &state, &ppid, &pg, NULL, 0) == 0 && pg == pgrp &&
+		if (itest_proc_stat(pid, &state, &ppid, &pg, NULL, 0, NULL) == 0 && pg == pgrp &&
 		    state != 'Z' && state != 'X')
 			n++;
 	}
@@ -736,7 +743,7 @@ itest_children(pid_t master, pid_t *pids, int max)
 
 		if (pid <= 0)
 			continue;
-		if (proc_stat(pid, &state, &ppid, &pgrp, comm, sizeof(comm)) < 0)
+		if (itest_proc_stat(pid, &state, &ppid, &pgrp, comm, sizeof(comm), NULL) < 0)
 			continue;
 		if (ppid != master || state == 'Z' || state == 'X' || strcmp(comm, "observd-worker") != 0)
 			continue;

@@ -112,6 +112,10 @@ void	itest_stop_all(void);
 
 /* Live (non-zombie) observd-worker children of master, sorted by pid;
  * returns how many (at most max are stored). */
+/* State, parent, process group, comm and (if cpu is not NULL) utime +
+ * stime in clock ticks of pid, from /proc/PID/stat; 0 or -1. */
+int	itest_proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, char *comm,
+	    size_t commlen, long long *cpu);
 int	itest_children(pid_t master, pid_t *pids, int max);
 /* Wait until master has exactly n workers; returns n or the last count. */
 int	itest_wait_children(pid_t master, int n, pid_t *pids, int max,
