@@ -4,9 +4,11 @@
  * name, type and help, is metrics.def; this file is how.
  *
  * Cost: one pass over the valid slots with relaxed loads into a local
- * total, then one pass writing lines.  Integers are formatted by hand,
- * the "le" strings are compile-time constants, and the output buffer is
- * reused, so a scrape allocates nothing once the buffer has grown.
+ * total, then one pass writing lines.  Integers and nanosecond values are
+ * formatted by hand, label values from our own tables are copied without
+ * escaping, a histogram's series is written once and copied for each
+ * bucket, and the output buffer is reused, so a scrape allocates nothing
+ * once the buffer has grown.
  */
 #include "config.h"
 
@@ -30,9 +32,14 @@
 #define CUT_GAUGE	0
 #define CUT_HISTOGRAM	0
 #define CUT_INFO	5	/* "_info" */
-#define METRIC_DEF(type, name, unit, labels, help, source)		\
-	{ name, sizeof(name) - 1, sizeof(name) - 1 - CUT_##type,	\
-	  METRIC_TYPE_##type, unit, labels, help, source },
+#define METRIC_DEF(type_, name_, unit_, labels_, help_, source_)	\
+	{ .name = name_, .name_len = sizeof(name_) - 1,			\
+	  .family_len = sizeof(name_) - 1 - CUT_##type_,		\
+	  .type = METRIC_TYPE_##type_,					\
+	  .unit = unit_, .unit_len = sizeof(unit_) - 1,			\
+	  .labels = labels_,						\
+	  .help = help_, .help_len = sizeof(help_) - 1,			\
+	  .source = source_ },
 
 const struct metric_def metric_defs[METRIC_COUNT] = {
 #define METRIC_SLOT(id, type, name, unit, help, ctype, field, scale)	\
@@ -72,6 +79,11 @@ metric_type_name(enum metric_type type, enum render_format fmt)
 static const char *const le_strings[SHM_NBUCKETS + 1] = {
 	SHM_DURATION_BUCKETS(RENDER_LE_STRING)
 	"+Inf"
+};
+#define RENDER_LE_LEN(x) sizeof(#x) - 1,
+static const uint8_t le_lens[SHM_NBUCKETS + 1] = {
+	SHM_DURATION_BUCKETS(RENDER_LE_LEN)
+	sizeof("+Inf") - 1
 };
 
 #define RENDER_STATUS_STRING(code, reason) #code,
@@ -140,6 +152,14 @@ render_double(char *out, double v)
 	return (size_t)n;
 }
 
+#define R16(v)	v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+/* The bytes render_escape() has to look at; it copies runs of the rest. */
+static const unsigned char escape_special[256] = {
+	['\n'] = 1, ['"'] = 1, ['\\'] = 1,
+	[0x80] = R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1)
+};
+#undef R16
+
 size_t
 render_escape(char *out, const char *s, size_t len, bool quote)
 {
@@ -148,21 +168,28 @@ render_escape(char *out, const char *s, size_t len, bool quote)
 	size_t i = 0;
 
 	while (i < len) {
-		unsigned char c = u[i];
-		size_t n;
+		size_t run = i, n;
+		unsigned char c;
 
-		if (c < 0x80) {
-			if (c == '\\') {
+		while (run < len && !escape_special[u[run]])
+			run++;
+		memcpy(p, u + i, run - i);
+		p += run - i;
+		if ((i = run) == len)
+			break;
+		c = u[i];
+		if (c == '\\') {
+			*p++ = '\\';
+			*p++ = '\\';
+			i++;
+		} else if (c == '\n') {
+			*p++ = '\\';
+			*p++ = 'n';
+			i++;
+		} else if (c == '"') {
+			if (quote)
 				*p++ = '\\';
-				*p++ = '\\';
-			} else if (c == '\n') {
-				*p++ = '\\';
-				*p++ = 'n';
-			} else if (c == '"' && quote) {
-				*p++ = '\\';
-				*p++ = '"';
-			} else
-				*p++ = (char)c;
+			*p++ = '"';
 			i++;
 		} else if ((n = utf8_sequence_len(u + i, len - i)) != 0) {
 			memcpy(p, u + i, n);
@@ -177,6 +204,30 @@ render_escape(char *out, const char *s, size_t len, bool quote)
 		}
 	}
 	return (size_t)(p - out);
+}
+
+size_t
+render_ns_seconds(char *out, uint64_t ns)
+{
+	uint64_t frac = ns % 1000000000u;
+	size_t n = render_u64(out, ns / 1000000000u);
+
+	if (frac != 0) {
+		size_t digits = 9;
+
+		while (frac % 10 == 0) {
+			frac /= 10;
+			digits--;
+		}
+		out[n++] = '.';
+		for (size_t i = digits; i > 0; i--) {
+			out[n + i - 1] = (char)('0' + frac % 10);
+			frac /= 10;
+		}
+		n += digits;
+	}
+	out[n] = '\0';
+	return n;
 }
 
 void
@@ -230,82 +281,153 @@ struct render_ctx {
 	size_t			 created_len;
 };
 
+/* A label whose value comes from our own tables (methods, routes,
+ * statuses, reasons, roles, digits) is copied as it is: those strings
+ * need no escaping, which the golden files check.  Only escape is
+ * escaped (build information from outside). */
 struct label {
 	const char	*name;
+	size_t		 name_len;
 	const char	*value;
+	size_t		 value_len;
+	bool		 escape;
+};
+#define LABEL(name)		{ name, sizeof(name) - 1, NULL, 0, false }
+#define SUFFIX(lit)		lit, sizeof(lit) - 1
+
+static void
+label_set(struct label *l, const char *value)
+{
+	l->value = value;
+	l->value_len = strlen(value);
+}
+
+/*
+ * A sample line is its series (name, suffix and labels up to the closing
+ * brace) and its tail ("le" label, value).  series_begin() writes the
+ * series; the next call must be series_sample() for it, which writes the
+ * tail.  Further samples of the same series (histogram buckets, which
+ * differ only in "le") copy the series already in the buffer.
+ */
+struct series {
+	size_t	off;		/* in rc->b->data */
+	size_t	len;
+	bool	labelled;	/* ends in an open "{..." */
+	bool	pending;	/* written, its tail not yet */
 };
 
-/* One sample line: name suffix{labels,le="..."} value */
 static void
-emit_sample(struct render_ctx *rc, const char *name, size_t name_len,
-    const char *suffix, const struct label *l, int nl, const char *le,
-    const char *val, size_t val_len)
+series_begin(struct render_ctx *rc, struct series *s, const char *name,
+    size_t name_len, const char *suffix, size_t suffix_len,
+    const struct label *l, int nl)
 {
-	size_t suffix_len = strlen(suffix), max, vlen[4];
+	size_t max = name_len + suffix_len + 1;
 	char *p, *start;
 
-	max = name_len + suffix_len + val_len + 4;
-	for (int i = 0; i < nl; i++) {
-		vlen[i] = strlen(l[i].value);
-		max += strlen(l[i].name) + RENDER_ESCAPE_MAX(vlen[i]) + 4;
-	}
-	if (le != NULL)
-		max += strlen(le) + 6;
+	s->len = 0;
+	s->labelled = nl > 0;
+	s->pending = false;
+	for (int i = 0; i < nl; i++)
+		max += l[i].name_len + RENDER_ESCAPE_MAX(l[i].value_len) + 4;
 	if ((p = start = rb_reserve(rc->b, max)) == NULL)
 		return;
 	memcpy(p, name, name_len);
 	p += name_len;
 	memcpy(p, suffix, suffix_len);
 	p += suffix_len;
-	if (nl > 0 || le != NULL) {
-		*p++ = '{';
-		for (int i = 0; i < nl; i++) {
-			size_t len = strlen(l[i].name);
-
-			if (i > 0)
-				*p++ = ',';
-			memcpy(p, l[i].name, len);
-			p += len;
-			*p++ = '=';
-			*p++ = '"';
-			p += render_escape(p, l[i].value, vlen[i], true);
-			*p++ = '"';
+	for (int i = 0; i < nl; i++) {
+		*p++ = i == 0 ? '{' : ',';
+		memcpy(p, l[i].name, l[i].name_len);
+		p += l[i].name_len;
+		*p++ = '=';
+		*p++ = '"';
+		if (l[i].escape)
+			p += render_escape(p, l[i].value, l[i].value_len, true);
+		else {
+			memcpy(p, l[i].value, l[i].value_len);
+			p += l[i].value_len;
 		}
-		if (le != NULL) {
-			size_t len = strlen(le);
-
-			if (nl > 0)
-				*p++ = ',';
-			p = PUT(p, "le=\"");
-			memcpy(p, le, len);
-			p += len;
-			*p++ = '"';
-		}
-		*p++ = '}';
+		*p++ = '"';
 	}
+	s->off = rc->b->len;
+	s->len = (size_t)(p - start);
+	s->pending = true;
+	rc->b->len += s->len;
+}
+
+/* The tail of a sample of s: {le="..."} if le, the closing brace, the
+ * value and the newline. */
+static void
+series_sample(struct render_ctx *rc, struct series *s, const char *le,
+    size_t le_len, const char *val, size_t val_len)
+{
+	size_t copy = s->pending ? 0 : s->len;
+	char *p, *start;
+
+	if ((p = start = rb_reserve(rc->b, copy + le_len + val_len + 10)) == NULL)
+		return;
+	if (copy > 0) {		/* after the end of the data: no overlap */
+		memcpy(p, rc->b->data + s->off, copy);
+		p += copy;
+	}
+	if (le != NULL) {
+		*p++ = s->labelled ? ',' : '{';
+		p = PUT(p, "le=\"");
+		memcpy(p, le, le_len);
+		p += le_len;
+		*p++ = '"';
+	}
+	if (le != NULL || s->labelled)
+		*p++ = '}';
 	*p++ = ' ';
 	memcpy(p, val, val_len);
 	p += val_len;
 	*p++ = '\n';
+	s->pending = false;
 	rc->b->len += (size_t)(p - start);
+}
+
+/* One sample line: name suffix{labels} value */
+static void
+emit_sample(struct render_ctx *rc, const char *name, size_t name_len,
+    const char *suffix, size_t suffix_len, const struct label *l, int nl,
+    const char *val, size_t val_len)
+{
+	struct series s;
+
+	series_begin(rc, &s, name, name_len, suffix, suffix_len, l, nl);
+	series_sample(rc, &s, NULL, 0, val, val_len);
 }
 
 static void
 emit_u64(struct render_ctx *rc, const char *name, size_t name_len,
-    const char *suffix, const struct label *l, int nl, const char *le, uint64_t v)
+    const char *suffix, size_t suffix_len, const struct label *l, int nl,
+    uint64_t v)
 {
 	char val[24];
 
-	emit_sample(rc, name, name_len, suffix, l, nl, le, val, render_u64(val, v));
+	emit_sample(rc, name, name_len, suffix, suffix_len, l, nl, val, render_u64(val, v));
 }
 
 static void
 emit_double(struct render_ctx *rc, const char *name, size_t name_len,
-    const char *suffix, const struct label *l, int nl, double v)
+    const struct label *l, int nl, double v)
 {
 	char val[RENDER_DOUBLE_MAX];
 
-	emit_sample(rc, name, name_len, suffix, l, nl, NULL, val, render_double(val, v));
+	emit_sample(rc, name, name_len, SUFFIX(""), l, nl, val, render_double(val, v));
+}
+
+/* A value kept in nanoseconds, exported in seconds. */
+static void
+emit_seconds(struct render_ctx *rc, const char *name, size_t name_len,
+    const char *suffix, size_t suffix_len, const struct label *l, int nl,
+    uint64_t ns)
+{
+	char val[RENDER_DOUBLE_MAX];
+
+	emit_sample(rc, name, name_len, suffix, suffix_len, l, nl, val,
+	    render_ns_seconds(val, ns));
 }
 
 /* OpenMetrics: the _created sample of a counter or histogram whose
@@ -315,7 +437,7 @@ emit_created(struct render_ctx *rc, const struct metric_def *d,
     const struct label *l, int nl)
 {
 	if (rc->fmt == RENDER_OPENMETRICS)
-		emit_sample(rc, d->name, d->family_len, "_created", l, nl, NULL,
+		emit_sample(rc, d->name, d->family_len, SUFFIX("_created"), l, nl,
 		    rc->created, rc->created_len);
 }
 
@@ -326,12 +448,12 @@ emit_meta(struct render_ctx *rc, const struct metric_def *d)
 {
 	bool om = rc->fmt == RENDER_OPENMETRICS;
 	size_t name_len = om ? d->family_len : d->name_len;
-	size_t help_len = strlen(d->help), unit_len = strlen(d->unit);
+	size_t help_len = d->help_len, unit_len = d->unit_len;
 	const char *type = metric_type_name(d->type, rc->fmt);
 	size_t type_len = strlen(type);
 	char *p, *start;
 
-	if ((p = start = rb_reserve(rc->b, 3 * name_len + RENDER_ESCAPE_MAX(help_len) +
+	if ((p = start = rb_reserve(rc->b, 3 * name_len + 2 * help_len +
 	    unit_len + type_len + 40)) == NULL)
 		return;
 	if (!om) {
@@ -339,7 +461,8 @@ emit_meta(struct render_ctx *rc, const struct metric_def *d)
 		memcpy(p, d->name, name_len);
 		p += name_len;
 		*p++ = ' ';
-		p += render_escape(p, d->help, help_len, false);
+		memcpy(p, d->help, help_len);
+		p += help_len;
 		*p++ = '\n';
 	}
 	p = PUT(p, "# TYPE ");
@@ -363,8 +486,8 @@ emit_meta(struct render_ctx *rc, const struct metric_def *d)
 		memcpy(p, d->name, name_len);
 		p += name_len;
 		*p++ = ' ';
-		/* OpenMetrics escapes '"' in HELP as well (its ABNF). */
-		p += render_escape(p, d->help, help_len, true);
+		memcpy(p, d->help, help_len);
+		p += help_len;
 		*p++ = '\n';
 	}
 	rc->b->len += (size_t)(p - start);
@@ -458,19 +581,19 @@ static void
 render_requests(struct render_ctx *rc, const struct metric_def *d,
     const struct totals *t)
 {
-	struct label l[3] = { { "method", NULL }, { "endpoint", NULL }, { "status", NULL } };
+	struct label l[3] = { LABEL("method"), LABEL("endpoint"), LABEL("status") };
 
 	for (int m = 0; m < HTTP_METHOD_COUNT; m++) {
-		l[0].value = http_method_name((enum http_method)m);
+		label_set(&l[0], http_method_name((enum http_method)m));
 		for (int r = 0; r < HTTP_ROUTE_COUNT; r++) {
-			l[1].value = http_route_label((enum http_route)r);
+			label_set(&l[1], http_route_label((enum http_route)r));
 			for (int s = 0; s < HTTP_STATUS_COUNT; s++) {
 				uint64_t v = t->requests[m][r][s];
 
 				if (v == 0 && !request_expected(m, r, s))
 					continue;
-				l[2].value = status_strings[s];
-				emit_u64(rc, d->name, d->name_len, "", l, 3, NULL, v);
+				label_set(&l[2], status_strings[s]);
+				emit_u64(rc, d->name, d->name_len, SUFFIX(""), l, 3, v);
 				emit_created(rc, d, l, 3);
 			}
 		}
@@ -481,10 +604,10 @@ static void
 render_errors(struct render_ctx *rc, const struct metric_def *d,
     const struct totals *t)
 {
-	struct label l[2] = { { "endpoint", NULL }, { "status", NULL } };
+	struct label l[2] = { LABEL("endpoint"), LABEL("status") };
 
 	for (int r = 0; r < HTTP_ROUTE_COUNT; r++) {
-		l[0].value = http_route_label((enum http_route)r);
+		label_set(&l[0], http_route_label((enum http_route)r));
 		for (int s = 0; s < HTTP_STATUS_COUNT; s++) {
 			uint64_t v = 0;
 
@@ -494,18 +617,11 @@ render_errors(struct render_ctx *rc, const struct metric_def *d,
 				v += t->requests[m][r][s];
 			if (v == 0 && !error_expected(r, s))
 				continue;
-			l[1].value = status_strings[s];
-			emit_u64(rc, d->name, d->name_len, "", l, 2, NULL, v);
+			label_set(&l[1], status_strings[s]);
+			emit_u64(rc, d->name, d->name_len, SUFFIX(""), l, 2, v);
 			emit_created(rc, d, l, 2);
 		}
 	}
-}
-
-static double
-ns_to_seconds(uint64_t ns)
-{
-	/* Split first: a double holds 2^53, and ns since 1970 exceed it. */
-	return (double)(ns / 1000000000u) + (double)(ns % 1000000000u) / 1e9;
 }
 
 /* Stored per bucket; exposed cumulative in "le" order, with _count equal
@@ -514,19 +630,23 @@ static void
 render_duration(struct render_ctx *rc, const struct metric_def *d,
     const struct totals *t)
 {
-	struct label l = { "endpoint", NULL };
+	struct label l = LABEL("endpoint");
 
 	for (int r = 0; r < HTTP_ROUTE_COUNT; r++) {
+		struct series bucket;
 		uint64_t cum = 0;
+		char val[24];
 
-		l.value = http_route_label((enum http_route)r);
+		label_set(&l, http_route_label((enum http_route)r));
+		series_begin(rc, &bucket, d->name, d->name_len, SUFFIX("_bucket"), &l, 1);
 		for (int b = 0; b <= SHM_NBUCKETS; b++) {
 			cum += t->bucket[r][b];
-			emit_u64(rc, d->name, d->name_len, "_bucket", &l, 1, le_strings[b], cum);
+			series_sample(rc, &bucket, le_strings[b], le_lens[b], val,
+			    render_u64(val, cum));
 		}
-		emit_double(rc, d->name, d->name_len, "_sum", &l, 1,
-		    ns_to_seconds(t->duration_ns_sum[r]));
-		emit_u64(rc, d->name, d->name_len, "_count", &l, 1, NULL, cum);
+		emit_seconds(rc, d->name, d->name_len, SUFFIX("_sum"), &l, 1,
+		    t->duration_ns_sum[r]);
+		emit_u64(rc, d->name, d->name_len, SUFFIX("_count"), &l, 1, cum);
 		emit_created(rc, d, &l, 1);
 	}
 }
@@ -535,11 +655,11 @@ static void
 render_restarts(struct render_ctx *rc, const struct metric_def *d,
     const struct shm_segment *seg)
 {
-	struct label l = { "reason", NULL };
+	struct label l = LABEL("reason");
 
 	for (int i = 0; i < SHM_RESTART_COUNT; i++) {
-		l.value = restart_reasons[i];
-		emit_u64(rc, d->name, d->name_len, "", &l, 1, NULL,
+		label_set(&l, restart_reasons[i]);
+		emit_u64(rc, d->name, d->name_len, SUFFIX(""), &l, 1,
 		    SHM_LOAD(&seg->master.worker_restarts[i]));
 		emit_created(rc, d, &l, 1);
 	}
@@ -549,12 +669,15 @@ static void
 render_build_info(struct render_ctx *rc, const struct metric_def *d,
     const struct render_info *ri)
 {
+	/* From outside our tables: escaped. */
 	const struct label l[4] = {
-		{ "version", ri->version }, { "options", ri->options },
-		{ "libevent", ri->libevent }, { "zlib", ri->zlib },
+		{ "version", 7, ri->version, strlen(ri->version), true },
+		{ "options", 7, ri->options, strlen(ri->options), true },
+		{ "libevent", 8, ri->libevent, strlen(ri->libevent), true },
+		{ "zlib", 4, ri->zlib, strlen(ri->zlib), true },
 	};
 
-	emit_u64(rc, d->name, d->name_len, "", l, 4, NULL, 1);
+	emit_u64(rc, d->name, d->name_len, SUFFIX(""), l, 4, 1);
 }
 
 /* Per-process figures from the sampler thread; a position without a
@@ -563,7 +686,7 @@ static void
 render_process(struct render_ctx *rc, const struct metric_def *d,
     enum metric_id id, const struct shm_segment *seg)
 {
-	struct label l[2] = { { "role", NULL }, { "worker", NULL } };
+	struct label l[2] = { LABEL("role"), LABEL("worker") };
 	char index[12];
 
 	for (int i = 0; i < SHM_PROC_MAX; i++) {
@@ -574,33 +697,33 @@ render_process(struct render_ctx *rc, const struct metric_def *d,
 		if (SHM_LOAD(&ps->pid) == 0)
 			continue;
 		if (i == SHM_PROC_MASTER)
-			l[0].value = "master";
+			label_set(&l[0], "master");
 		else if (i == SHM_PROC_AGGREGATOR)
-			l[0].value = "aggregator";
+			label_set(&l[0], "aggregator");
 		else {
-			l[0].value = "worker";
-			index[render_u64(index, (uint64_t)(i - SHM_PROC_WORKER))] = '\0';
+			label_set(&l[0], "worker");
 			l[1].value = index;
+			l[1].value_len = render_u64(index, (uint64_t)(i - SHM_PROC_WORKER));
 			nl = 2;
 		}
 		switch (id) {
 		case METRIC_PROC_CPU:
-			emit_double(rc, d->name, d->name_len, "", l, nl,
-			    ns_to_seconds(SHM_LOAD(&ps->cpu_ns)));
+			emit_seconds(rc, d->name, d->name_len, SUFFIX(""), l, nl,
+			    SHM_LOAD(&ps->cpu_ns));
 			break;
 		case METRIC_PROC_RSS:
-			emit_u64(rc, d->name, d->name_len, "", l, nl, NULL, SHM_LOAD(&ps->rss_bytes));
+			emit_u64(rc, d->name, d->name_len, SUFFIX(""), l, nl, SHM_LOAD(&ps->rss_bytes));
 			break;
 		case METRIC_PROC_VSIZE:
-			emit_u64(rc, d->name, d->name_len, "", l, nl, NULL, SHM_LOAD(&ps->vsize_bytes));
+			emit_u64(rc, d->name, d->name_len, SUFFIX(""), l, nl, SHM_LOAD(&ps->vsize_bytes));
 			break;
 		case METRIC_PROC_FDS:
 			if ((fds = SHM_LOAD(&ps->open_fds)) >= 0)
-				emit_u64(rc, d->name, d->name_len, "", l, nl, NULL, (uint64_t)fds);
+				emit_u64(rc, d->name, d->name_len, SUFFIX(""), l, nl, (uint64_t)fds);
 			break;
 		case METRIC_PROC_START:
-			emit_double(rc, d->name, d->name_len, "", l, nl,
-			    ns_to_seconds(SHM_LOAD(&ps->start_time_ns)));
+			emit_seconds(rc, d->name, d->name_len, SUFFIX(""), l, nl,
+			    SHM_LOAD(&ps->start_time_ns));
 			break;
 		default:
 			break;
@@ -614,11 +737,11 @@ render_scalar_u64(struct render_ctx *rc, const struct metric_def *d,
     uint64_t v, double scale)
 {
 	if (scale == 1)
-		emit_u64(rc, d->name, d->name_len, "", NULL, 0, NULL, v);
+		emit_u64(rc, d->name, d->name_len, SUFFIX(""), NULL, 0, v);
 	else if (scale == 1e-9)
-		emit_double(rc, d->name, d->name_len, "", NULL, 0, ns_to_seconds(v));
+		emit_seconds(rc, d->name, d->name_len, SUFFIX(""), NULL, 0, v);
 	else
-		emit_double(rc, d->name, d->name_len, "", NULL, 0, (double)v * scale);
+		emit_double(rc, d->name, d->name_len, NULL, 0, (double)v * scale);
 	if (d->type == METRIC_TYPE_COUNTER)
 		emit_created(rc, d, NULL, 0);
 }
@@ -631,9 +754,9 @@ render_scalar_i64(struct render_ctx *rc, const struct metric_def *d,
 
 	/* A gauge below 0 would be a bookkeeping bug: show it as it is. */
 	if (scale == 1)
-		emit_sample(rc, d->name, d->name_len, "", NULL, 0, NULL, val, render_i64(val, v));
+		emit_sample(rc, d->name, d->name_len, SUFFIX(""), NULL, 0, val, render_i64(val, v));
 	else
-		emit_double(rc, d->name, d->name_len, "", NULL, 0, (double)v * scale);
+		emit_double(rc, d->name, d->name_len, NULL, 0, (double)v * scale);
 	if (d->type == METRIC_TYPE_COUNTER)
 		emit_created(rc, d, NULL, 0);
 }
@@ -676,17 +799,17 @@ render_metric(struct render_ctx *rc, enum metric_id id, const struct totals *t,
 		render_restarts(rc, d, seg);
 		break;
 	case METRIC_WORKERS_SERVING:
-		emit_u64(rc, d->name, d->name_len, "", NULL, 0, NULL, t->serving);
+		emit_u64(rc, d->name, d->name_len, SUFFIX(""), NULL, 0, t->serving);
 		break;
 	case METRIC_BUILD_INFO:
 		render_build_info(rc, d, ri);
 		break;
 	case METRIC_START_TIME:
-		emit_sample(rc, d->name, d->name_len, "", NULL, 0, NULL,
+		emit_sample(rc, d->name, d->name_len, SUFFIX(""), NULL, 0,
 		    rc->created, rc->created_len);
 		break;
 	case METRIC_SLOTS_INVALID:
-		emit_u64(rc, d->name, d->name_len, "", NULL, 0, NULL, t->bad);
+		emit_u64(rc, d->name, d->name_len, SUFFIX(""), NULL, 0, t->bad);
 		break;
 	case METRIC_PROC_CPU:
 	case METRIC_PROC_RSS:
@@ -714,7 +837,7 @@ render_exposition(struct render_buf *b, const struct shm_segment *seg,
 		return -1;
 	rc.b = b;
 	rc.fmt = fmt;
-	rc.created_len = render_double(rc.created, ns_to_seconds(ri->start_time_ns));
+	rc.created_len = render_ns_seconds(rc.created, ri->start_time_ns);
 	totals_collect(&t, seg);
 	if (stats != NULL) {
 		stats->slots_used = t.used;

@@ -386,6 +386,27 @@ START_TEST(test_double_nan)
 }
 END_TEST
 
+static const struct {
+	uint64_t	 ns;
+	const char	*s;
+} seconds_rows[] = {
+	{ 0, "0" }, { 1, "0.000000001" }, { 70000, "0.00007" }, { 100000000, "0.1" },
+	{ 1000000000, "1" }, { 12251500000, "12.2515" }, { 999999999, "0.999999999" },
+	{ UINT64_C(1700000000500000000), "1700000000.5" },
+	{ UINT64_C(1763912345123456789), "1763912345.123456789" },
+	{ UINT64_MAX, "18446744073.709551615" },
+};
+
+START_TEST(test_ns_seconds)
+{
+	char out[RENDER_DOUBLE_MAX];
+	size_t n = render_ns_seconds(out, seconds_rows[_i].ns);
+
+	ck_assert_str_eq(out, seconds_rows[_i].s);
+	ck_assert_uint_eq(n, strlen(seconds_rows[_i].s));
+}
+END_TEST
+
 START_TEST(test_u64)
 {
 	char out[24];
@@ -635,7 +656,14 @@ START_TEST(test_defs)
 
 		ck_assert_uint_eq(d->name_len, strlen(d->name));
 		ck_assert_msg(valid_name(d->name, d->name_len), "%s: name", d->name);
-		ck_assert_msg(strlen(d->help) > 0 && strchr(d->help, '\n') == NULL, "%s: help", d->name);
+		ck_assert_uint_eq(d->help_len, strlen(d->help));
+		ck_assert_uint_eq(d->unit_len, ulen);
+		/* The renderer writes HELP as it is (render.h). */
+		ck_assert_msg(d->help_len > 0 && strcspn(d->help, "\\\n\"") == d->help_len,
+		    "%s: HELP has a character the formats escape", d->name);
+		for (size_t k = 0; k < d->help_len; k++)
+			ck_assert_msg((unsigned char)d->help[k] >= 0x20 && (unsigned char)d->help[k] < 0x7f,
+			    "%s: HELP is not printable ASCII", d->name);
 		if (d->type == METRIC_TYPE_COUNTER)
 			ck_assert_msg(d->name_len > 6 && strcmp(d->name + d->name_len - 6, "_total") == 0 &&
 			    d->family_len == d->name_len - 6, "%s: counters end in _total", d->name);
@@ -749,6 +777,7 @@ render_suite(void)
 	tc = tcase_create("numbers");
 	tcase_add_loop_test(tc, test_double, 0, (int)(sizeof(double_rows) / sizeof(double_rows[0])));
 	tcase_add_test(tc, test_double_nan);
+	tcase_add_loop_test(tc, test_ns_seconds, 0, (int)(sizeof(seconds_rows) / sizeof(seconds_rows[0])));
 	tcase_add_test(tc, test_u64);
 	tcase_add_test(tc, test_le_canonical);
 	suite_add_tcase(s, tc);

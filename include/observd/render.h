@@ -42,12 +42,19 @@ enum metric_type {
 	METRIC_TYPE_INFO,
 };
 
-/* One metrics.def entry, as the renderer and the docs use it. */
+/*
+ * One metrics.def entry, as the renderer and the docs use it.  HELP texts
+ * are written as they are: they contain nothing either format escapes
+ * (backslash, newline, double quote) and only ASCII, which check_render
+ * verifies for every entry.
+ */
 struct metric_def {
 	const char	*name;		/* sample name in the text format */
 	uint8_t		 name_len;
 	uint8_t		 family_len;	/* OpenMetrics family: without _total/_info */
 	uint8_t		 type;		/* enum metric_type */
+	uint8_t		 unit_len;
+	uint16_t	 help_len;
 	const char	*unit;
 	const char	*labels;	/* "a,b" or "" */
 	const char	*help;
@@ -106,6 +113,10 @@ int	render_exposition(struct render_buf *b, const struct shm_segment *seg,
  * magnitude as plain digits; else the shortest of %.15g, %.16g, %.17g that
  * reads back as the same double.  Returns the length (NUL-terminated). */
 size_t	render_double(char *out, double v);
+/* ns nanoseconds in seconds, exactly: plain digits, a decimal point and
+ * up to 9 decimals without trailing zeros ("12.5", "0.00007", "3").
+ * out has room for RENDER_DOUBLE_MAX; returns the length (NUL-terminated). */
+size_t	render_ns_seconds(char *out, uint64_t ns);
 /* Unsigned decimal, no NUL; out has room for 20 digits. */
 size_t	render_u64(char *out, uint64_t v);
 
