@@ -564,6 +564,17 @@ field_content_length(struct head_ctx *c, struct http_request *req,
 	return 0;
 }
 
+/* One more line of a list-valued field (struct http_field_lines). */
+static int
+field_list_line(struct http_field_lines *f, const char *v, size_t vlen)
+{
+	if (f->n == HTTP_FIELD_LINES_MAX)
+		return 400;
+	f->value[f->n] = v;
+	f->len[f->n++] = (uint32_t)vlen;
+	return 0;
+}
+
 /* Interpret one field line; name is a token, value is trimmed. */
 static int
 parse_field(struct head_ctx *c, struct http_request *req, const char *name,
@@ -578,11 +589,8 @@ parse_field(struct head_ctx *c, struct http_request *req, const char *name,
 			return 400;
 		break;
 	case 6:
-		if (ascii_ieq(name, "accept", 6)) {
-			req->accept = v;
-			req->accept_len = (uint32_t)vlen;
-			break;
-		}
+		if (ascii_ieq(name, "accept", 6))
+			return field_list_line(&req->accept, v, vlen);
 		if (!ascii_ieq(name, "expect", 6))
 			break;
 		if (vlen == 12 && ascii_ieq(v, "100-continue", 12))
@@ -611,9 +619,7 @@ parse_field(struct head_ctx *c, struct http_request *req, const char *name,
 	case 15:
 		if (!ascii_ieq(name, "accept-encoding", 15))
 			break;
-		req->accept_encoding = v;
-		req->accept_encoding_len = (uint32_t)vlen;
-		break;
+		return field_list_line(&req->accept_encoding, v, vlen);
 	case 17:
 		if (!ascii_ieq(name, "transfer-encoding", 17))
 			break;
@@ -670,8 +676,8 @@ http_parse_request(const char *buf, size_t len,
 	req->has_content_length = false;
 	req->content_length = 0;
 	req->head_len = 0;
-	req->accept = req->accept_encoding = req->authorization = NULL;
-	req->accept_len = req->accept_encoding_len = 0;
+	req->accept.n = req->accept_encoding.n = 0;
+	req->authorization = NULL;
 	req->authorization_len = 0;
 	if (len >= limits->max_head) {
 		c.lim = buf + limits->max_head;

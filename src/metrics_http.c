@@ -199,17 +199,32 @@ version_is(const struct accept_elem *e, const char *v)
 	    memcmp(e->version, v, e->version_len) == 0);
 }
 
-enum render_format
-metrics_negotiate_format(const char *accept, size_t len)
+/* The next element of a list sent on one or more lines: *line and *pp
+ * say where reading is (start both at 0 and NULL). */
+static bool
+accept_next_line(const struct http_field_lines *f, unsigned *line,
+    const char **pp, struct accept_elem *e)
 {
-	const char *p = accept, *end;
+	for (; *line < f->n; (*line)++, *pp = NULL) {
+		const char *end = f->value[*line] + f->len[*line];
+
+		if (*pp == NULL)
+			*pp = f->value[*line];
+		if (accept_next(pp, end, e))
+			return true;
+	}
+	return false;
+}
+
+enum render_format
+metrics_negotiate_format(const struct http_field_lines *accept)
+{
+	const char *p = NULL;
+	unsigned line = 0;
 	struct accept_elem e;
 	int q_om = -1, q_text = -1, text_rank = 0;
 
-	if (accept == NULL)
-		return RENDER_TEXT;
-	end = accept + len;
-	while (accept_next(&p, end, &e)) {
+	while (accept_next_line(accept, &line, &p, &e)) {
 		int rank = 0;
 
 		if (eq_nocase(e.value, e.value_len, "application/openmetrics-text")) {
@@ -237,16 +252,14 @@ metrics_negotiate_format(const char *accept, size_t len)
 }
 
 bool
-metrics_accepts_gzip(const char *accept_encoding, size_t len)
+metrics_accepts_gzip(const struct http_field_lines *accept_encoding)
 {
-	const char *p = accept_encoding, *end;
+	const char *p = NULL;
+	unsigned line = 0;
 	struct accept_elem e;
 	int q_gzip = -1, q_any = -1;
 
-	if (accept_encoding == NULL)
-		return false;
-	end = accept_encoding + len;
-	while (accept_next(&p, end, &e)) {
+	while (accept_next_line(accept_encoding, &line, &p, &e)) {
 		if (eq_nocase(e.value, e.value_len, "gzip") ||
 		    eq_nocase(e.value, e.value_len, "x-gzip")) {
 			if (e.q > q_gzip)
@@ -407,8 +420,8 @@ metrics_respond(struct metrics_responder *mr, const struct http_request *req,
 	if (!metrics_authorized(mr->cfg, req))
 		return respond_unauthorized(mr, head_only, closing, keep_alive_10,
 		    resp, resp_len);
-	fmt = metrics_negotiate_format(req->accept, req->accept_len);
-	gzip = metrics_accepts_gzip(req->accept_encoding, req->accept_encoding_len);
+	fmt = metrics_negotiate_format(&req->accept);
+	gzip = metrics_accepts_gzip(&req->accept_encoding);
 
 	mr->body.failed = false;
 	if (buf_grow(&mr->body.data, &mr->body.cap, HEAD_ROOM + 32 * 1024) < 0)

@@ -283,28 +283,42 @@ START_TEST(test_metrics_fields)
 	struct http_request	 req;
 
 	ck_assert_int_eq(parse_str(s, &req), HTTP_PARSE_DONE);
-	/* the last one wins, OWS trimmed */
-	ck_assert_span(req.accept, req.accept_len,
+	/* every line, in order, OWS trimmed */
+	ck_assert_uint_eq(req.accept.n, 2);
+	ck_assert_span(req.accept.value[0], req.accept.len[0],
+	    "text/plain;version=0.0.4");
+	ck_assert_span(req.accept.value[1], req.accept.len[1],
 	    "application/openmetrics-text");
-	ck_assert_span(req.accept_encoding, req.accept_encoding_len,
+	ck_assert_uint_eq(req.accept_encoding.n, 2);
+	ck_assert_span(req.accept_encoding.value[0], req.accept_encoding.len[0],
+	    "gzip");
+	ck_assert_span(req.accept_encoding.value[1], req.accept_encoding.len[1],
 	    "gzip, deflate");
 	ck_assert_span(req.authorization, req.authorization_len,
 	    "Bearer  abc==");
 
 	ck_assert_int_eq(parse_str("GET / HTTP/1.1\r\n" HOST "\r\n", &req),
 	    HTTP_PARSE_DONE);
-	ck_assert_ptr_null(req.accept);
-	ck_assert_uint_eq(req.accept_len, 0);
-	ck_assert_ptr_null(req.accept_encoding);
-	ck_assert_uint_eq(req.accept_encoding_len, 0);
+	ck_assert_uint_eq(req.accept.n, 0);
+	ck_assert_uint_eq(req.accept_encoding.n, 0);
 	ck_assert_ptr_null(req.authorization);
 	ck_assert_uint_eq(req.authorization_len, 0);
 
 	/* present but empty */
 	ck_assert_int_eq(parse_str("GET / HTTP/1.1\r\n" HOST
 	    "Accept:  \r\n\r\n", &req), HTTP_PARSE_DONE);
-	ck_assert_ptr_nonnull(req.accept);
-	ck_assert_uint_eq(req.accept_len, 0);
+	ck_assert_uint_eq(req.accept.n, 1);
+	ck_assert_uint_eq(req.accept.len[0], 0);
+
+	/* more lines of a list field than we keep: 400, not a guess */
+	ck_assert_int_eq(parse_str("GET / HTTP/1.1\r\n" HOST
+	    "Accept-Encoding: a\r\nAccept-Encoding: b\r\nAccept-Encoding: c\r\n"
+	    "Accept-Encoding: d\r\n\r\n", &req), HTTP_PARSE_DONE);
+	ck_assert_uint_eq(req.accept_encoding.n, HTTP_FIELD_LINES_MAX);
+	ck_assert_span(req.accept_encoding.value[3], req.accept_encoding.len[3], "d");
+	ck_assert_int_eq(parse_str("GET / HTTP/1.1\r\n" HOST
+	    "Accept: a\r\nAccept: b\r\nAccept: c\r\nAccept: d\r\nAccept: e\r\n\r\n",
+	    &req), 400);
 }
 END_TEST
 

@@ -70,8 +70,9 @@ static const struct {
 START_TEST(test_negotiate)
 {
 	const char *a = accept_rows[_i].accept;
+	struct http_field_lines f = http_field_one_line(a, a ? strlen(a) : 0);
 
-	ck_assert_msg(metrics_negotiate_format(a, a ? strlen(a) : 0) == accept_rows[_i].want,
+	ck_assert_msg(metrics_negotiate_format(&f) == accept_rows[_i].want,
 	    "row %d: %s", _i, a ? a : "(none)");
 }
 END_TEST
@@ -81,8 +82,52 @@ START_TEST(test_negotiate_length)
 {
 	const char *a = "application/openmetrics-text;q=0.5,text/plain;q=0.9";
 
-	ck_assert(metrics_negotiate_format(a, strlen(a)) == RENDER_TEXT);
-	ck_assert(metrics_negotiate_format(a, 34) == RENDER_OPENMETRICS);
+	struct http_field_lines whole = http_field_one_line(a, strlen(a));
+	struct http_field_lines part = http_field_one_line(a, 34);
+
+	ck_assert(metrics_negotiate_format(&whole) == RENDER_TEXT);
+	ck_assert(metrics_negotiate_format(&part) == RENDER_OPENMETRICS);
+}
+END_TEST
+
+/* Several field lines are one list (RFC 9110 5.3): the same answer as
+ * their values joined with commas. */
+static const struct {
+	const char	*lines[HTTP_FIELD_LINES_MAX];
+	bool		 accept;	/* Accept, else Accept-Encoding */
+	int		 want;		/* enum render_format, or gzip */
+} multi_rows[] = {
+	{ { "text/plain;q=0.1", "application/openmetrics-text" }, true, RENDER_OPENMETRICS },
+	{ { "application/openmetrics-text;q=0.5", "text/plain" }, true, RENDER_TEXT },
+	{ { "application/openmetrics-text;q=0.5", "", "text/*;q=0.4, */*" }, true, RENDER_OPENMETRICS },
+	{ { "", "", "", "application/openmetrics-text" }, true, RENDER_OPENMETRICS },
+	{ { "identity", "gzip" }, false, true },
+	{ { "gzip;q=0", "*" }, false, false },
+	{ { "*;q=0", "deflate", "x-gzip;q=0.1" }, false, true },
+	{ { "br", "deflate" }, false, false },
+};
+
+START_TEST(test_negotiate_lines)
+{
+	struct http_field_lines f = { .n = 0 }, joined;
+	char buf[512];
+	size_t len = 0;
+
+	for (int i = 0; i < HTTP_FIELD_LINES_MAX && multi_rows[_i].lines[i] != NULL; i++) {
+		const char *l = multi_rows[_i].lines[i];
+
+		f.value[f.n] = l;
+		f.len[f.n++] = (uint32_t)strlen(l);
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s", i ? "," : "", l);
+	}
+	joined = http_field_one_line(buf, len);
+	if (multi_rows[_i].accept) {
+		ck_assert_int_eq(metrics_negotiate_format(&f), multi_rows[_i].want);
+		ck_assert_int_eq(metrics_negotiate_format(&joined), multi_rows[_i].want);
+	} else {
+		ck_assert_int_eq(metrics_accepts_gzip(&f), multi_rows[_i].want);
+		ck_assert_int_eq(metrics_accepts_gzip(&joined), multi_rows[_i].want);
+	}
 }
 END_TEST
 
@@ -114,8 +159,9 @@ static const struct {
 START_TEST(test_gzip_negotiation)
 {
 	const char *ae = gzip_rows[_i].ae;
+	struct http_field_lines f = http_field_one_line(ae, ae ? strlen(ae) : 0);
 
-	ck_assert_msg(metrics_accepts_gzip(ae, ae ? strlen(ae) : 0) == gzip_rows[_i].want,
+	ck_assert_msg(metrics_accepts_gzip(&f) == gzip_rows[_i].want,
 	    "row %d: %s", _i, ae ? ae : "(none)");
 }
 END_TEST
@@ -199,14 +245,10 @@ request(enum http_method m, const char *accept, const char *ae, const char *auth
 	req.path_len = 8;
 	req.version_minor = 1;
 	req.keep_alive = true;
-	if (accept) {
-		req.accept = accept;
-		req.accept_len = (uint32_t)strlen(accept);
-	}
-	if (ae) {
-		req.accept_encoding = ae;
-		req.accept_encoding_len = (uint32_t)strlen(ae);
-	}
+	if (accept)
+		req.accept = http_field_one_line(accept, strlen(accept));
+	if (ae)
+		req.accept_encoding = http_field_one_line(ae, strlen(ae));
 	if (auth) {
 		req.authorization = auth;
 		req.authorization_len = (uint32_t)strlen(auth);
@@ -493,6 +535,7 @@ metrics_http_suite(void)
 	tc = tcase_create("negotiation");
 	tcase_add_loop_test(tc, test_negotiate, 0, (int)(sizeof(accept_rows) / sizeof(accept_rows[0])));
 	tcase_add_test(tc, test_negotiate_length);
+	tcase_add_loop_test(tc, test_negotiate_lines, 0, (int)(sizeof(multi_rows) / sizeof(multi_rows[0])));
 	tcase_add_loop_test(tc, test_gzip_negotiation, 0, (int)(sizeof(gzip_rows) / sizeof(gzip_rows[0])));
 	tcase_add_test(tc, test_token_equal);
 	suite_add_tcase(s, tc);

@@ -31,6 +31,30 @@
 	X(TRACE, "TRACE")	\
 	X(OTHER, "OTHER")
 
+/*
+ * A list-valued field as sent: the value of each of its field lines, OWS
+ * trimmed, in order; together they are one comma-separated list (RFC 9110
+ * 5.3).  n is 0 when the field is absent; a request with more lines than
+ * HTTP_FIELD_LINES_MAX of one such field is answered 400.
+ */
+#define HTTP_FIELD_LINES_MAX	4
+struct http_field_lines {
+	const char	*value[HTTP_FIELD_LINES_MAX];
+	uint32_t	 len[HTTP_FIELD_LINES_MAX];
+	uint8_t		 n;
+};
+
+/* The field as one line holding s[0..len), or absent if s is NULL. */
+static inline struct http_field_lines
+http_field_one_line(const char *s, size_t len)
+{
+	struct http_field_lines f = { .n = s != NULL };
+
+	f.value[0] = s;
+	f.len[0] = (uint32_t)len;
+	return f;
+}
+
 enum http_method {
 #define HTTP_METHOD_ENUM(id, name) HTTP_METHOD_##id,
 	HTTP_METHODS(HTTP_METHOD_ENUM)
@@ -66,12 +90,11 @@ struct http_request {
 	bool		 has_content_length;
 	uint64_t	 content_length;
 	uint32_t	 head_len;	/* bytes up to and including the empty line */
-	/* Field values /metrics needs (OWS trimmed; NULL/0 if absent; the
-	 * last one if repeated, except Authorization: repeated -> 400). */
-	const char	*accept;
-	uint32_t	 accept_len;
-	const char	*accept_encoding;
-	uint32_t	 accept_encoding_len;
+	/* Field values /metrics needs, OWS trimmed.  Accept and
+	 * Accept-Encoding are lists: every line is kept, in order.
+	 * Authorization: NULL/0 if absent, repeated -> 400. */
+	struct http_field_lines accept;
+	struct http_field_lines accept_encoding;
 	const char	*authorization;
 	uint32_t	 authorization_len;
 };

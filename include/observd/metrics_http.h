@@ -44,6 +44,7 @@ const struct render_stats *metrics_responder_stats(const struct metrics_responde
 /*
  * The pieces of metrics_respond(), exported for the tests.
  *
+ * Both negotiations read all the field's lines as one list.
  * metrics_negotiate_format: OpenMetrics 1.0.0 when the Accept header
  * lists application/openmetrics-text (version absent or 1.0.0) with a q
  * above 0 and at least the q that text/plain (version absent or 0.0.4)
@@ -57,8 +58,8 @@ const struct render_stats *metrics_responder_stats(const struct metrics_responde
  * metrics_authorized: "Authorization: Bearer <token>", the scheme
  * case-insensitive, one or more spaces; true when no token is configured.
  */
-enum render_format metrics_negotiate_format(const char *accept, size_t len);
-bool	metrics_accepts_gzip(const char *accept_encoding, size_t len);
+enum render_format metrics_negotiate_format(const struct http_field_lines *accept);
+bool	metrics_accepts_gzip(const struct http_field_lines *accept_encoding);
 bool	metrics_token_equal(const char *given, size_t given_len,
 	    const char *token, size_t token_len);
 bool	metrics_authorized(const struct config *cfg, const struct http_request *req);

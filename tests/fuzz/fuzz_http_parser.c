@@ -97,17 +97,29 @@ fuzz_check_req(const char *buf, size_t len, const struct http_limits *lim,
 	CHECK(memchr(req->target, '#', req->target_len) == NULL);
 	CHECK(memchr(req->target, ' ', req->target_len) == NULL);
 	CHECK(strcmp(http_method_name(req->method), "") != 0);
-	CHECK(req->accept != NULL || req->accept_len == 0);
-	CHECK(req->accept == NULL ||
-	    fuzz_within(req->accept, req->accept_len, buf, req->head_len));
-	CHECK(req->accept_encoding != NULL || req->accept_encoding_len == 0);
-	CHECK(req->accept_encoding == NULL ||
-	    fuzz_within(req->accept_encoding, req->accept_encoding_len, buf,
-	    req->head_len));
+	CHECK(req->accept.n <= HTTP_FIELD_LINES_MAX);
+	for (unsigned i = 0; i < req->accept.n; i++)
+		CHECK(fuzz_within(req->accept.value[i], req->accept.len[i], buf,
+		    req->head_len));
+	CHECK(req->accept_encoding.n <= HTTP_FIELD_LINES_MAX);
+	for (unsigned i = 0; i < req->accept_encoding.n; i++)
+		CHECK(fuzz_within(req->accept_encoding.value[i],
+		    req->accept_encoding.len[i], buf, req->head_len));
 	CHECK(req->authorization != NULL || req->authorization_len == 0);
 	CHECK(req->authorization == NULL ||
 	    fuzz_within(req->authorization, req->authorization_len, buf,
 	    req->head_len));
+}
+
+static bool
+fuzz_same_lines(const struct http_field_lines *a, const struct http_field_lines *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (unsigned i = 0; i < a->n; i++)
+		if (a->value[i] != b->value[i] || a->len[i] != b->len[i])
+			return false;
+	return true;
 }
 
 static bool
@@ -123,10 +135,9 @@ fuzz_same_req(const struct http_request *a, const struct http_request *b)
 	    a->chunked == b->chunked &&
 	    a->has_content_length == b->has_content_length &&
 	    a->content_length == b->content_length &&
-	    a->head_len == b->head_len && a->accept == b->accept &&
-	    a->accept_len == b->accept_len &&
-	    a->accept_encoding == b->accept_encoding &&
-	    a->accept_encoding_len == b->accept_encoding_len &&
+	    a->head_len == b->head_len &&
+	    fuzz_same_lines(&a->accept, &b->accept) &&
+	    fuzz_same_lines(&a->accept_encoding, &b->accept_encoding) &&
 	    a->authorization == b->authorization &&
 	    a->authorization_len == b->authorization_len;
 }

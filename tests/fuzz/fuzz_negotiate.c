@@ -16,6 +16,8 @@
  *    a header that does not mention "openmetrics-text"; the same verdict
  *    when the header is read from a larger buffer (no reads past len);
  *  - metrics_accepts_gzip: false when neither "gzip" nor "*" occurs;
+ *  - both: a value split at its newlines into field lines gets the
+ *    verdicts of the lines joined with commas (one list, RFC 9110 5.3);
  *  - metrics_token_equal: exactly (lengths equal and bytes equal);
  *  - metrics_authorized: exactly "<Bearer, any case> SP+ <token>", true
  *    without a token; "Bearer <token>" is accepted, and any one-byte change
@@ -97,14 +99,48 @@ authorized(const char *tok, size_t toklen, const char *a, size_t alen)
 	return metrics_authorized(&cfg, &req);
 }
 
+/* h split at its newlines into field lines: the verdicts of one list
+ * (RFC 9110 5.3) are those of the lines joined with commas.  Not with a
+ * '"': a quoted string left open runs to the end of its line only. */
+static void
+check_lines(const char *h, size_t len)
+{
+	struct http_field_lines lines = { .n = 0 }, joined;
+	char *j;
+	size_t start = 0;
+
+	if (memchr(h, '"', len) != NULL)
+		return;
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && h[i] != '\n')
+			continue;
+		if (lines.n == HTTP_FIELD_LINES_MAX)
+			return;
+		lines.value[lines.n] = h + start;
+		lines.len[lines.n++] = (uint32_t)(i - start);
+		start = i + 1;
+	}
+	j = malloc(len + 1);
+	CHECK(j != NULL);
+	for (size_t i = 0; i < len; i++)
+		j[i] = h[i] == '\n' ? ',' : h[i];
+	joined = http_field_one_line(j, len);
+	CHECK(metrics_negotiate_format(&lines) == metrics_negotiate_format(&joined));
+	CHECK(metrics_accepts_gzip(&lines) == metrics_accepts_gzip(&joined));
+	free(j);
+}
+
 static void
 check_negotiation(const char *h, size_t len)
 {
-	enum render_format f = metrics_negotiate_format(h, len);
-	bool gz = metrics_accepts_gzip(h, len);
+	struct http_field_lines one = http_field_one_line(h, len), prefix;
+	enum render_format f;
+	bool gz;
 	static const char more[] = ",application/openmetrics-text;q=1,gzip,*";
 	char *bigger;
 
+	f = metrics_negotiate_format(&one);
+	gz = metrics_accepts_gzip(&one);
 	CHECK(f == RENDER_TEXT || f == RENDER_OPENMETRICS);
 	if (!contains_nocase(h, len, "openmetrics-text"))
 		CHECK(f == RENDER_TEXT);
@@ -115,9 +151,11 @@ check_negotiation(const char *h, size_t len)
 	CHECK(bigger != NULL);
 	memcpy(bigger, h, len);
 	memcpy(bigger + len, more, sizeof(more));
-	CHECK(metrics_negotiate_format(bigger, len) == f);
-	CHECK(metrics_accepts_gzip(bigger, len) == gz);
+	prefix = http_field_one_line(bigger, len);
+	CHECK(metrics_negotiate_format(&prefix) == f);
+	CHECK(metrics_accepts_gzip(&prefix) == gz);
 	free(bigger);
+	check_lines(h, len);
 }
 
 static void
@@ -160,6 +198,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *field[3] = { data, NULL, NULL };
 	size_t flen[3] = { size, 0, 0 };
 	char *a, *b, *tok;
+	struct http_field_lines none;
 	int n = 1;
 
 	if (size > 8192)
@@ -178,8 +217,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	check_negotiation(a, flen[0]);
 	check_negotiation(b, flen[1]);
-	CHECK(metrics_negotiate_format(NULL, 0) == RENDER_TEXT);
-	CHECK(!metrics_accepts_gzip(NULL, 0));
+	none = http_field_one_line(NULL, 0);
+	CHECK(metrics_negotiate_format(&none) == RENDER_TEXT);
+	CHECK(!metrics_accepts_gzip(&none));
 
 	if (flen[2] < sizeof(cfg.metrics_token) - 1)
 		check_token(a, flen[0], tok, flen[2]);
