@@ -621,11 +621,30 @@ EOT
 		"| /health keep-alive req/s, observd/nginx"*)
 			[[ $other == *"req/s, observd/nginx"* || ${ka_done:-} ]] && continue
 			local ka_done=1
+			local wo wn so sn
+			# wrk's CPU per request: its CPU share of a second over req/s
+			wo=$(awk -v c="$(fig observd health-ka "$c0" 11)" -v r="$(fig observd health-ka "$c0" 5)" 'BEGIN { if (r > 0) print c / 100 * 1e6 / r }')
+			wn=$(awk -v c="$(fig nginx health-ka "$c0" 11)" -v r="$(fig nginx health-ka "$c0" 5)" 'BEGIN { if (r > 0) print c / 100 * 1e6 / r }')
+			so=$(fig observd health-ka "$c0" 8) sn=$(fig nginx health-ka "$c0" 8)
 			cat <<EOT
-- **/health keep-alive req/s (≥ 1.10× nginx).** wrk is saturated (its CPU column is at
-  $(f1 "$(fig observd health-ka "$c0" 11)" 0) % of a core at $c0 connections) and shares the two CPUs with the servers,
-  so req/s follows how the scheduler splits the CPUs more than server cost; the server
-  CPU per request shows the difference in cost.
+- **/health keep-alive req/s (≥ 1.10× nginx).** wrk shares the two CPUs with the
+  servers and is near saturation (its CPU column: $(f1 "$(fig observd health-ka "$c0" 11)" 0) % of a core at $c0 connections),
+  so each request costs the machine wrk's CPU as well as the server's: $(f1 "$wo" 1) + $(f1 "$so" 1) µs
+  with observd, $(f1 "$wn" 1) + $(f1 "$sn" 1) µs with nginx.  The client's half, which both pay,
+  dilutes observd's lead in server CPU; a larger lead in req/s needs a lower server
+  CPU per request, which the next paragraph explains.
+EOT
+			;;
+		"| server CPU per /health close request"*)
+			cat <<EOT
+- **Server CPU per close request (≤ 1.00× nginx).** A connection per request: observd's
+  workers spend $(f1 "$(ufig observd health-close "$c0")" 1) µs in user space and $(f1 "$(fig observd health-close "$c0" 13)" 1) µs in the kernel per request,
+  nginx's $(f1 "$(ufig nginx health-close "$c0")" 1) µs and $(f1 "$(fig nginx health-close "$c0" 13)" 1) µs.  The kernel's part — the TCP handshake and teardown,
+  accept, the socket's set-up and release — is nearly all of it, and both make six system
+  calls per connection (\`strace -c\`: observd \`accept4\`, \`epoll_ctl\` add, \`read\`, \`write\`,
+  \`epoll_ctl\` delete, \`close\`; nginx the same without the delete, which \`close\` does,
+  and one more \`epoll_wait\` per connection), so the ratio sits at parity and the
+  run-to-run noise decides which side of 1.00 it lands on.
 EOT
 			;;
 		"| /metrics req/s (:9464)"*)
