@@ -283,8 +283,8 @@ struct render_ctx {
 
 /* A label whose value comes from our own tables (methods, routes,
  * statuses, reasons, roles, digits) is copied as it is: those strings
- * need no escaping, which the golden files check.  Only escape is
- * escaped (build information from outside). */
+ * need no escaping, which the golden files check.  Only values from
+ * outside (build information) have escape set. */
 struct label {
 	const char	*name;
 	size_t		 name_len;
