@@ -15,7 +15,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -26,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "itest.h"
 #include "observd/config.h"
 #include "observd/log.h"
 
@@ -41,23 +41,11 @@ static char tdir[256];		/* mkdtemp under /tmp: short */
 
 /* ------------------------------------------------------------ helpers */
 
-static int
-rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb; (void)flag; (void)ftw;
-	return remove(path);
-}
-
 /* A path under the temporary directory, in one of a few rotating buffers. */
 static const char *
 tpath(const char *name)
 {
-	static char bufs[64][PATH_MAX];
-	static unsigned next;
-	char *b = bufs[next++ % NELEM(bufs)];
-
-	snprintf(b, PATH_MAX, "%s/%s", tdir, name);
-	return b;
+	return itest_path_in(tdir, name);
 }
 
 /* s with every "$D" replaced by the temporary directory. */
@@ -117,7 +105,7 @@ static void
 teardown(void)
 {
 	if (tdir[0] != '\0')
-		nftw(tdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+		itest_rm_tree(tdir);
 }
 
 /* Environment arrays: kept in a global so that LeakSanitizer sees them. */

@@ -34,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "htest.h"
@@ -66,14 +65,6 @@ static void
 start(struct itest_server *s, const char *const *args)
 {
 	ck_assert_msg(itest_start_ex(s, 0, args, NULL) == 0, "observd did not start (its log is above)");
-}
-
-static bool
-closes(const struct itest_response *r)
-{
-	const char *v = itest_header(r, "Connection");
-
-	return v != NULL && strcasecmp(v, "close") == 0;
 }
 
 /*
@@ -176,14 +167,14 @@ START_TEST(test_slowloris)
 
 	t_start = itest_now_ms();
 	for (int i = 0; i < LORIS_N; i++) {
-		loris[i].fd = htest_connect_start(srv.port);
+		loris[i].fd = itest_connect_start(srv.port, AF_INET);
 		SCHECK(&srv, loris[i].fd >= 0, "connect %d: %s", i, strerror(errno));
 	}
 	for (int i = 0; i < LORIS_N; i++) {
-		SCHECK(&srv, htest_connect_wait(loris[i].fd, IO_MS) == 0, "connect %d did not complete", i);
+		SCHECK(&srv, itest_connect_wait(loris[i].fd, IO_MS) == 0, "connect %d did not complete", i);
 		loris[i].t0 = itest_now_ms();
 		/* The first bytes of a head, then one byte per drip. */
-		SCHECK(&srv, htest_send_all(loris[i].fd, head, 16, IO_MS) == 0, "send %d", i);
+		SCHECK(&srv, itest_send_all(loris[i].fd, head, 16, IO_MS) == 0, "send %d", i);
 		loris[i].sent = 16;
 	}
 	/* Probes start with the attack loop: on a loaded machine setting up
@@ -224,9 +215,9 @@ START_TEST(test_slowloris)
 			struct probe *pr = &probe[nprobes++];
 
 			pr->t0 = now;
-			pr->fd = htest_connect_start(srv.port);
-			SCHECK(&srv, pr->fd >= 0 && htest_connect_wait(pr->fd, IO_MS) == 0 &&
-			    htest_send_all(pr->fd, probe_req, sizeof(probe_req) - 1, IO_MS) == 0,
+			pr->fd = itest_connect_start(srv.port, AF_INET);
+			SCHECK(&srv, pr->fd >= 0 && itest_connect_wait(pr->fd, IO_MS) == 0 &&
+			    itest_send_all(pr->fd, probe_req, sizeof(probe_req) - 1, IO_MS) == 0,
 			    "probe %d: cannot connect or send", nprobes);
 			next_probe = now + 300;
 		}
@@ -329,11 +320,11 @@ START_TEST(test_connection_flood)
 	ck_assert_msg(rej0 >= 0, "no observd_connections_rejected_total in the exposition");
 
 	for (int i = 0; i < FLOOD_N; i++) {
-		fds[i] = htest_connect_start(srv.port);
+		fds[i] = itest_connect_start(srv.port, AF_INET);
 		SCHECK(&srv, fds[i] >= 0, "connect %d: %s", i, strerror(errno));
 	}
 	for (int i = 0; i < FLOOD_N; i++) {
-		SCHECK(&srv, htest_connect_wait(fds[i], IO_MS) == 0, "connect %d did not complete", i);
+		SCHECK(&srv, itest_connect_wait(fds[i], IO_MS) == 0, "connect %d did not complete", i);
 		t_conn[i] = itest_now_ms();
 	}
 	/* Read for 3 s: the refused ones get 503 and EOF, the rest nothing. */
@@ -520,10 +511,10 @@ smuggle_run(const struct smuggle_case *t)
 		SCHECK(&srv, r1.status == t->status[k], "%s: response %d is %d, want %d", t->name, k + 1,
 		    r1.status, t->status[k]);
 		if (k + 1 < t->nresp || !t->close)
-			SCHECK(&srv, !closes(&r1), "%s: response %d closes", t->name, k + 1);
+			SCHECK(&srv, !itest_closes(&r1), "%s: response %d closes", t->name, k + 1);
 	}
 	if (t->close) {
-		SCHECK(&srv, closes(&r1), "%s: no 'Connection: close' on the %d", t->name, r1.status);
+		SCHECK(&srv, itest_closes(&r1), "%s: no 'Connection: close' on the %d", t->name, r1.status);
 		eof = itest_wait_eof(c, EOF_MS);
 		SCHECK(&srv, eof == 1, "%s: after the %d the connection %s", t->name, r1.status,
 		    eof == 0 ? "stayed open" : "carried more data (a smuggled response?)");
@@ -618,8 +609,8 @@ series_round(unsigned n, uint32_t *seed)
 	unsigned done = 0, c4 = 0;
 
 	for (int i = 0; i < NCONN; i++) {
-		fds[i] = htest_connect_start(srv.port);
-		SCHECK(&srv, fds[i] >= 0 && htest_connect_wait(fds[i], IO_MS) == 0, "connect");
+		fds[i] = itest_connect_start(srv.port, AF_INET);
+		SCHECK(&srv, fds[i] >= 0 && itest_connect_wait(fds[i], IO_MS) == 0, "connect");
 	}
 	for (unsigned b = 0; done < n; b++) {
 		unsigned k = n - done < BATCH ? n - done : BATCH;

@@ -6,13 +6,10 @@
  */
 #include "config.h"
 
-#include <sys/stat.h>
-
 #include <check.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <regex.h>
 #include <stdbool.h>
@@ -23,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "itest.h"
 #include "observd/config.h"
 #include "observd/http_response.h"
 
@@ -33,22 +31,10 @@ static char tdir[256];
 
 /* ------------------------------------------------------------ helpers */
 
-static int
-rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb; (void)flag; (void)ftw;
-	return remove(path);
-}
-
 static const char *
 tpath(const char *name)
 {
-	static char bufs[32][PATH_MAX];
-	static unsigned next;
-	char *b = bufs[next++ % NELEM(bufs)];
-
-	snprintf(b, PATH_MAX, "%s/%s", tdir, name);
-	return b;
+	return itest_path_in(tdir, name);
 }
 
 static const char *
@@ -83,7 +69,7 @@ static void
 teardown(void)
 {
 	if (tdir[0] != '\0')
-		nftw(tdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+		itest_rm_tree(tdir);
 }
 
 /* A configuration from options (NULL-terminated) and an environment. */
@@ -110,110 +96,6 @@ load_cfg(struct config *cfg, const char *const *args, const char *const *env)
 
 #define ARGS(...)	((const char *const[]){ __VA_ARGS__, NULL })
 #define NOARGS		((const char *const *)NULL)
-
-/* ---------------------------------------------- a tiny JSON reader */
-
-/* One flat object of string and integer values, strings decoded. */
-#define JMAX	8
-
-struct jobj {
-	int	 n;
-	char	 key[JMAX][32];
-	char	 val[JMAX][512];
-	bool	 is_num[JMAX];
-};
-
-static const char *
-j_string(const char *p, char *out, size_t outlen)
-{
-	size_t o = 0;
-
-	if (*p++ != '"')
-		return NULL;
-	for (;;) {
-		unsigned char c = (unsigned char)*p++;
-		unsigned cp;
-
-		if (c == '"')
-			break;
-		if (c < 0x20 || o + 4 >= outlen)
-			return NULL;
-		if (c != '\\') {
-			out[o++] = (char)c;
-			continue;
-		}
-		switch (*p++) {
-		case '"': out[o++] = '"'; break;
-		case '\\': out[o++] = '\\'; break;
-		case '/': out[o++] = '/'; break;
-		case 'n': out[o++] = '\n'; break;
-		case 't': out[o++] = '\t'; break;
-		case 'r': out[o++] = '\r'; break;
-		case 'u':
-			for (int i = 0; i < 4; i++)
-				if (!isxdigit((unsigned char)p[i]))
-					return NULL;
-			if (sscanf(p, "%4x", &cp) != 1 || cp >= 0x80)
-				return NULL;	/* only control escapes expected */
-			out[o++] = (char)cp;
-			p += 4;
-			break;
-		default:
-			return NULL;
-		}
-	}
-	out[o] = '\0';
-	return p;
-}
-
-static int
-j_parse(const char *s, size_t len, struct jobj *j)
-{
-	char buf[2048];
-	const char *p = buf;
-
-	if (len >= sizeof(buf))
-		return -1;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	memset(j, 0, sizeof(*j));
-	if (*p++ != '{')
-		return -1;
-	for (;;) {
-		if (j->n == JMAX || (p = j_string(p, j->key[j->n], sizeof(j->key[0]))) == NULL)
-			return -1;
-		if (*p++ != ':')
-			return -1;
-		if (*p == '"') {
-			if ((p = j_string(p, j->val[j->n], sizeof(j->val[0]))) == NULL)
-				return -1;
-		} else {
-			size_t k = 0;
-
-			if (!isdigit((unsigned char)*p))
-				return -1;
-			while (isdigit((unsigned char)*p) && k < 20)
-				j->val[j->n][k++] = *p++;
-			j->val[j->n][k] = '\0';
-			j->is_num[j->n] = true;
-		}
-		j->n++;
-		if (*p == '}')
-			break;
-		if (*p++ != ',')
-			return -1;
-	}
-	return p[1] == '\0' ? 0 : -1;
-}
-
-static const char *
-j_get(const struct jobj *j, const char *key)
-{
-	for (int i = 0; i < j->n; i++)
-		if (strcmp(j->key[i], key) == 0)
-			return j->val[i];
-	return NULL;
-}
 
 /* Occurrences of needle in s[0..len). */
 static int
@@ -528,8 +410,8 @@ check_header_lines(const char *h, size_t len, bool status_line)
 static void
 check_responses(const struct http_responses *rs, const struct config *cfg)
 {
+	static struct itest_json_flat j;	/* large: off the stack */
 	char want[256], server[64];
-	struct jobj j;
 
 	snprintf(server, sizeof(server), "Server: observd%s\r\n",
 	    cfg->server_tokens ? "/" PACKAGE_VERSION : "");
@@ -582,18 +464,18 @@ check_responses(const struct http_responses *rs, const struct config *cfg)
 			ck_assert_uint_gt(r->body_len, 0);
 			continue;
 		}
-		ck_assert_msg(j_parse(r->body, r->body_len, &j) == 0, "canned %d: body '%.*s' is not JSON",
-		    e->id, (int)r->body_len, r->body);
+		ck_assert_msg(itest_json_flat_parse(r->body, r->body_len, &j) == 0,
+		    "canned %d: body '%.*s' is not JSON", e->id, (int)r->body_len, r->body);
 		if (e->json_error != NULL) {
 			ck_assert_int_eq(j.n, 2);
-			ck_assert_str_eq(j_get(&j, "error"), e->json_error);
+			ck_assert_str_eq(itest_json_flat_get(&j, "error"), e->json_error);
 			snprintf(want, sizeof(want), "%d", e->status);
-			ck_assert_str_eq(j_get(&j, "status"), want);
+			ck_assert_str_eq(itest_json_flat_get(&j, "status"), want);
 		} else {
-			ck_assert_str_eq(j_get(&j, "status"), e->json_status);
+			ck_assert_str_eq(itest_json_flat_get(&j, "status"), e->json_status);
 			if (e->id == CANNED_HEALTH) {
 				ck_assert_int_eq(j.n, 2);
-				ck_assert_str_eq(j_get(&j, "service"), cfg->service_name);
+				ck_assert_str_eq(itest_json_flat_get(&j, "service"), cfg->service_name);
 			} else
 				ck_assert_int_eq(j.n, 1);
 		}

@@ -35,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -110,14 +109,6 @@ header_is(const struct itest_response *r, const char *name, const char *value)
 	return v != NULL && strcmp(v, value) == 0;
 }
 
-static bool
-closes(const struct itest_response *r)
-{
-	const char *v = itest_header(r, "Connection");
-
-	return v != NULL && strcasecmp(v, "close") == 0;
-}
-
 /* What every response carries. */
 static void
 expect_common(const struct itest_response *r, bool head)
@@ -177,7 +168,7 @@ expect_rejected(const struct itest_server *s, const char *what, const char *raw,
 	SCHECK(s, itest_read_response(c, &r1, false, IO_MS) == 0, "%s: no response: %s", what, r1.error);
 	SCHECK(s, r1.status == status, "%s: status %d, want %d", what, r1.status, status);
 	expect_error_body(&r1, status);
-	SCHECK(s, closes(&r1), "%s: no 'Connection: close' on the %d", what, status);
+	SCHECK(s, itest_closes(&r1), "%s: no 'Connection: close' on the %d", what, status);
 	eof = itest_wait_eof(c, EOF_MS);
 	SCHECK(s, eof == 1, "%s: after the %d the connection %s", what, status,
 	    eof == 0 ? "stayed open" : "carried more data");
@@ -404,12 +395,12 @@ START_TEST(test_error_statuses)
 		exchange(&srv, c, "POST /nope HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
 		    false, &r1);
 		ck_assert_int_eq(r1.status, 404);
-		ck_assert_msg(!closes(&r1), "closing before the body was seen");
+		ck_assert_msg(!itest_closes(&r1), "closing before the body was seen");
 		ck_assert_int_eq(itest_sends(c, "44c\r\n"), 0);
 		(void)itest_send(c, chunk, sizeof(chunk));	/* may fail once the server closed */
 		SCHECK(&srv, itest_read_response(c, &r2, false, IO_MS) == 0, "no 413: %s", r2.error);
 		expect_error_body(&r2, 413);
-		ck_assert_msg(closes(&r2), "413 without Connection: close");
+		ck_assert_msg(itest_closes(&r2), "413 without Connection: close");
 		ck_assert_int_eq(itest_wait_eof(c, EOF_MS), 1);
 		itest_close(c);
 	}
@@ -435,7 +426,7 @@ START_TEST(test_header_timeout)
 	SCHECK(&srv, itest_read_response(a, &r1, false, IO_MS) == 0, "no 408: %s", r1.error);
 	took = itest_now_ms() - t0;
 	expect_error_body(&r1, 408);
-	ck_assert_msg(closes(&r1), "408 without Connection: close");
+	ck_assert_msg(itest_closes(&r1), "408 without Connection: close");
 	ck_assert_msg(took >= 500 && took <= 4500, "408 after %llu ms with a 1 s timeout",
 	    (unsigned long long)took);
 	ck_assert_int_eq(itest_wait_eof(a, EOF_MS), 1);
@@ -482,7 +473,7 @@ START_TEST(test_keepalive)
 		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", paths[i]);
 		exchange(&srv, c, req, false, &r1);
 		ck_assert_msg(r1.status == (strcmp(paths[i], "/nope") == 0 ? 404 : 200), "%s: %d", paths[i], r1.status);
-		ck_assert_msg(!closes(&r1), "%s: Connection: close on a keep-alive request", paths[i]);
+		ck_assert_msg(!itest_closes(&r1), "%s: Connection: close on a keep-alive request", paths[i]);
 		ck_assert_msg(itest_pending(c) == 0, "extra bytes after %s", paths[i]);
 	}
 	ck_assert_msg(itest_wait_eof(c, 300) == 0, "the server closed a keep-alive connection");
@@ -523,7 +514,7 @@ START_TEST(test_pipelining)
 	SCHECK(&srv, itest_read_response(c, &r2, false, IO_MS) == 0, "%s", r2.error);
 	ck_assert_int_eq(r1.status, 404);
 	ck_assert_int_eq(r2.status, 200);
-	ck_assert_msg(closes(&r2), "no Connection: close");
+	ck_assert_msg(itest_closes(&r2), "no Connection: close");
 	ck_assert_msg(itest_wait_eof(c, EOF_MS) == 1, "a request after Connection: close was answered");
 	itest_close(c);
 }
@@ -657,7 +648,7 @@ START_TEST(test_connection_close)
 	c = connect_to(&srv);
 	exchange(&srv, c, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false, &r1);
 	ck_assert_int_eq(r1.status, 200);
-	ck_assert_msg(closes(&r1), "no Connection: close in the response");
+	ck_assert_msg(itest_closes(&r1), "no Connection: close in the response");
 	ck_assert_int_eq(itest_wait_eof(c, EOF_MS), 1);
 	itest_close(c);
 
@@ -665,7 +656,7 @@ START_TEST(test_connection_close)
 	c = connect_to(&srv);
 	exchange(&srv, c, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: foo, Close\r\n\r\n", false, &r1);
 	ck_assert_int_eq(r1.status, 200);
-	ck_assert_msg(closes(&r1), "no Connection: close in the response");
+	ck_assert_msg(itest_closes(&r1), "no Connection: close in the response");
 	ck_assert_int_eq(itest_wait_eof(c, EOF_MS), 1);
 	itest_close(c);
 }
@@ -748,7 +739,7 @@ START_TEST(test_request_bodies)
 	exchange(&srv, c, "POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
 	    false, &r1);
 	ck_assert_int_eq(r1.status, 404);
-	ck_assert_msg(closes(&r1), "Expect: 100-continue: no Connection: close");
+	ck_assert_msg(itest_closes(&r1), "Expect: 100-continue: no Connection: close");
 	ck_assert_int_eq(itest_wait_eof(c, EOF_MS), 1);
 	itest_close(c);
 
@@ -758,7 +749,7 @@ START_TEST(test_request_bodies)
 	ck_assert_int_eq(r1.status, 404);
 	SCHECK(&srv, itest_read_response(c, &r2, false, IO_MS) == 0, "no 400 for bad framing: %s", r2.error);
 	expect_error_body(&r2, 400);
-	ck_assert_msg(closes(&r2), "400 without Connection: close");
+	ck_assert_msg(itest_closes(&r2), "400 without Connection: close");
 	ck_assert_int_eq(itest_wait_eof(c, EOF_MS), 1);
 	itest_close(c);
 }
@@ -774,7 +765,7 @@ START_TEST(test_keepalive_timeout)
 	c = connect_to(&srv);
 	exchange(&srv, c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n", false, &r1);
 	ck_assert_int_eq(r1.status, 200);
-	ck_assert_msg(!closes(&r1), "closed at once");
+	ck_assert_msg(!itest_closes(&r1), "closed at once");
 	t0 = itest_now_ms();
 	eof = itest_wait_eof(c, 8000);
 	took = itest_now_ms() - t0;
@@ -788,7 +779,7 @@ START_TEST(test_keepalive_timeout)
 	c = connect_to(&srv);
 	exchange(&srv, c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n", false, &r1);
 	ck_assert_int_eq(r1.status, 200);
-	ck_assert_msg(closes(&r1), "keep-alive with keepalive_timeout 0");
+	ck_assert_msg(itest_closes(&r1), "keep-alive with keepalive_timeout 0");
 	ck_assert_int_eq(itest_wait_eof(c, EOF_MS), 1);
 	itest_close(c);
 }
@@ -819,7 +810,7 @@ START_TEST(test_connection_cap)
 	SCHECK(&srv, itest_read_response(extra, &r1, false, IO_MS) == 0, "6th connection: %s", r1.error);
 	expect_error_body(&r1, 503);
 	ck_assert_msg(header_is(&r1, "Retry-After", "1"), "no Retry-After: 1");
-	ck_assert_msg(closes(&r1), "503 without Connection: close");
+	ck_assert_msg(itest_closes(&r1), "503 without Connection: close");
 	ck_assert_int_eq(itest_wait_eof(extra, EOF_MS), 1);
 	itest_close(extra);
 
@@ -1063,7 +1054,7 @@ START_TEST(test_drain_inflight)
 	ck_assert_int_eq(r2.status, 503);
 	ck_assert_str_eq(r2.body, "{\"status\":\"draining\"}");
 	expect_common(&r2, false);
-	ck_assert_msg(closes(&r2), "no Connection: close while draining");
+	ck_assert_msg(itest_closes(&r2), "no Connection: close while draining");
 	ck_assert_int_eq(itest_wait_eof(b, EOF_MS), 1);
 
 	/* The request in flight completes normally, with Connection: close. */
@@ -1071,7 +1062,7 @@ START_TEST(test_drain_inflight)
 	SCHECK(&srv, itest_read_response(a, &r1, false, IO_MS) == 0, "in-flight request: %s", r1.error);
 	ck_assert_int_eq(r1.status, 200);
 	ck_assert_str_eq(r1.body, "{\"status\":\"healthy\",\"service\":\"observd\"}");
-	ck_assert_msg(closes(&r1), "no Connection: close while draining");
+	ck_assert_msg(itest_closes(&r1), "no Connection: close while draining");
 	ck_assert_int_eq(itest_wait_eof(a, EOF_MS), 1);
 
 	/* Nothing left: the master exits 0, well before the drain timeout. */
@@ -1142,7 +1133,6 @@ load_client(uint16_t port, int stop_fd, int out_fd)
 	memset(&res, 0, sizeof(res));
 	while (itest_now_ms() < deadline) {
 		struct pollfd pfd = { .fd = stop_fd, .events = POLLIN };
-		const char *conn;
 
 		if (poll(&pfd, 1, 0) > 0)
 			break;
@@ -1178,8 +1168,7 @@ load_client(uint16_t port, int stop_fd, int out_fd)
 		}
 		res.ok++;
 		snprintf(res.last_body, sizeof(res.last_body), "%.127s", r.body);
-		conn = itest_header(&r, "Connection");
-		if (conn != NULL && strcasecmp(conn, "close") == 0) {
+		if (itest_closes(&r)) {
 			res.closes_seen++;
 			itest_close(c);
 			c = NULL;

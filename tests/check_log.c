@@ -9,7 +9,6 @@
 #include <sys/wait.h>
 
 #include <check.h>
-#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,144 +17,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "itest.h"
 #include "observd/log.h"
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
-
-/* ------------------------------------------------ a tiny JSON reader */
-
-/*
- * Parses one flat JSON object ({"k":"v","n":12,...}: string and integer
- * values only, which is all observd writes) and decodes the strings
- * (\uXXXX to UTF-8).  Strict: no trailing bytes, no raw control bytes.
- */
-#define JMAX	16
-
-struct jobj {
-	int	 n;
-	char	 key[JMAX][32];
-	char	 val[JMAX][8192];
-	bool	 is_num[JMAX];
-};
-
-static const char *
-j_string(const char *p, char *out, size_t outlen)
-{
-	size_t o = 0;
-
-	if (*p++ != '"')
-		return NULL;
-	for (;;) {
-		unsigned char c = (unsigned char)*p++;
-		unsigned cp;
-
-		if (c == '"')
-			break;
-		if (c < 0x20)
-			return NULL;
-		if (o + 4 >= outlen)
-			return NULL;
-		if (c != '\\') {
-			out[o++] = (char)c;
-			continue;
-		}
-		switch (*p++) {
-		case '"': out[o++] = '"'; break;
-		case '\\': out[o++] = '\\'; break;
-		case '/': out[o++] = '/'; break;
-		case 'b': out[o++] = '\b'; break;
-		case 'f': out[o++] = '\f'; break;
-		case 'n': out[o++] = '\n'; break;
-		case 'r': out[o++] = '\r'; break;
-		case 't': out[o++] = '\t'; break;
-		case 'u':
-			for (int i = 0; i < 4; i++)
-				if (!isxdigit((unsigned char)p[i]))
-					return NULL;
-			if (sscanf(p, "%4x", &cp) != 1)
-				return NULL;
-			p += 4;
-			if (cp >= 0xd800 && cp <= 0xdfff)
-				return NULL;	/* observd never writes surrogates */
-			if (cp < 0x80)
-				out[o++] = (char)cp;
-			else if (cp < 0x800) {
-				out[o++] = (char)(0xc0 | cp >> 6);
-				out[o++] = (char)(0x80 | (cp & 0x3f));
-			} else {
-				out[o++] = (char)(0xe0 | cp >> 12);
-				out[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-				out[o++] = (char)(0x80 | (cp & 0x3f));
-			}
-			break;
-		default:
-			return NULL;
-		}
-	}
-	out[o] = '\0';
-	return p;
-}
-
-/* 0 if s (exactly, up to its NUL) is one flat JSON object. */
-static int
-j_parse(const char *s, struct jobj *j)
-{
-	const char *p = s;
-
-	memset(j, 0, sizeof(*j));
-	if (*p++ != '{')
-		return -1;
-	for (;;) {
-		if (j->n == JMAX)
-			return -1;
-		if ((p = j_string(p, j->key[j->n], sizeof(j->key[0]))) == NULL)
-			return -1;
-		for (int k = 0; k < j->n; k++)
-			if (strcmp(j->key[k], j->key[j->n]) == 0)
-				return -1;	/* duplicate key */
-		if (*p++ != ':')
-			return -1;
-		if (*p == '"') {
-			if ((p = j_string(p, j->val[j->n], sizeof(j->val[0]))) == NULL)
-				return -1;
-		} else {
-			size_t len = 0;
-
-			if (*p == '-')
-				j->val[j->n][len++] = *p++;
-			if (!isdigit((unsigned char)*p))
-				return -1;
-			while (isdigit((unsigned char)*p) && len < 30)
-				j->val[j->n][len++] = *p++;
-			j->val[j->n][len] = '\0';
-			j->is_num[j->n] = true;
-		}
-		j->n++;
-		if (*p == '}')
-			break;
-		if (*p++ != ',')
-			return -1;
-	}
-	return p[1] == '\0' ? 0 : -1;
-}
-
-static const char *
-j_get(const struct jobj *j, const char *key)
-{
-	for (int i = 0; i < j->n; i++)
-		if (strcmp(j->key[i], key) == 0)
-			return j->val[i];
-	return NULL;
-}
-
-static bool
-j_is_num(const struct jobj *j, const char *key)
-{
-	for (int i = 0; i < j->n; i++)
-		if (strcmp(j->key[i], key) == 0)
-			return j->is_num[i];
-	return false;
-}
 
 /* ------------------------------------------------ stderr capture */
 
@@ -213,13 +78,21 @@ split_lines(const char *text, size_t len, char lines[][8192], int max)
 }
 
 static char lines[8][8192];
-static struct jobj jo;
+static struct itest_json_flat jo;	/* large: off the stack */
+
+/* Parse one captured line (a string, without its newline) into jo; 0 or
+ * -1 if it is not one flat JSON object. */
+static int
+parse_line(const char *line)
+{
+	return itest_json_flat_parse(line, strlen(line), &jo);
+}
 
 /* Common keys of every line. */
 static void
-check_prefix(const struct jobj *j, const char *level, const char *proc, int worker)
+check_prefix(const struct itest_json_flat *j, const char *level, const char *proc, int worker)
 {
-	const char *ts = j_get(j, "ts"), *pid = j_get(j, "pid");
+	const char *ts = itest_json_flat_get(j, "ts"), *pid = itest_json_flat_get(j, "pid");
 	char want[32];
 	int y, mo, d, h, mi, s, ms;
 	char z;
@@ -230,17 +103,17 @@ check_prefix(const struct jobj *j, const char *level, const char *proc, int work
 	    z == 'Z' && ts[4] == '-' && ts[10] == 'T' && ts[19] == '.' &&
 	    mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && s <= 60 && ms < 1000,
 	    "bad ts '%s'", ts);
-	ck_assert_str_eq(j_get(j, "level"), level);
-	ck_assert_str_eq(j_get(j, "proc"), proc);
-	ck_assert(j_is_num(j, "pid"));
+	ck_assert_str_eq(itest_json_flat_get(j, "level"), level);
+	ck_assert_str_eq(itest_json_flat_get(j, "proc"), proc);
+	ck_assert(itest_json_flat_is_number(j, "pid"));
 	snprintf(want, sizeof(want), "%ld", (long)getpid());
 	ck_assert_str_eq(pid, want);
 	if (worker >= 0) {
 		snprintf(want, sizeof(want), "%d", worker);
-		ck_assert(j_is_num(j, "worker"));
-		ck_assert_str_eq(j_get(j, "worker"), want);
+		ck_assert(itest_json_flat_is_number(j, "worker"));
+		ck_assert_str_eq(itest_json_flat_get(j, "worker"), want);
 	} else
-		ck_assert_ptr_null(j_get(j, "worker"));
+		ck_assert_ptr_null(itest_json_flat_get(j, "worker"));
 	/* key order: ts, level, proc first */
 	ck_assert_str_eq(j->key[0], "ts");
 	ck_assert_str_eq(j->key[1], "level");
@@ -254,7 +127,7 @@ one_line(const char *text, size_t len)
 	int n = split_lines(text, len, lines, (int)NELEM(lines));
 
 	ck_assert_msg(n == 1, "%d lines: '%s'", n, text);
-	ck_assert_msg(j_parse(lines[0], &jo) == 0, "not a flat JSON object: '%s'", lines[0]);
+	ck_assert_msg(parse_line(lines[0]) == 0, "not a flat JSON object: '%s'", lines[0]);
 }
 
 /* ------------------------------------------------------ json_escape */
@@ -466,7 +339,7 @@ START_TEST(test_info_line)
 	text = capture_end(&len);
 	one_line(text, len);
 	check_prefix(&jo, "INFO", "observd", -1);
-	ck_assert_str_eq(j_get(&jo, "msg"), "hello 42 world");
+	ck_assert_str_eq(itest_json_flat_get(&jo, "msg"), "hello 42 world");
 	ck_assert_int_eq(jo.n, 5);	/* ts level proc pid msg */
 	ck_assert_str_eq(jo.key[4], "msg");
 }
@@ -483,7 +356,7 @@ START_TEST(test_worker_line)
 	text = capture_end(&len);
 	one_line(text, len);
 	check_prefix(&jo, "WARNING", "worker", 3);
-	ck_assert_str_eq(j_get(&jo, "msg"), "plain warning");
+	ck_assert_str_eq(itest_json_flat_get(&jo, "msg"), "plain warning");
 
 	log_init(LOG_LEVEL_INFO, "worker", 0);
 	capture_begin();
@@ -510,7 +383,7 @@ START_TEST(test_errno_variants)
 	text = capture_end(&len);
 	one_line(text, len);
 	check_prefix(&jo, "WARNING", "master", -1);
-	ck_assert_str_eq(j_get(&jo, "msg"), want);
+	ck_assert_str_eq(itest_json_flat_get(&jo, "msg"), want);
 
 	capture_begin();
 	errno = ENOENT;
@@ -519,7 +392,7 @@ START_TEST(test_errno_variants)
 	text = capture_end(&len);
 	one_line(text, len);
 	check_prefix(&jo, "ERROR", "master", -1);
-	ck_assert_str_eq(j_get(&jo, "msg"), want);
+	ck_assert_str_eq(itest_json_flat_get(&jo, "msg"), want);
 
 	/* the x variants ignore errno */
 	capture_begin();
@@ -537,9 +410,9 @@ START_TEST(test_errno_variants)
 
 		ck_assert_int_eq(n, 4);
 		for (int i = 0; i < n; i++) {
-			ck_assert_msg(j_parse(lines[i], &jo) == 0, "bad JSON '%s'", lines[i]);
+			ck_assert_msg(parse_line(lines[i]) == 0, "bad JSON '%s'", lines[i]);
 			check_prefix(&jo, lv[i], "master", -1);
-			ck_assert_str_eq(j_get(&jo, "msg"), msg[i]);
+			ck_assert_str_eq(itest_json_flat_get(&jo, "msg"), msg[i]);
 		}
 	}
 }
@@ -569,7 +442,7 @@ START_TEST(test_level_filter)
 	text = capture_end(&len);
 	one_line(text, len);
 	check_prefix(&jo, "ERROR", "observd", -1);
-	ck_assert_str_eq(j_get(&jo, "msg"), "yes");
+	ck_assert_str_eq(itest_json_flat_get(&jo, "msg"), "yes");
 
 	log_set_level(LOG_LEVEL_DEBUG);
 	capture_begin();
@@ -577,7 +450,7 @@ START_TEST(test_level_filter)
 	text = capture_end(&len);
 	one_line(text, len);
 	check_prefix(&jo, "DEBUG", "observd", -1);
-	ck_assert_str_eq(j_get(&jo, "msg"), "now visible");
+	ck_assert_str_eq(itest_json_flat_get(&jo, "msg"), "now visible");
 }
 END_TEST
 
@@ -592,12 +465,12 @@ START_TEST(test_msg_escaping)
 	log_info("bad utf-8: \xff\xc0\x80 end");
 	text = capture_end(&len);
 	ck_assert_int_eq(split_lines(text, len, lines, (int)NELEM(lines)), 2);
-	ck_assert_msg(j_parse(lines[0], &jo) == 0, "bad JSON '%s'", lines[0]);
-	ck_assert_str_eq(j_get(&jo, "msg"), msg);	/* round trip */
+	ck_assert_msg(parse_line(lines[0]) == 0, "bad JSON '%s'", lines[0]);
+	ck_assert_str_eq(itest_json_flat_get(&jo, "msg"), msg);	/* round trip */
 	ck_assert_ptr_nonnull(strstr(lines[0], "quote \\\" backslash \\\\ nl \\n tab \\t cr \\u000d"));
 	ck_assert_ptr_nonnull(strstr(lines[0], "\\u007f caf\xc3\xa9\"}"));
-	ck_assert_msg(j_parse(lines[1], &jo) == 0, "bad JSON '%s'", lines[1]);
-	ck_assert_str_eq(j_get(&jo, "msg"), "bad utf-8: \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd end");
+	ck_assert_msg(parse_line(lines[1]) == 0, "bad JSON '%s'", lines[1]);
+	ck_assert_str_eq(itest_json_flat_get(&jo, "msg"), "bad utf-8: \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd end");
 }
 END_TEST
 
@@ -621,9 +494,9 @@ START_TEST(test_long_msg_truncated)
 	for (int i = 0; i < 3; i++) {
 		const char *m;
 
-		ck_assert_msg(j_parse(lines[i], &jo) == 0, "line %d is not JSON", i);
+		ck_assert_msg(parse_line(lines[i]) == 0, "line %d is not JSON", i);
 		ck_assert_uint_le(strlen(lines[i]) + 1, 4096);	/* one line buffer, with the newline */
-		m = j_get(&jo, "msg");
+		m = itest_json_flat_get(&jo, "msg");
 		ck_assert_uint_gt(strlen(m), 1000);
 		for (const char *p = m; *p; p++)
 			ck_assert_int_eq(*p, i == 2 ? 'x' : '"');
@@ -645,24 +518,24 @@ START_TEST(test_access_line)
 	text = capture_end(&len);
 	ck_assert_int_eq(split_lines(text, len, lines, (int)NELEM(lines)), 2);
 
-	ck_assert_msg(j_parse(lines[0], &jo) == 0, "bad JSON '%s'", lines[0]);
+	ck_assert_msg(parse_line(lines[0]) == 0, "bad JSON '%s'", lines[0]);
 	check_prefix(&jo, "INFO", "worker", 7);
-	ck_assert_str_eq(j_get(&jo, "type"), "access");
-	ck_assert_str_eq(j_get(&jo, "remote"), "192.0.2.1");
-	ck_assert_str_eq(j_get(&jo, "method"), "GET");	/* method_len honoured */
-	ck_assert_str_eq(j_get(&jo, "target"), "/a\"b\\c?d=\x01\n\xef\xbf\xbd");
-	ck_assert(j_is_num(&jo, "status"));
-	ck_assert_str_eq(j_get(&jo, "status"), "404");
-	ck_assert(j_is_num(&jo, "bytes"));
-	ck_assert_str_eq(j_get(&jo, "bytes"), "123");
-	ck_assert(j_is_num(&jo, "duration_us"));
-	ck_assert_str_eq(j_get(&jo, "duration_us"), "4567");
-	ck_assert_ptr_null(j_get(&jo, "msg"));
+	ck_assert_str_eq(itest_json_flat_get(&jo, "type"), "access");
+	ck_assert_str_eq(itest_json_flat_get(&jo, "remote"), "192.0.2.1");
+	ck_assert_str_eq(itest_json_flat_get(&jo, "method"), "GET");	/* method_len honoured */
+	ck_assert_str_eq(itest_json_flat_get(&jo, "target"), "/a\"b\\c?d=\x01\n\xef\xbf\xbd");
+	ck_assert(itest_json_flat_is_number(&jo, "status"));
+	ck_assert_str_eq(itest_json_flat_get(&jo, "status"), "404");
+	ck_assert(itest_json_flat_is_number(&jo, "bytes"));
+	ck_assert_str_eq(itest_json_flat_get(&jo, "bytes"), "123");
+	ck_assert(itest_json_flat_is_number(&jo, "duration_us"));
+	ck_assert_str_eq(itest_json_flat_get(&jo, "duration_us"), "4567");
+	ck_assert_ptr_null(itest_json_flat_get(&jo, "msg"));
 
-	ck_assert_msg(j_parse(lines[1], &jo) == 0, "bad JSON '%s'", lines[1]);
-	ck_assert_str_eq(j_get(&jo, "method"), "P\"ST");
-	ck_assert_str_eq(j_get(&jo, "remote"), "::1");
-	ck_assert_str_eq(j_get(&jo, "status"), "200");
+	ck_assert_msg(parse_line(lines[1]) == 0, "bad JSON '%s'", lines[1]);
+	ck_assert_str_eq(itest_json_flat_get(&jo, "method"), "P\"ST");
+	ck_assert_str_eq(itest_json_flat_get(&jo, "remote"), "::1");
+	ck_assert_str_eq(itest_json_flat_get(&jo, "status"), "200");
 }
 END_TEST
 
@@ -681,10 +554,10 @@ START_TEST(test_access_long_target)
 	text = capture_end(&len);
 	one_line(text, len);
 	ck_assert_uint_le(len, 4096);
-	ck_assert_str_eq(j_get(&jo, "status"), "414");	/* the tail survives */
-	ck_assert_str_eq(j_get(&jo, "bytes"), "99");
-	ck_assert_uint_gt(strlen(j_get(&jo, "target")), 1000);
-	ck_assert_uint_lt(strlen(j_get(&jo, "method")), 64);
+	ck_assert_str_eq(itest_json_flat_get(&jo, "status"), "414");	/* the tail survives */
+	ck_assert_str_eq(itest_json_flat_get(&jo, "bytes"), "99");
+	ck_assert_uint_gt(strlen(itest_json_flat_get(&jo, "target")), 1000);
+	ck_assert_uint_lt(strlen(itest_json_flat_get(&jo, "method")), 64);
 	free(target);
 	free(method);
 }
@@ -736,13 +609,13 @@ START_TEST(test_fatal)
 	ck_assert(WIFEXITED(status));
 	ck_assert_int_eq(WEXITSTATUS(status), rows[_i].exit);
 	one_line(out, strlen(out));
-	ck_assert_str_eq(j_get(&jo, "level"), "ERROR");
-	ck_assert_str_eq(j_get(&jo, "proc"), "master");
+	ck_assert_str_eq(itest_json_flat_get(&jo, "level"), "ERROR");
+	ck_assert_str_eq(itest_json_flat_get(&jo, "proc"), "master");
 	if (rows[_i].msg == NULL)
 		snprintf(want, sizeof(want), "cannot bind: %s", strerror(EPERM));
 	else
 		snprintf(want, sizeof(want), "%s", rows[_i].msg);
-	ck_assert_str_eq(j_get(&jo, "msg"), want);
+	ck_assert_str_eq(itest_json_flat_get(&jo, "msg"), want);
 }
 END_TEST
 

@@ -484,14 +484,12 @@ send_requests(const struct itest_server *s, const char *path, int n, int status)
 	ck_assert_ptr_nonnull(r);
 	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
 	for (int i = 0; i < n; i++) {
-		const char *conn;
-
 		if (c == NULL)
 			ck_assert_ptr_nonnull(c = itest_connect_server(s));
 		PCHECK(itest_sends(c, req) == 0, "send failed");
 		PCHECK(itest_read_response(c, r, false, 5000) == 0, "request %d for %s: %s", i, path, r->error);
 		PCHECK(r->status == status, "%s answered %d", path, r->status);
-		if ((conn = itest_header(r, "Connection")) != NULL && strcasecmp(conn, "close") == 0) {
+		if (itest_closes(r)) {
 			itest_close(c);
 			c = NULL;
 		}

@@ -9,14 +9,11 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,105 +53,16 @@ sleep_us(long us)
 
 /* ------------------------------------------------------------------ HTTP */
 
-/* Non-blocking connect to 127.0.0.1:port within timeout_ms; fd or -1. */
+/* Non-blocking connect to 127.0.0.1:port within timeout_ms, with
+ * TCP_NODELAY; fd or -1. */
 static int
 connect_port(uint16_t port, int timeout_ms)
 {
-	struct sockaddr_in sin;
-	struct pollfd pfd;
-	int fd, err = 0, one = 1;
-	socklen_t errlen = sizeof(err);
+	int fd, one = 1;
 
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons(port);
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
-		if (errno != EINPROGRESS)
-			goto fail;
-		pfd.fd = fd;
-		pfd.events = POLLOUT;
-		if (poll(&pfd, 1, timeout_ms) != 1) {
-			errno = ETIMEDOUT;
-			goto fail;
-		}
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &errlen) < 0)
-			goto fail;
-		if (err != 0) {
-			errno = err;
-			goto fail;
-		}
-	}
+	if ((fd = itest_connect_fd(port, AF_INET, timeout_ms)) >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
-fail:
-	err = errno;
-	close(fd);
-	errno = err;
-	return -1;
-}
-
-/* Write all of buf before the deadline; 0 or -1. */
-static int
-send_all(int fd, const char *buf, size_t len, uint64_t deadline)
-{
-	while (len > 0) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-
-		if (n > 0) {
-			buf += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-
-			if (left_ms(deadline) == 0 || poll(&pfd, 1, left_ms(deadline)) < 0) {
-				errno = ETIMEDOUT;
-				return -1;
-			}
-			continue;
-		}
-		return -1;
-	}
-	return 0;
-}
-
-/* Read into buf[*len..cap) once, waiting until the deadline: >0, 0 at EOF,
- * -1 on error or timeout (errno). */
-static ssize_t
-recv_some(int fd, char *buf, size_t *len, size_t cap, uint64_t deadline)
-{
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-
-		if (*len >= cap) {
-			errno = ENOBUFS;
-			return -1;
-		}
-		n = recv(fd, buf + *len, cap - *len, 0);
-		if (n > 0) {
-			*len += (size_t)n;
-			return n;
-		}
-		if (n == 0)
-			return 0;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -1;
-		if (left_ms(deadline) == 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		if (poll(&pfd, 1, left_ms(deadline)) < 0 && errno != EINTR)
-			return -1;
-	}
 }
 
 static const char *
@@ -197,7 +105,7 @@ ftest_http_header(const struct ftest_http *res, const char *name, char *buf, siz
 int
 ftest_http_raw(uint16_t port, const char *raw, int timeout_ms, struct ftest_http *res)
 {
-	uint64_t deadline = ftest_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	uint64_t deadline = itest_now_ms() + (uint64_t)timeout_ms;
 	size_t cap = 1 << 16, len = 0, head_len = 0;
 	long long want = -1;
 	char *buf, *sep = NULL, cl[32];
@@ -209,7 +117,7 @@ ftest_http_raw(uint16_t port, const char *raw, int timeout_ms, struct ftest_http
 		snprintf(res->error, sizeof(res->error), "connect to %u: %s", port, strerror(errno));
 		return -1;
 	}
-	if (send_all(fd, raw, strlen(raw), deadline) < 0) {
+	if (itest_send_all(fd, raw, strlen(raw), timeout_ms) < 0) {
 		snprintf(res->error, sizeof(res->error), "send: %s", strerror(errno));
 		close(fd);
 		return -1;
@@ -226,7 +134,7 @@ ftest_http_raw(uint16_t port, const char *raw, int timeout_ms, struct ftest_http
 			if ((buf = realloc(buf, cap + 1)) == NULL)
 				abort();
 		}
-		n = recv_some(fd, buf, &len, cap, deadline);
+		n = itest_recv_some(fd, buf, &len, cap, deadline);
 		if (n < 0) {
 			snprintf(res->error, sizeof(res->error), "receive: %s (%zu bytes)", strerror(errno), len);
 			goto fail;
@@ -575,13 +483,13 @@ static int
 client_read(int fd, char *buf, size_t cap, int timeout_ms, int *status, bool *close_after,
     char *why, size_t whylen)
 {
-	uint64_t deadline = ftest_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	uint64_t deadline = itest_now_ms() + (uint64_t)timeout_ms;
 	size_t len = 0, head_len = 0;
 	long long want = -1;
 	char *sep = NULL, v[64];
 
 	for (;;) {
-		ssize_t n = recv_some(fd, buf, &len, cap - 1, deadline);
+		ssize_t n = itest_recv_some(fd, buf, &len, cap - 1, deadline);
 
 		if (n <= 0) {
 			snprintf(why, whylen, "%s after %zu bytes", n == 0 ? "EOF" : strerror(errno), len);
@@ -654,7 +562,7 @@ client_main(struct ftest_load_shared *sh, int idx, uint16_t port, const char *pa
 			}
 			LOAD_ADD(&st->connections, 1);
 		}
-		if (send_all(fd, req, (size_t)reqlen, ftest_now_ns() + 5000000000u) < 0) {
+		if (itest_send_all(fd, req, (size_t)reqlen, 5000) < 0) {
 			/* Not delivered (the peer is gone): a lost request if
 			 * the server could have read any of it. */
 			uint64_t mark = LOAD_GET(&sh->mark_ns), t = ftest_now_ns();
@@ -819,54 +727,16 @@ ftest_stats_str(const struct ftest_client_stats *s, char *buf, size_t len)
 
 /* ----------------------------------------------------------------- /proc */
 
-static int
-pid_cmp(const void *a, const void *b)
-{
-	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Processes matching: parent (if > 0), pgrp (if > 0), comm (if not NULL). */
-static int
-scan(pid_t parent, pid_t pgrp, pid_t skip, const char *comm, pid_t *pids, int max)
-{
-	DIR *d;
-	struct dirent *de;
-	int n = 0;
-
-	if ((d = opendir("/proc")) == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		pid_t pid = (pid_t)atol(de->d_name), pp, pg;
-		char state, c[32];
-
-		if (pid <= 0 || pid == skip)
-			continue;
-		if (itest_proc_stat(pid, &state, &pp, &pg, c, sizeof(c), NULL) < 0)
-			continue;
-		if (state == 'Z' || state == 'X' || (parent > 0 && pp != parent) ||
-		    (pgrp > 0 && pg != pgrp) || (comm != NULL && strcmp(c, comm) != 0))
-			continue;
-		if (n < max)
-			pids[n] = pid;
-		n++;
-	}
-	closedir(d);
-	qsort(pids, (size_t)(n < max ? n : max), sizeof(pid_t), pid_cmp);
-	return n;
-}
-
 int
 ftest_children(pid_t parent, const char *comm, pid_t *pids, int max)
 {
-	return scan(parent, 0, 0, comm, pids, max);
+	return itest_processes(parent, 0, 0, comm, pids, max);
 }
 
 int
 ftest_group_members(pid_t pgrp, pid_t skip, pid_t *pids, int max)
 {
-	return scan(0, pgrp, skip, NULL, pids, max);
+	return itest_processes(0, pgrp, skip, NULL, pids, max);
 }
 
 bool
@@ -928,38 +798,7 @@ ftest_cpu_ticks(pid_t pid)
 pid_t
 ftest_spawn(const char *const *argv, const char *log_path)
 {
-	pid_t parent = getpid(), pid;
-	int fd;
-
-	if ((fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644)) < 0)
-		return -1;
-	fflush(NULL);
-	if ((pid = fork()) < 0) {
-		close(fd);
-		return -1;
-	}
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-		sigset_t none;
-
-		setpgid(0, 0);
-		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-		if (getppid() != parent)
-			_exit(127);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		if (null < 0 || dup2(null, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-			_exit(127);
-		for (int i = 3; i < 1024; i++)
-			close(i);
-		execv(argv[0], (char *const *)argv);
-		dprintf(2, "ftest: cannot execute %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	setpgid(pid, pid);
-	close(fd);
-	return pid;
+	return itest_spawn(argv, NULL, log_path, log_path, 0);
 }
 
 void

@@ -7,20 +7,16 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#include <arpa/inet.h>
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "htest.h"
+#include "itest.h"
 
 long
 htest_raise_nofile(long want)
@@ -36,66 +32,6 @@ htest_raise_nofile(long want)
 			return -1;
 	}
 	return (long)rl.rlim_cur;
-}
-
-int
-htest_connect_start(uint16_t port)
-{
-	struct sockaddr_in sin;
-	int fd;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons(port);
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 && errno != EINPROGRESS) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-int
-htest_connect_wait(int fd, int timeout_ms)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-	int err = 0;
-	socklen_t len = sizeof(err);
-
-	if (poll(&pfd, 1, timeout_ms) != 1)
-		return -1;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0)
-		return -1;
-	return 0;
-}
-
-int
-htest_send_all(int fd, const void *buf, size_t len, int timeout_ms)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-
-			if (poll(&pfd, 1, timeout_ms) != 1)
-				return -1;
-			continue;
-		}
-		return -1;
-	}
-	return 0;
 }
 
 static void
@@ -139,15 +75,6 @@ htest_status_poll(int fd, struct htest_status *st)
 		st->eof = true;		/* EOF, ECONNRESET */
 		return -1;
 	}
-}
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Parse complete responses from buf[0..*len); returns how many, shifts
@@ -200,14 +127,14 @@ htest_pipeline(int fd, const char *reqs, size_t len, int n, unsigned counts[6],
 {
 	static char buf[1 << 20];
 	size_t have = 0, sent = 0;
-	uint64_t last = mono_ms();
+	uint64_t last = itest_now_ms();
 	int got = 0;
 
 	while (got < n) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN | (sent < len ? POLLOUT : 0) };
 		int r;
 
-		if (mono_ms() - last > (uint64_t)timeout_ms)
+		if (itest_now_ms() - last > (uint64_t)timeout_ms)
 			break;
 		if ((r = poll(&pfd, 1, 100)) < 0 && errno != EINTR)
 			break;
@@ -218,7 +145,7 @@ htest_pipeline(int fd, const char *reqs, size_t len, int n, unsigned counts[6],
 
 			if (w > 0) {
 				sent += (size_t)w;
-				last = mono_ms();
+				last = itest_now_ms();
 			} else if (w < 0 && errno != EAGAIN && errno != EINTR)
 				break;
 		}
@@ -230,7 +157,7 @@ htest_pipeline(int fd, const char *reqs, size_t len, int n, unsigned counts[6],
 				break;
 			if (rd > 0) {
 				have += (size_t)rd;
-				last = mono_ms();
+				last = itest_now_ms();
 				if ((k = responses_take(buf, &have, counts)) < 0)
 					break;
 				got += k;
@@ -371,27 +298,7 @@ htest_proc_status(pid_t pid, const char *field, char *out, size_t outsize)
 int
 htest_children_of(pid_t ppid, pid_t *pids, int max)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-	int n = 0;
+	int n = itest_processes(ppid, 0, 0, NULL, pids, max);
 
-	if (d == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		char v[64];
-		pid_t pid;
-
-		if (!isdigit((unsigned char)de->d_name[0]))
-			continue;
-		pid = (pid_t)atol(de->d_name);
-		if (htest_proc_status(pid, "PPid", v, sizeof(v)) < 0 || atol(v) != (long)ppid)
-			continue;
-		if (htest_proc_status(pid, "State", v, sizeof(v)) == 0 && v[0] == 'Z')
-			continue;
-		if (n < max)
-			pids[n] = pid;
-		n++;
-	}
-	closedir(d);
 	return n < max ? n : max;
 }

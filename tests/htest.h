@@ -1,8 +1,8 @@
 /*
  * htest.h - extra helpers for the hostile-input and privilege tests
- * (check_hostile.c, check_privsep.c), on top of itest.h: many raw
- * non-blocking connections at once, fast pipelining, Prometheus text
- * parsing and /proc inspection.
+ * (check_hostile.c, check_privsep.c), on top of itest.h: reading many
+ * raw non-blocking connections at once (opened with itest_connect_start()),
+ * fast pipelining, Prometheus text parsing and /proc inspection.
  *
  * Like itest, everything is bounded in time (every wait takes a timeout
  * in milliseconds) and talks to 127.0.0.1 only.
@@ -19,15 +19,6 @@
 /* Raise RLIMIT_NOFILE's soft limit to at least want (up to the hard
  * limit); returns the soft limit now in force. */
 long	htest_raise_nofile(long want);
-
-/* Start a non-blocking TCP connect to 127.0.0.1:port; the fd, or -1. */
-int	htest_connect_start(uint16_t port);
-/* Wait until the connect of fd completed: 0, or -1 (failed or timeout). */
-int	htest_connect_wait(int fd, int timeout_ms);
-
-/* Send all of buf on a non-blocking fd, polling; 0 or -1 (error, peer
- * gone, or timeout_ms without progress). */
-int	htest_send_all(int fd, const void *buf, size_t len, int timeout_ms);
 
 /* One response head read from a raw connection. */
 struct htest_status {

@@ -145,20 +145,30 @@ itest_write_file(const char *name, const char *content)
 	return files[nfiles++];
 }
 
+const char *
+itest_path_in(const char *dir, const char *name)
+{
+	static char bufs[64][PATH_MAX];
+	static unsigned next;
+	char *b = bufs[next++ % (sizeof(bufs) / sizeof(bufs[0]))];
+
+	snprintf(b, PATH_MAX, "%s/%s", dir, name);
+	return b;
+}
+
+/* Remove one entry (children come first); go on whatever happens. */
 static int
 rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	(void)sb;
+	(void)flag;
 	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
+	remove(path);
 	return 0;
 }
 
-static void
-rm_tree(const char *dir)
+void
+itest_rm_tree(const char *dir)
 {
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -179,7 +189,7 @@ itest_cleanup_runner(void)
 		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
 			continue;
 		snprintf(path, sizeof(path), "/tmp/%s", de->d_name);
-		rm_tree(path);
+		itest_rm_tree(path);
 	}
 	closedir(d);
 }
@@ -304,30 +314,6 @@ itest_proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, char *comm,
 	return 0;
 }
 
-/* Live processes of process group pgrp other than its leader. */
-static int
-group_members(pid_t pgrp)
-{
-	DIR *d;
-	struct dirent *de;
-	int n = 0;
-
-	if ((d = opendir("/proc")) == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		pid_t pid = (pid_t)atol(de->d_name), ppid, pg;
-		char state;
-
-		if (pid <= 0 || pid == pgrp)
-			continue;
-		if (itest_proc_stat(pid, &state, &ppid, &pg, NULL, 0, NULL) == 0 && pg == pgrp &&
-		    state != 'Z' && state != 'X')
-			n++;
-	}
-	closedir(d);
-	return n;
-}
-
 /* The master pid has exited (not reaped): kill what is left of its group
  * (safe: the zombie leader keeps the group id reserved), then reap it. */
 static int
@@ -336,7 +322,7 @@ reap_exited(pid_t pid, int *leftovers)
 	int status = -1;
 
 	if (leftovers != NULL)
-		*leftovers = group_members(pid);
+		*leftovers = itest_processes(0, pid, pid, NULL, NULL, 0);
 	kill(-pid, SIGKILL);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
@@ -361,7 +347,7 @@ wait_exited(pid_t pid, int timeout_ms)
 
 static const char *const sanitizer_vars[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" };
 
-static const char **
+static const char *const *
 build_env(const char *const *env)
 {
 	static const char *out[80];
@@ -389,8 +375,6 @@ build_env(const char *const *env)
 	return out;
 }
 
-/* Fork and exec argv with envp, stdout/stderr to files, in a new process
- * group, killed if we die.  Returns the pid or -1. */
 /* Write s to path (for /proc/self/{uid,gid}_map and setgroups). */
 static int
 write_proc(const char *path, const char *s)
@@ -422,9 +406,9 @@ enter_userns(void)
 	return write_proc("/proc/self/gid_map", map);
 }
 
-static pid_t
-spawn(const char **argv, const char **envp, const char *out_path, const char *err_path,
-    unsigned flags)
+pid_t
+itest_spawn(const char *const *argv, const char *const *envp, const char *out_path,
+    const char *err_path, unsigned flags)
 {
 	pid_t parent = getpid(), pid;
 	int out, err;
@@ -466,7 +450,10 @@ spawn(const char **argv, const char **envp, const char *out_path, const char *er
 		}
 		for (int fd = 3; fd < 1024; fd++)
 			close(fd);
-		execve(argv[0], (char *const *)argv, (char *const *)envp);
+		if (envp != NULL)
+			execve(argv[0], (char *const *)argv, (char *const *)envp);
+		else
+			execv(argv[0], (char *const *)argv);
 		dprintf(2, "itest: cannot execute %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
@@ -530,7 +517,7 @@ itest_start_ex(struct itest_server *s, unsigned flags, const char *const *args,
 		nlogs++;
 		snprintf(s->log_path, sizeof(s->log_path), "%s/observd-%u.log", itest_tmpdir(), nlogs);
 		snprintf(s->out_path, sizeof(s->out_path), "%s/observd-%u.out", itest_tmpdir(), nlogs);
-		if ((s->pid = spawn(argv, build_env(env), s->out_path, s->log_path, flags)) < 0)
+		if ((s->pid = itest_spawn(argv, build_env(env), s->out_path, s->log_path, flags)) < 0)
 			return -1;
 		s->running = true;
 		registry_add(s->pid);
@@ -715,7 +702,7 @@ itest_stop_all(void)
 		free(files[i]);
 	nfiles = 0;
 	if (tmpdir[0] != '\0') {
-		rm_tree(tmpdir);
+		itest_rm_tree(tmpdir);
 		tmpdir[0] = '\0';
 	}
 }
@@ -729,7 +716,7 @@ pid_cmp(const void *a, const void *b)
 }
 
 int
-itest_children(pid_t master, pid_t *pids, int max)
+itest_processes(pid_t ppid, pid_t pgrp, pid_t skip, const char *comm, pid_t *pids, int max)
 {
 	DIR *d;
 	struct dirent *de;
@@ -738,22 +725,30 @@ itest_children(pid_t master, pid_t *pids, int max)
 	if ((d = opendir("/proc")) == NULL)
 		return 0;
 	while ((de = readdir(d)) != NULL) {
-		pid_t pid = (pid_t)atol(de->d_name), ppid, pgrp;
-		char state, comm[32];
+		pid_t pid = (pid_t)atol(de->d_name), pp, pg;
+		char state, c[32];
 
-		if (pid <= 0)
+		if (pid <= 0 || pid == skip)
 			continue;
-		if (itest_proc_stat(pid, &state, &ppid, &pgrp, comm, sizeof(comm), NULL) < 0)
+		if (itest_proc_stat(pid, &state, &pp, &pg, c, sizeof(c), NULL) < 0)
 			continue;
-		if (ppid != master || state == 'Z' || state == 'X' || strcmp(comm, "observd-worker") != 0)
+		if (state == 'Z' || state == 'X' || (ppid > 0 && pp != ppid) ||
+		    (pgrp > 0 && pg != pgrp) || (comm != NULL && strcmp(c, comm) != 0))
 			continue;
 		if (n < max)
 			pids[n] = pid;
 		n++;
 	}
 	closedir(d);
-	qsort(pids, (size_t)(n < max ? n : max), sizeof(pid_t), pid_cmp);
+	if (max > 0)
+		qsort(pids, (size_t)(n < max ? n : max), sizeof(pid_t), pid_cmp);
 	return n;
+}
+
+int
+itest_children(pid_t master, pid_t *pids, int max)
+{
+	return itest_processes(master, 0, 0, "observd-worker", pids, max);
 }
 
 int
@@ -854,15 +849,23 @@ itest_dump_log(const struct itest_server *s)
 
 /* ------------------------------------------------------------------ HTTP */
 
-struct itest_conn *
-itest_connect(uint16_t port, int family)
+/* Close fd on an error path: returns -1, errno kept. */
+static int
+close_failed(int fd)
+{
+	int err = errno;
+
+	close(fd);
+	errno = err;
+	return -1;
+}
+
+int
+itest_connect_start(uint16_t port, int family)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	struct itest_conn *c;
-	struct pollfd pfd;
-	int fd, err = 0;
-	socklen_t errlen = sizeof(err);
+	int fd;
 
 	memset(&ss, 0, sizeof(ss));
 	if (family == AF_INET6) {
@@ -881,36 +884,124 @@ itest_connect(uint16_t port, int family)
 		len = sizeof(*sin);
 	}
 	if ((fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
-		return NULL;
-	if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
-		if (errno != EINPROGRESS)
-			goto fail;
-		pfd.fd = fd;
-		pfd.events = POLLOUT;
-		if (poll(&pfd, 1, IO_TIMEOUT_MS) != 1) {
-			errno = ETIMEDOUT;
-			goto fail;
-		}
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &errlen) < 0)
-			goto fail;
-		if (err != 0) {
-			errno = err;
-			goto fail;
-		}
+		return -1;
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)
+		return close_failed(fd);
+	return fd;
+}
+
+int
+itest_connect_wait(int fd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	int err = 0;
+	socklen_t errlen = sizeof(err);
+
+	if (poll(&pfd, 1, timeout_ms) != 1) {
+		errno = ETIMEDOUT;
+		return -1;
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		goto fail;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &errlen) < 0)
+		return -1;
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+int
+itest_connect_fd(uint16_t port, int family, int timeout_ms)
+{
+	int fd;
+
+	if ((fd = itest_connect_start(port, family)) < 0)
+		return -1;
+	if (itest_connect_wait(fd, timeout_ms) < 0)
+		return close_failed(fd);
+	return fd;
+}
+
+int
+itest_send_all(int fd, const void *buf, size_t len, int timeout_ms)
+{
+	const char *p = buf;
+	uint64_t deadline = itest_now_ms() + (uint64_t)timeout_ms;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			deadline = itest_now_ms() + (uint64_t)timeout_ms;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+			if (left_ms(deadline) == 0 || poll(&pfd, 1, left_ms(deadline)) < 0) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+			continue;
+		}
+		return -1;
+	}
+	return 0;
+}
+
+ssize_t
+itest_recv_some(int fd, char *buf, size_t *len, size_t cap, uint64_t deadline)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (*len >= cap) {
+			errno = ENOBUFS;
+			return -1;
+		}
+		n = recv(fd, buf + *len, cap - *len, 0);
+		if (n > 0) {
+			*len += (size_t)n;
+			return n;
+		}
+		if (n == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		if (left_ms(deadline) == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (poll(&pfd, 1, left_ms(deadline)) < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+struct itest_conn *
+itest_connect(uint16_t port, int family)
+{
+	struct itest_conn *c;
+	int fd;
+
+	if ((fd = itest_connect_fd(port, family, IO_TIMEOUT_MS)) < 0)
+		return NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		close_failed(fd);
+		return NULL;
+	}
 	c->fd = fd;
 	c->next = conns;
 	if (conns != NULL)
 		conns->prev = c;
 	conns = c;
 	return c;
-fail:
-	err = errno;
-	close(fd);
-	errno = err;
-	return NULL;
 }
 
 struct itest_conn *
@@ -943,32 +1034,7 @@ itest_pending(const struct itest_conn *c)
 int
 itest_send(struct itest_conn *c, const void *data, size_t len)
 {
-	const char *p = data;
-	uint64_t deadline = itest_now_ms() + IO_TIMEOUT_MS;
-
-	while (len > 0) {
-		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
-
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-			deadline = itest_now_ms() + IO_TIMEOUT_MS;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
-
-			if (left_ms(deadline) == 0 || poll(&pfd, 1, left_ms(deadline)) < 0) {
-				errno = ETIMEDOUT;
-				return -1;
-			}
-			continue;
-		}
-		return -1;
-	}
-	return 0;
+	return itest_send_all(c->fd, data, len, IO_TIMEOUT_MS);
 }
 
 int
@@ -977,39 +1043,11 @@ itest_sends(struct itest_conn *c, const char *s)
 	return itest_send(c, s, strlen(s));
 }
 
-/* Read more into c->buf.  >0 bytes, 0 EOF, -1 error (errno; ETIMEDOUT
- * when the deadline passed, ENOBUFS when the buffer is full). */
+/* Read more into c->buf, as itest_recv_some() says. */
 static ssize_t
 conn_fill(struct itest_conn *c, uint64_t deadline)
 {
-	for (;;) {
-		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-		ssize_t n;
-		int r;
-
-		if (c->len == sizeof(c->buf)) {
-			errno = ENOBUFS;
-			return -1;
-		}
-		n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
-		if (n > 0) {
-			c->len += (size_t)n;
-			return n;
-		}
-		if (n == 0)
-			return 0;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -1;
-		if (left_ms(deadline) == 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		r = poll(&pfd, 1, left_ms(deadline));
-		if (r < 0 && errno != EINTR)
-			return -1;
-	}
+	return itest_recv_some(c->fd, c->buf, &c->len, sizeof(c->buf), deadline);
 }
 
 static void
@@ -1250,6 +1288,14 @@ itest_header_count(const struct itest_response *r, const char *name)
 	return n;
 }
 
+bool
+itest_closes(const struct itest_response *r)
+{
+	const char *v = itest_header(r, "Connection");
+
+	return v != NULL && strcasecmp(v, "close") == 0;
+}
+
 int
 itest_request(uint16_t port, int family, const char *raw, size_t len,
     struct itest_response *r)
@@ -1309,7 +1355,7 @@ itest_run(const char *const *args, const char *const *env, int timeout_ms,
 	snprintf(out_path, sizeof(out_path), "%s/run-%u.out", itest_tmpdir(), nlogs);
 	snprintf(err_path, sizeof(err_path), "%s/run-%u.err", itest_tmpdir(), nlogs);
 	/* Not registered: reaped below in any case (and killed with us). */
-	if ((pid = spawn(argv, build_env(env), out_path, err_path, 0)) < 0)
+	if ((pid = itest_spawn(argv, build_env(env), out_path, err_path, 0)) < 0)
 		return -1;
 	if (!wait_exited(pid, timeout_ms)) {
 		kill(-pid, SIGKILL);
@@ -1333,17 +1379,58 @@ itest_run(const char *const *args, const char *const *env, int timeout_ms,
 struct jp {
 	const char	*p, *end;
 	int		 depth;
+	bool		 strict;	/* the flat reader: no whitespace,
+					 * \uXXXX as UTF-8, no truncation */
 };
 
 static void
 j_ws(struct jp *j)
 {
+	if (j->strict)
+		return;
 	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
 		j->p++;
 }
 
-/* A string at j->p (the opening quote); its contents, unescaped (non-ASCII
- * escapes as '?'), into out if not NULL. */
+/* The 4 hex digits of a \u escape at j->p, into add[0..*addlen): as UTF-8
+ * if j->strict (where a surrogate is an error), else the character itself
+ * if it is ASCII and '?' if not. */
+static int
+j_escape_u(struct jp *j, char add[3], size_t *addlen)
+{
+	unsigned v = 0;
+
+	if (j->end - j->p < 4)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		if (!isxdigit((unsigned char)j->p[i]))
+			return -1;
+		v = v * 16 + (unsigned)(isdigit((unsigned char)j->p[i]) ? j->p[i] - '0' :
+		    (tolower((unsigned char)j->p[i]) - 'a' + 10));
+	}
+	j->p += 4;
+	*addlen = 1;
+	if (v < 0x80)
+		add[0] = (char)v;
+	else if (!j->strict)
+		add[0] = '?';
+	else if (v >= 0xd800 && v <= 0xdfff)
+		return -1;	/* observd never writes surrogates */
+	else if (v < 0x800) {
+		add[0] = (char)(0xc0 | v >> 6);
+		add[1] = (char)(0x80 | (v & 0x3f));
+		*addlen = 2;
+	} else {
+		add[0] = (char)(0xe0 | v >> 12);
+		add[1] = (char)(0x80 | ((v >> 6) & 0x3f));
+		add[2] = (char)(0x80 | (v & 0x3f));
+		*addlen = 3;
+	}
+	return 0;
+}
+
+/* A string at j->p (the opening quote); its contents, unescaped, into out
+ * if not NULL: cut to outlen - 1 bytes, or an error if j->strict. */
 static int
 j_string(struct jp *j, char *out, size_t outlen)
 {
@@ -1354,7 +1441,8 @@ j_string(struct jp *j, char *out, size_t outlen)
 	j->p++;
 	while (j->p < j->end) {
 		unsigned char ch = (unsigned char)*j->p++;
-		char add = (char)ch;
+		char add[3] = { (char)ch };
+		size_t addlen = 1;
 
 		if (ch == '"') {
 			if (out != NULL)
@@ -1367,41 +1455,36 @@ j_string(struct jp *j, char *out, size_t outlen)
 			if (j->p >= j->end)
 				return -1;
 			switch (*j->p++) {
-			case '"': add = '"'; break;
-			case '\\': add = '\\'; break;
-			case '/': add = '/'; break;
-			case 'b': add = '\b'; break;
-			case 'f': add = '\f'; break;
-			case 'n': add = '\n'; break;
-			case 'r': add = '\r'; break;
-			case 't': add = '\t'; break;
-			case 'u': {
-				unsigned v = 0;
-
-				if (j->end - j->p < 4)
+			case '"': add[0] = '"'; break;
+			case '\\': add[0] = '\\'; break;
+			case '/': add[0] = '/'; break;
+			case 'b': add[0] = '\b'; break;
+			case 'f': add[0] = '\f'; break;
+			case 'n': add[0] = '\n'; break;
+			case 'r': add[0] = '\r'; break;
+			case 't': add[0] = '\t'; break;
+			case 'u':
+				if (j_escape_u(j, add, &addlen) < 0)
 					return -1;
-				for (int i = 0; i < 4; i++) {
-					if (!isxdigit((unsigned char)j->p[i]))
-						return -1;
-					v = v * 16 + (unsigned)(isdigit((unsigned char)j->p[i]) ? j->p[i] - '0' :
-					    (tolower((unsigned char)j->p[i]) - 'a' + 10));
-				}
-				j->p += 4;
-				add = v < 0x80 ? (char)v : '?';
 				break;
-			}
 			default:
 				return -1;
 			}
 		}
-		if (out != NULL && o + 1 < outlen)
-			out[o++] = add;
+		if (out == NULL)
+			continue;
+		if (o + addlen < outlen) {
+			memcpy(out + o, add, addlen);
+			o += addlen;
+		} else if (j->strict)
+			return -1;
 	}
 	return -1;
 }
 
+/* An integer: an optional '-', then 0 or digits not starting with 0. */
 static int
-j_number(struct jp *j)
+j_integer(struct jp *j)
 {
 	const char *p = j->p;
 
@@ -1414,6 +1497,18 @@ j_number(struct jp *j)
 	else
 		while (p < j->end && isdigit((unsigned char)*p))
 			p++;
+	j->p = p;
+	return 0;
+}
+
+static int
+j_number(struct jp *j)
+{
+	const char *p;
+
+	if (j_integer(j) < 0)
+		return -1;
+	p = j->p;
 	if (p < j->end && *p == '.') {
 		p++;
 		if (p >= j->end || !isdigit((unsigned char)*p))
@@ -1447,20 +1542,51 @@ j_literal(struct jp *j, const char *lit)
 	return 0;
 }
 
+/* Leave the object or array if close comes next; whether it did. */
+static bool
+j_close(struct jp *j, char close)
+{
+	if (j->p < j->end && *j->p == close) {
+		j->p++;
+		j->depth--;
+		return true;
+	}
+	return false;
+}
+
+/* Enter the object or array at j->p ('{' or '['), which close ends: 1 if
+ * items follow, 0 if it is empty (and left already), -1 if nested too
+ * deep. */
+static int
+j_enter(struct jp *j, char close)
+{
+	if (++j->depth > 64)
+		return -1;
+	j->p++;		/* '{' or '[' */
+	j_ws(j);
+	return j_close(j, close) ? 0 : 1;
+}
+
+/* After an item: 1 if another one follows, 0 if close ended the object
+ * or array, -1 if neither. */
+static int
+j_next(struct jp *j, char close)
+{
+	j_ws(j);
+	if (j->p < j->end && *j->p == ',') {
+		j->p++;
+		return 1;
+	}
+	return j_close(j, close) ? 0 : -1;
+}
+
 /* An object; top (for the outermost one only) collects its members. */
 static int
 j_object(struct jp *j, struct itest_json *top)
 {
-	if (++j->depth > 64)
-		return -1;
-	j->p++;		/* '{' */
-	j_ws(j);
-	if (j->p < j->end && *j->p == '}') {
-		j->p++;
-		j->depth--;
-		return 0;
-	}
-	for (;;) {
+	int more = j_enter(j, '}');
+
+	while (more > 0) {
 		char key[32];
 		const char *vstart;
 		int i = -1;
@@ -1494,48 +1620,23 @@ j_object(struct jp *j, struct itest_json *top)
 				top->value[i][len] = '\0';
 			}
 		}
-		j_ws(j);
-		if (j->p < j->end && *j->p == ',') {
-			j->p++;
-			continue;
-		}
-		if (j->p < j->end && *j->p == '}') {
-			j->p++;
-			j->depth--;
-			return 0;
-		}
-		return -1;
+		more = j_next(j, '}');
 	}
+	return more;
 }
 
 static int
 j_array(struct jp *j)
 {
-	if (++j->depth > 64)
-		return -1;
-	j->p++;		/* '[' */
-	j_ws(j);
-	if (j->p < j->end && *j->p == ']') {
-		j->p++;
-		j->depth--;
-		return 0;
-	}
-	for (;;) {
+	int more = j_enter(j, ']');
+
+	while (more > 0) {
 		j_ws(j);
 		if (j_value(j, NULL) < 0)
 			return -1;
-		j_ws(j);
-		if (j->p < j->end && *j->p == ',') {
-			j->p++;
-			continue;
-		}
-		if (j->p < j->end && *j->p == ']') {
-			j->p++;
-			j->depth--;
-			return 0;
-		}
-		return -1;
+		more = j_next(j, ']');
 	}
+	return more;
 }
 
 static int
@@ -1561,10 +1662,20 @@ j_value(struct jp *j, struct itest_json *top)
 	}
 }
 
+/* Index of key among keys[0..n), or -1. */
+static int
+j_find(const char (*keys)[32], int n, const char *key)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(keys[i], key) == 0)
+			return i;
+	return -1;
+}
+
 int
 itest_json_parse(const char *s, size_t len, struct itest_json *o)
 {
-	struct jp j = { s, s + len, 0 };
+	struct jp j = { s, s + len, 0, false };
 
 	memset(o, 0, sizeof(*o));
 	j_ws(&j);
@@ -1577,8 +1688,58 @@ itest_json_parse(const char *s, size_t len, struct itest_json *o)
 const char *
 itest_json_get(const struct itest_json *o, const char *key)
 {
-	for (int i = 0; i < o->n; i++)
-		if (strcmp(o->key[i], key) == 0)
-			return o->value[i];
-	return NULL;
+	int i = j_find(o->key, o->n, key);
+
+	return i >= 0 ? o->value[i] : NULL;
+}
+
+int
+itest_json_flat_parse(const char *s, size_t len, struct itest_json_flat *o)
+{
+	struct jp j = { s, s + len, 0, true };
+	int more;
+
+	memset(o, 0, sizeof(*o));
+	/* Not even an empty object: observd writes none. */
+	if (len == 0 || *s != '{' || (more = j_enter(&j, '}')) == 0)
+		return -1;
+	while (more > 0) {
+		const char *start;
+		int i = o->n;
+
+		if (i == ITEST_JSON_FLAT_KEYS || j_string(&j, o->key[i], sizeof(o->key[i])) < 0 ||
+		    j_find(o->key, i, o->key[i]) >= 0)
+			return -1;
+		if (j.p >= j.end || *j.p++ != ':')
+			return -1;
+		start = j.p;
+		if (j.p < j.end && *j.p == '"') {
+			if (j_string(&j, o->value[i], sizeof(o->value[i])) < 0)
+				return -1;
+		} else if (j_integer(&j) == 0 && (size_t)(j.p - start) < sizeof(o->value[i])) {
+			memcpy(o->value[i], start, (size_t)(j.p - start));
+			o->value[i][j.p - start] = '\0';
+			o->is_number[i] = true;
+		} else
+			return -1;
+		o->n++;
+		more = j_next(&j, '}');
+	}
+	return more == 0 && j.p == j.end ? 0 : -1;
+}
+
+const char *
+itest_json_flat_get(const struct itest_json_flat *o, const char *key)
+{
+	int i = j_find(o->key, o->n, key);
+
+	return i >= 0 ? o->value[i] : NULL;
+}
+
+bool
+itest_json_flat_is_number(const struct itest_json_flat *o, const char *key)
+{
+	int i = j_find(o->key, o->n, key);
+
+	return i >= 0 && o->is_number[i];
 }

@@ -17,6 +17,10 @@
  * With check's CK_FORK, a failed assertion _exits the test process
  * without running the teardown; servers started here then die with it
  * (PR_SET_PDEATHSIG on the master, whose workers follow it).
+ *
+ * The unit tests use a few of these too: the strict reader of observd's
+ * flat JSON (its log lines and JSON bodies) and the scratch directory
+ * helpers.
  */
 #ifndef OBSERVD_ITEST_H
 #define OBSERVD_ITEST_H
@@ -42,6 +46,11 @@ const char	*itest_tmpdir(void);
 const char	*itest_write_file(const char *name, const char *content);
 /* Remove what tests of this runner left in /tmp (call from the runner). */
 void		 itest_cleanup_runner(void);
+/* dir/name, in one of 64 buffers used in turn (valid until 63 more
+ * calls). */
+const char	*itest_path_in(const char *dir, const char *name);
+/* Remove dir and everything below it (symbolic links are not followed). */
+void		 itest_rm_tree(const char *dir);
 /* A TCP port that was free on 127.0.0.1 a moment ago. */
 uint16_t	 itest_free_port(void);
 /* Whether ::1 can be bound here. */
@@ -110,12 +119,24 @@ int	itest_stop(struct itest_server *s);
  * this process; then remove the temporary directory.  For teardown. */
 void	itest_stop_all(void);
 
-/* Live (non-zombie) observd-worker children of master, sorted by pid;
- * returns how many (at most max are stored). */
 /* State, parent, process group, comm and (if cpu is not NULL) utime +
  * stime in clock ticks of pid, from /proc/PID/stat; 0 or -1. */
 int	itest_proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, char *comm,
 	    size_t commlen, long long *cpu);
+/* Live (not zombie) processes other than skip whose parent is ppid (if
+ * > 0), whose process group is pgrp (if > 0) and whose comm is comm (if
+ * not NULL), sorted by pid.  Returns how many (at most max are stored;
+ * pids may be NULL if max is 0). */
+int	itest_processes(pid_t ppid, pid_t pgrp, pid_t skip, const char *comm,
+	    pid_t *pids, int max);
+/* Fork and exec argv[0] (an absolute path) with envp (NULL: this
+ * process's environment), stdin from /dev/null, stdout to out_path and
+ * stderr to err_path (which may be the same file), in a new process group
+ * that is killed if we die.  flags: 0 or ITEST_USERNS.  The pid, or -1. */
+pid_t	itest_spawn(const char *const *argv, const char *const *envp,
+	    const char *out_path, const char *err_path, unsigned flags);
+/* Live (non-zombie) observd-worker children of master, sorted by pid;
+ * returns how many (at most max are stored). */
 int	itest_children(pid_t master, pid_t *pids, int max);
 /* Wait until master has exactly n workers; returns n or the last count. */
 int	itest_wait_children(pid_t master, int n, pid_t *pids, int max,
@@ -160,6 +181,28 @@ struct itest_response {
 	char		 error[160];	/* why itest_read_response failed */
 };
 
+/*
+ * Raw sockets, for helpers and tests that handle many connections or
+ * large answers themselves (itest_conn is built on these).
+ */
+
+/* Start a non-blocking TCP connect to 127.0.0.1 (AF_INET) or ::1
+ * (AF_INET6): the socket (non-blocking, close-on-exec), or -1. */
+int	itest_connect_start(uint16_t port, int family);
+/* Wait until the connect of fd completed: 0, or -1 with errno (why it
+ * failed, or ETIMEDOUT after timeout_ms). */
+int	itest_connect_wait(int fd, int timeout_ms);
+/* Both of the above: a connected non-blocking socket, or -1 with errno. */
+int	itest_connect_fd(uint16_t port, int family, int timeout_ms);
+/* Send all of buf on a non-blocking fd, polling: 0, or -1 with errno (the
+ * peer is gone, or ETIMEDOUT after timeout_ms without progress). */
+int	itest_send_all(int fd, const void *buf, size_t len, int timeout_ms);
+/* Receive once into buf[*len..cap) (*len grows), waiting until deadline
+ * (an itest_now_ms() time): the bytes received (> 0), 0 at EOF, or -1 with
+ * errno (ETIMEDOUT once the deadline passed, ENOBUFS if buf is full). */
+ssize_t	itest_recv_some(int fd, char *buf, size_t *len, size_t cap,
+	    uint64_t deadline);
+
 struct itest_conn;
 
 /* Connect to 127.0.0.1 (AF_INET) or ::1 (AF_INET6); NULL on failure. */
@@ -192,6 +235,8 @@ size_t	itest_pending(const struct itest_conn *c);
 /* Value of the first header named name (case-insensitive), or NULL. */
 const char *itest_header(const struct itest_response *r, const char *name);
 int	itest_header_count(const struct itest_response *r, const char *name);
+/* Whether r says "Connection: close" (the value in any case). */
+bool	itest_closes(const struct itest_response *r);
 
 /* One request on a new connection: send raw[0..len), read one response
  * (as to HEAD if raw starts with "HEAD "), close.  0 or -1. */
@@ -234,5 +279,29 @@ struct itest_json {
 int	itest_json_parse(const char *s, size_t len, struct itest_json *o);
 /* Value of key, or NULL. */
 const char *itest_json_get(const struct itest_json *o, const char *key);
+
+#define ITEST_JSON_FLAT_KEYS	16
+#define ITEST_JSON_FLAT_VALUE	8192
+
+/* The members of one flat JSON object, in order: keys, and values as text
+ * (strings unescaped, \uXXXX as UTF-8; integers as written). */
+struct itest_json_flat {
+	int		 n;
+	char		 key[ITEST_JSON_FLAT_KEYS][32];
+	char		 value[ITEST_JSON_FLAT_KEYS][ITEST_JSON_FLAT_VALUE];
+	bool		 is_number[ITEST_JSON_FLAT_KEYS];
+};
+
+/*
+ * Parse s[0..len) as exactly one flat JSON object the way observd writes
+ * them (its log lines, its JSON bodies), strictly: no whitespace, values
+ * are strings or integers only, no duplicate key, no surrogate escape, no
+ * key or value too long for o.  0, or -1.
+ */
+int	itest_json_flat_parse(const char *s, size_t len, struct itest_json_flat *o);
+/* Value of key, or NULL. */
+const char *itest_json_flat_get(const struct itest_json_flat *o, const char *key);
+/* Whether key is there with an integer value. */
+bool	itest_json_flat_is_number(const struct itest_json_flat *o, const char *key);
 
 #endif /* OBSERVD_ITEST_H */
