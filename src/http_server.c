@@ -42,6 +42,7 @@
 #include "observd/http_response.h"
 #include "observd/http_server.h"
 #include "observd/log.h"
+#include "observd/procstat.h"
 #include "observd/shm.h"
 
 #define READ_BUF_MIN		(64 * 1024)
@@ -50,6 +51,7 @@
 #define LINGER_MS		2000	/* reading after an error response */
 #define DRAIN_IDLE_MS		1000	/* idle this long while draining: close */
 #define SWEEP_MAX_MS		250
+#define FD_COUNT_INTERVAL_MS	1000	/* stats.open_fds, from the sweep */
 
 enum conn_state {
 	CONN_READING,		/* waiting for or reading requests */
@@ -89,6 +91,7 @@ static struct http_server {
 	bool			 accept_paused;
 	struct event		*resume_ev;
 	struct event		*sweep_ev;
+	uint64_t		 fds_counted_ms;	/* stats.open_fds last refreshed */
 	struct event		*sig_ev[3];
 	struct http_conn	*conns;
 	unsigned		 nconns;
@@ -734,6 +737,11 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	if (srv.params.stats.open_fds != NULL &&
+	    now - srv.fds_counted_ms >= FD_COUNT_INTERVAL_MS) {
+		SHM_STORE(srv.params.stats.open_fds, procstat_count_fds(getpid()));
+		srv.fds_counted_ms = now;
+	}
 	for (c = srv.conns; c != NULL; c = next) {
 		next = c->next;
 		if (srv.draining && c->state == CONN_READING && !c->in_head && !c->skipping &&

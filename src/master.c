@@ -35,6 +35,7 @@
 #include "observd/master.h"
 #include "observd/notify.h"
 #include "observd/privsep.h"
+#include "observd/procstat.h"
 #include "observd/shm.h"
 #include "observd/worker.h"
 
@@ -583,6 +584,9 @@ master_loop(void)
 			}
 			timeout = m.kill_at_ms == UINT64_MAX ? 100 : (int)(m.kill_at_ms - now);
 		}
+		/* Our descriptors change only in this loop: count them before
+		 * waiting, for the sampler (which may not read ours). */
+		SHM_STORE(&m.seg->master.open_fds, procstat_count_fds(getpid()));
 		if (poll(&pfd, 1, timeout) < 0 && errno != EINTR)
 			fatal("poll");
 		if (!(pfd.revents & POLLIN))

@@ -89,8 +89,7 @@ procstat_init(struct procstat *ps, struct shm_segment *seg, unsigned interval_ms
 	return 0;
 }
 
-/* Entries in /proc/<pid>/fd but "." and "..", or -1 if not readable. */
-static int64_t
+int64_t
 procstat_count_fds(pid_t pid)
 {
 	char path[64];
@@ -171,13 +170,17 @@ procstat_sample(struct procstat *ps)
 	pid_t master = (pid_t)SHM_LOAD(&seg->hdr.master_pid), self = getpid();
 	uint32_t nslots = SHM_LOAD(&seg->hdr.nslots);
 
-	procstat_store(&seg->aggregator.proc[SHM_PROC_MASTER], master,
-	    master > 0 && procstat_read(ps, master, &pp) == 0 ? &pp : NULL);
+	if (master > 0 && procstat_read(ps, master, &pp) == 0) {
+		if (pp.open_fds < 0)
+			pp.open_fds = SHM_LOAD(&seg->master.open_fds);
+		procstat_store(&seg->aggregator.proc[SHM_PROC_MASTER], master, &pp);
+	} else
+		procstat_store(&seg->aggregator.proc[SHM_PROC_MASTER], master, NULL);
 	procstat_store(&seg->aggregator.proc[SHM_PROC_AGGREGATOR], self,
 	    procstat_read(ps, self, &pp) == 0 ? &pp : NULL);
 	for (uint32_t i = 0; i < SHM_PROC_MAX - SHM_PROC_WORKER; i++) {
 		struct shm_proc_sample *s = &seg->aggregator.proc[SHM_PROC_WORKER + i];
-		const struct shm_slot *slot;
+		const struct shm_slot *slot = NULL;
 		pid_t pid = 0;
 		uint64_t state;
 
@@ -190,9 +193,11 @@ procstat_sample(struct procstat *ps)
 		}
 		/* A worker is the master's child: anything else is a reused
 		 * pid of a worker the master has not reaped yet. */
-		if (pid > 0 && procstat_read(ps, pid, &pp) == 0 && pp.ppid == master)
+		if (pid > 0 && procstat_read(ps, pid, &pp) == 0 && pp.ppid == master) {
+			if (pp.open_fds < 0)
+				pp.open_fds = SHM_LOAD(&slot->open_fds);
 			procstat_store(s, pid, &pp);
-		else
+		} else
 			procstat_store(s, 0, NULL);
 	}
 	SHM_ADD(&seg->aggregator.samples, 1);

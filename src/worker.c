@@ -118,6 +118,7 @@ worker_main(const struct worker_ctx *ctx)
 			.rejected = &ctx->slot->connections_rejected,
 			.open = &ctx->slot->connections_open,
 			.in_flight = &ctx->slot->requests_in_flight,
+			.open_fds = &ctx->slot->open_fds,
 		},
 		.role = &worker_role,
 	};

@@ -154,6 +154,54 @@ START_TEST(test_children_unprivileged)
 }
 END_TEST
 
+/* The value of the sample line that starts with series, or -1. */
+static long long
+sample_value(const char *body, const char *series)
+{
+	size_t n = strlen(series);
+
+	for (const char *l = body; l != NULL && *l != '\0'; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
+		if (strncmp(l, series, n) == 0 && l[n] == ' ')
+			return strtoll(l + n + 1, NULL, 10);
+	return -1;
+}
+
+/* The aggregator (nobody) may not read /proc/PID/fd of the root master
+ * or of the workers (not dumpable after their uid change): their own
+ * counts stand in, so every process has the series. */
+START_TEST(test_fd_counts_as_root)
+{
+	static const char scrape_req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	static const char *const series[] = {
+		"observd_process_open_fds{role=\"master\"}",
+		"observd_process_open_fds{role=\"aggregator\"}",
+		"observd_process_open_fds{role=\"worker\",worker=\"0\"}",
+		"observd_process_open_fds{role=\"worker\",worker=\"1\"}",
+	};
+	char mport[16];
+	int missing = -1;
+
+	snprintf(mport, sizeof(mport), "%u", itest_free_port());
+	ck_assert_msg(itest_start_ex(&srv, 0, ARGS("--user", "nobody", "--workers", "2", "--metrics-port", mport,
+	    "--metrics-listen", "127.0.0.1"), NULL) == 0, "observd did not start");
+	/* The sampler runs every 5 s; the workers count theirs within 1 s. */
+	for (int tries = 0; tries < 60 && missing != 0; tries++) {
+		if (tries > 0)
+			usleep(250 * 1000);
+		if (itest_request((uint16_t)atoi(mport), AF_INET, scrape_req, strlen(scrape_req), &r1) != 0 ||
+		    r1.status != 200)
+			continue;
+		missing = 0;
+		for (size_t i = 0; i < sizeof(series) / sizeof(series[0]); i++)
+			if (sample_value(r1.body, series[i]) < 3)
+				missing++;
+	}
+	for (size_t i = 0; i < sizeof(series) / sizeof(series[0]); i++)
+		ck_assert_msg(sample_value(r1.body, series[i]) >= 3, "%s: %lld", series[i],
+		    sample_value(r1.body, series[i]));
+}
+END_TEST
+
 START_TEST(test_root_refused)
 {
 	struct itest_run run;
@@ -204,6 +252,7 @@ main(void)
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_children_unprivileged);
+	tcase_add_test(tc, test_fd_counts_as_root);
 	tcase_add_test(tc, test_root_refused);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -29,6 +29,7 @@ struct http_server_stats {
 	uint64_t	*rejected;	/* over max_connections: 503 */
 	int64_t		*open;
 	int64_t		*in_flight;
+	int64_t		*open_fds;	/* our descriptors, counted about once a second */
 };
 
 struct http_server_role {

@@ -8,6 +8,9 @@
  * master: a figure /proc does not show us (typically /proc/<pid>/fd of a
  * root master, or of a process that changed credentials and so is not
  * dumpable) is left out for that process rather than failing the sample.
+ * For open descriptors the master and the workers count their own
+ * (procstat_count_fds on themselves) into the segment, and the sampler
+ * takes that count where it cannot read theirs.
  */
 #ifndef OBSERVD_PROCSTAT_H
 #define OBSERVD_PROCSTAT_H
@@ -47,6 +50,9 @@ struct procstat {
 
 /* Prepare ps for seg (reads the boot time).  0, or -1 with errno. */
 int	procstat_init(struct procstat *ps, struct shm_segment *seg, unsigned interval_ms);
+/* Entries of /proc/<pid>/fd (not counting the one used to read our own),
+ * or -1 if it cannot be read.  Any process may count its own. */
+int64_t	procstat_count_fds(pid_t pid);
 /* Read one process.  0, or -1 with errno (ENOENT: no such process). */
 int	procstat_read(const struct procstat *ps, pid_t pid, struct procstat_proc *out);
 /* One round: sample the master, the aggregator (us) and every worker

@@ -44,7 +44,7 @@
 #include "observd/http_response.h"
 
 #define SHM_MAGIC	UINT64_C(0x0a6473767265626f)	/* "observd\n" */
-#define SHM_VERSION	2				/* 2: fields from metrics.def, proc[] */
+#define SHM_VERSION	3				/* 2: fields from metrics.def, proc[]; 3: open_fds */
 #define SHM_ALIGN	64				/* cache line */
 #define SHM_SLOT_MAGIC	UINT64_C(0x746f6c73646273)	/* "sbdslot" */
 
@@ -97,6 +97,9 @@ struct shm_header {
 struct shm_master {
 	uint64_t	worker_restarts[SHM_RESTART_COUNT];
 	int64_t		aggregator_pid;
+	/* The master's own count of its open descriptors (-1: not yet), for
+	 * the sampler, which may not read a root master's /proc/PID/fd. */
+	int64_t		open_fds;
 	/* reloads, reload_failures, config_generation, draining,
 	 * workers_configured: the METRIC_MASTER entries of metrics.def. */
 #define METRIC_MASTER(id, type, name, unit, help, ctype, field, scale) ctype field;
@@ -149,6 +152,10 @@ struct shm_slot {
 	uint64_t	generation;		/* config generation it serves */
 	uint64_t	started_ns;		/* CLOCK_REALTIME of the fork */
 	uint64_t	spawns;			/* workers started in this slot */
+	/* The worker's own count of its open descriptors, refreshed about
+	 * once a second (-1: not yet), for the sampler, which may not read
+	 * /proc/PID/fd of a worker that changed credentials. */
+	int64_t		open_fds;
 
 	/*
 	 * Scalars: the METRIC_SLOT entries of metrics.def (connections_open,
