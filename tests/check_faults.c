@@ -53,13 +53,7 @@ static struct ftest_load load;
 static uint16_t mport;		/* the metrics port of srv */
 static char mport_s[16];
 
-#define SCHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		if (srv.pid > 0)					\
-			itest_dump_log(&srv);				\
-		ck_abort_msg(__VA_ARGS__);				\
-	}								\
-} while (0)
+#define SCHECK(cond, ...)	ITEST_CHECK(&srv, cond, __VA_ARGS__)
 
 static void
 teardown(void)
@@ -954,29 +948,5 @@ faults_suite(void)
 int
 main(void)
 {
-	char pid[32];
-	SRunner *sr;
-	int failed;
-
-	if (itest_bin() == NULL || itest_template() == NULL) {
-		fprintf(stderr, "check_faults: set OBSERVD_BIN (the observd binary) and "
-		    "OBSERVD_TEMPLATE_DEFAULT (data/index.html.in)\n");
-		return 99;
-	}
-	if (access(itest_bin(), X_OK) < 0 || access(itest_template(), R_OK) < 0) {
-		fprintf(stderr, "check_faults: cannot use %s or %s: %s\n", itest_bin(), itest_template(),
-		    strerror(errno));
-		return 99;
-	}
-	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-	setenv("ITEST_RUNNER_PID", pid, 1);
-	signal(SIGPIPE, SIG_IGN);
-
-	sr = srunner_create(faults_suite());
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	itest_cleanup_runner();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return itest_run_suite("check_faults", faults_suite());
 }

@@ -48,13 +48,6 @@
 static struct itest_response r1, r2;
 static struct itest_server srv;
 
-#define SCHECK(s, cond, ...) do {					\
-	if (!(cond)) {							\
-		itest_dump_log(s);					\
-		ck_abort_msg(__VA_ARGS__);				\
-	}								\
-} while (0)
-
 static void
 teardown(void)
 {
@@ -105,9 +98,9 @@ get_with(uint16_t port, const char *path, const char *headers, struct itest_resp
 static const char *
 scrape(uint16_t port, const char *headers, size_t *len)
 {
-	SCHECK(&srv, get_with(port, "/metrics", headers, &r2) == 0, "scrape: %s", r2.error);
-	SCHECK(&srv, r2.status == 200, "scrape: status %d", r2.status);
-	SCHECK(&srv, r2.body_len < ITEST_BODY_MAX, "exposition larger than %d bytes", ITEST_BODY_MAX);
+	ITEST_CHECK(&srv, get_with(port, "/metrics", headers, &r2) == 0, "scrape: %s", r2.error);
+	ITEST_CHECK(&srv, r2.status == 200, "scrape: status %d", r2.status);
+	ITEST_CHECK(&srv, r2.body_len < ITEST_BODY_MAX, "exposition larger than %d bytes", ITEST_BODY_MAX);
 	*len = r2.body_len;
 	return r2.body;
 }
@@ -168,13 +161,13 @@ START_TEST(test_slowloris)
 	t_start = itest_now_ms();
 	for (int i = 0; i < LORIS_N; i++) {
 		loris[i].fd = itest_connect_start(srv.port, AF_INET);
-		SCHECK(&srv, loris[i].fd >= 0, "connect %d: %s", i, strerror(errno));
+		ITEST_CHECK(&srv, loris[i].fd >= 0, "connect %d: %s", i, strerror(errno));
 	}
 	for (int i = 0; i < LORIS_N; i++) {
-		SCHECK(&srv, itest_connect_wait(loris[i].fd, IO_MS) == 0, "connect %d did not complete", i);
+		ITEST_CHECK(&srv, itest_connect_wait(loris[i].fd, IO_MS) == 0, "connect %d did not complete", i);
 		loris[i].t0 = itest_now_ms();
 		/* The first bytes of a head, then one byte per drip. */
-		SCHECK(&srv, itest_send_all(loris[i].fd, head, 16, IO_MS) == 0, "send %d", i);
+		ITEST_CHECK(&srv, itest_send_all(loris[i].fd, head, 16, IO_MS) == 0, "send %d", i);
 		loris[i].sent = 16;
 	}
 	/* Probes start with the attack loop: on a loaded machine setting up
@@ -216,7 +209,7 @@ START_TEST(test_slowloris)
 
 			pr->t0 = now;
 			pr->fd = itest_connect_start(srv.port, AF_INET);
-			SCHECK(&srv, pr->fd >= 0 && itest_connect_wait(pr->fd, IO_MS) == 0 &&
+			ITEST_CHECK(&srv, pr->fd >= 0 && itest_connect_wait(pr->fd, IO_MS) == 0 &&
 			    itest_send_all(pr->fd, probe_req, sizeof(probe_req) - 1, IO_MS) == 0,
 			    "probe %d: cannot connect or send", nprobes);
 			next_probe = now + 300;
@@ -224,14 +217,14 @@ START_TEST(test_slowloris)
 		probes_poll(probe, nprobes);
 		itest_sleep_ms(20);
 	}
-	SCHECK(&srv, left == 0, "%u of %d slow connections still open after 15 s", left, LORIS_N);
+	ITEST_CHECK(&srv, left == 0, "%u of %d slow connections still open after 15 s", left, LORIS_N);
 	for (int i = 0; i < LORIS_N; i++) {
 		uint64_t cut = loris[i].t_end - loris[i].t0;
 
 		if (loris[i].st.status == 408)
 			n408++;
 		else {
-			SCHECK(&srv, loris[i].st.status == 0 && loris[i].st.eof,
+			ITEST_CHECK(&srv, loris[i].st.status == 0 && loris[i].st.eof,
 			    "connection %d: status %d instead of 408: '%.80s'", i,
 			    loris[i].st.status, loris[i].st.buf);
 			nclosed++;
@@ -241,7 +234,7 @@ START_TEST(test_slowloris)
 		if (cut > max_cut)
 			max_cut = cut;
 		if (loris[i].st.status == 408)
-			SCHECK(&srv, loris[i].st.has_close, "connection %d: 408 without Connection: close", i);
+			ITEST_CHECK(&srv, loris[i].st.has_close, "connection %d: 408 without Connection: close", i);
 	}
 	fprintf(stderr, "slowloris: %d connections: %u got 408, %u closed; cut off after %llu..%llu ms; "
 	    "%d /health probes started meanwhile\n", LORIS_N, n408, nclosed,
@@ -257,10 +250,10 @@ START_TEST(test_slowloris)
 		if (probes_poll(probe, nprobes) == nprobes)
 			break;
 	for (int i = 0; i < nprobes; i++) {
-		SCHECK(&srv, probe[i].st.status == 200, "/health probe %d (started %llu ms into the attack): "
+		ITEST_CHECK(&srv, probe[i].st.status == 200, "/health probe %d (started %llu ms into the attack): "
 		    "status %d '%.60s'", i, (unsigned long long)(probe[i].t0 - t_start), probe[i].st.status,
 		    probe[i].st.buf);
-		SCHECK(&srv, probe[i].t_end - probe[i].t0 <= PROBE_MS, "/health probe %d took %llu ms", i,
+		ITEST_CHECK(&srv, probe[i].t_end - probe[i].t0 <= PROBE_MS, "/health probe %d took %llu ms", i,
 		    (unsigned long long)(probe[i].t_end - probe[i].t0));
 		if (probe[i].t_end - probe[i].t0 > probe_max)
 			probe_max = probe[i].t_end - probe[i].t0;
@@ -278,14 +271,14 @@ START_TEST(test_slowloris)
 				(void)poll(&pfd, 1, 100);
 				(void)htest_status_poll(loris[i].fd, &loris[i].st);
 			}
-			SCHECK(&srv, loris[i].st.eof, "connection %d: not closed after its 408", i);
+			ITEST_CHECK(&srv, loris[i].st.eof, "connection %d: not closed after its 408", i);
 		}
 		close(loris[i].fd);
 	}
 	fprintf(stderr, "slowloris: %d probes answered 200, slowest after %llu ms\n", nprobes,
 	    (unsigned long long)probe_max);
 	ck_assert(itest_alive(&srv));
-	SCHECK(&srv, itest_get(&srv, "/health", &r1) == 0 && r1.status == 200, "after the attack: %s", r1.error);
+	ITEST_CHECK(&srv, itest_get(&srv, "/health", &r1) == 0 && r1.status == 200, "after the attack: %s", r1.error);
 	stop_clean(&srv);
 }
 END_TEST
@@ -321,10 +314,10 @@ START_TEST(test_connection_flood)
 
 	for (int i = 0; i < FLOOD_N; i++) {
 		fds[i] = itest_connect_start(srv.port, AF_INET);
-		SCHECK(&srv, fds[i] >= 0, "connect %d: %s", i, strerror(errno));
+		ITEST_CHECK(&srv, fds[i] >= 0, "connect %d: %s", i, strerror(errno));
 	}
 	for (int i = 0; i < FLOOD_N; i++) {
-		SCHECK(&srv, itest_connect_wait(fds[i], IO_MS) == 0, "connect %d did not complete", i);
+		ITEST_CHECK(&srv, itest_connect_wait(fds[i], IO_MS) == 0, "connect %d did not complete", i);
 		t_conn[i] = itest_now_ms();
 	}
 	/* Read for 3 s: the refused ones get 503 and EOF, the rest nothing. */
@@ -340,8 +333,8 @@ START_TEST(test_connection_flood)
 	}
 	for (int i = 0; i < FLOOD_N; i++) {
 		if (st[i].status == 503) {
-			SCHECK(&srv, st[i].has_close, "connection %d: 503 without Connection: close", i);
-			SCHECK(&srv, st[i].eof, "connection %d: still open after its 503", i);
+			ITEST_CHECK(&srv, st[i].has_close, "connection %d: 503 without Connection: close", i);
+			ITEST_CHECK(&srv, st[i].eof, "connection %d: still open after its 503", i);
 			n503++;
 			if (t_ans[i] - t_conn[i] > max_lat)
 				max_lat = t_ans[i] - t_conn[i];
@@ -355,11 +348,11 @@ START_TEST(test_connection_flood)
 	}
 	fprintf(stderr, "flood: %d connections, cap %d: %u held, %u got 503 (within %llu ms), %u other\n",
 	    FLOOD_N, FLOOD_CAP, nopen, n503, (unsigned long long)max_lat, nother);
-	SCHECK(&srv, nother == 0, "%u connections neither held nor refused with 503", nother);
-	SCHECK(&srv, nopen <= FLOOD_CAP, "%u connections held with a cap of %d", nopen, FLOOD_CAP);
-	SCHECK(&srv, nopen >= FLOOD_CAP - 2, "only %u connections held with a cap of %d", nopen, FLOOD_CAP);
-	SCHECK(&srv, n503 >= FLOOD_N - FLOOD_CAP, "only %u 503s", n503);
-	SCHECK(&srv, max_lat <= 2000, "a 503 took %llu ms", (unsigned long long)max_lat);
+	ITEST_CHECK(&srv, nother == 0, "%u connections neither held nor refused with 503", nother);
+	ITEST_CHECK(&srv, nopen <= FLOOD_CAP, "%u connections held with a cap of %d", nopen, FLOOD_CAP);
+	ITEST_CHECK(&srv, nopen >= FLOOD_CAP - 2, "only %u connections held with a cap of %d", nopen, FLOOD_CAP);
+	ITEST_CHECK(&srv, n503 >= FLOOD_N - FLOOD_CAP, "only %u 503s", n503);
+	ITEST_CHECK(&srv, max_lat <= 2000, "a 503 took %llu ms", (unsigned long long)max_lat);
 	ck_assert(itest_alive(&srv));
 
 	/* The held ones are served. */
@@ -369,9 +362,9 @@ START_TEST(test_connection_flood)
 
 		if (st[i].status != 0)
 			continue;
-		SCHECK(&srv, htest_pipeline(fds[i], req, sizeof(req) - 1, 1, counts, IO_MS) == 1,
+		ITEST_CHECK(&srv, htest_pipeline(fds[i], req, sizeof(req) - 1, 1, counts, IO_MS) == 1,
 		    "a held connection was not served");
-		SCHECK(&srv, counts[2] == 1, "a held connection got no 200");
+		ITEST_CHECK(&srv, counts[2] == 1, "a held connection got no 200");
 		k++;
 	}
 
@@ -384,7 +377,7 @@ START_TEST(test_connection_flood)
 			break;
 		itest_sleep_ms(100);
 	}
-	SCHECK(&srv, rej1 - rej0 == n503, "observd_connections_rejected_total went from %.0f to %.0f, "
+	ITEST_CHECK(&srv, rej1 - rej0 == n503, "observd_connections_rejected_total went from %.0f to %.0f, "
 	    "%u 503s seen", rej0, rej1, n503);
 
 	/* The flood ends: service resumes. */
@@ -392,15 +385,15 @@ START_TEST(test_connection_flood)
 		close(fds[i]);
 	deadline = itest_now_ms() + 5000;
 	while (!served && itest_now_ms() < deadline) {
-		SCHECK(&srv, itest_get(&srv, "/health", &r1) == 0, "%s", r1.error);
+		ITEST_CHECK(&srv, itest_get(&srv, "/health", &r1) == 0, "%s", r1.error);
 		if (r1.status == 200)
 			served = true;
 		else
 			itest_sleep_ms(50);
 	}
-	SCHECK(&srv, served, "still refused after the flood ended");
+	ITEST_CHECK(&srv, served, "still refused after the flood ended");
 	for (int i = 0; i < 20; i++) {
-		SCHECK(&srv, itest_get(&srv, "/health", &r1) == 0 && r1.status == 200,
+		ITEST_CHECK(&srv, itest_get(&srv, "/health", &r1) == 0 && r1.status == 200,
 		    "request %d after the flood: %d %s", i, r1.status, r1.error);
 	}
 	stop_clean(&srv);
@@ -503,33 +496,33 @@ smuggle_run(const struct smuggle_case *t)
 	struct itest_conn *c = itest_connect_server(&srv);
 	int eof;
 
-	SCHECK(&srv, c != NULL, "%s: connect: %s", t->name, strerror(errno));
-	SCHECK(&srv, itest_send(c, t->raw, t->len) == 0, "%s: send: %s", t->name, strerror(errno));
+	ITEST_CHECK(&srv, c != NULL, "%s: connect: %s", t->name, strerror(errno));
+	ITEST_CHECK(&srv, itest_send(c, t->raw, t->len) == 0, "%s: send: %s", t->name, strerror(errno));
 	for (int k = 0; k < t->nresp; k++) {
-		SCHECK(&srv, itest_read_response(c, &r1, false, IO_MS) == 0, "%s: response %d: %s",
+		ITEST_CHECK(&srv, itest_read_response(c, &r1, false, IO_MS) == 0, "%s: response %d: %s",
 		    t->name, k + 1, r1.error);
-		SCHECK(&srv, r1.status == t->status[k], "%s: response %d is %d, want %d", t->name, k + 1,
+		ITEST_CHECK(&srv, r1.status == t->status[k], "%s: response %d is %d, want %d", t->name, k + 1,
 		    r1.status, t->status[k]);
 		if (k + 1 < t->nresp || !t->close)
-			SCHECK(&srv, !itest_closes(&r1), "%s: response %d closes", t->name, k + 1);
+			ITEST_CHECK(&srv, !itest_closes(&r1), "%s: response %d closes", t->name, k + 1);
 	}
 	if (t->close) {
-		SCHECK(&srv, itest_closes(&r1), "%s: no 'Connection: close' on the %d", t->name, r1.status);
+		ITEST_CHECK(&srv, itest_closes(&r1), "%s: no 'Connection: close' on the %d", t->name, r1.status);
 		eof = itest_wait_eof(c, EOF_MS);
-		SCHECK(&srv, eof == 1, "%s: after the %d the connection %s", t->name, r1.status,
+		ITEST_CHECK(&srv, eof == 1, "%s: after the %d the connection %s", t->name, r1.status,
 		    eof == 0 ? "stayed open" : "carried more data (a smuggled response?)");
 	} else {
 		/* In sync: exactly one 200 for a follow-up, nothing more. */
-		SCHECK(&srv, itest_pending(c) == 0, "%s: %zu more bytes after the response", t->name,
+		ITEST_CHECK(&srv, itest_pending(c) == 0, "%s: %zu more bytes after the response", t->name,
 		    itest_pending(c));
-		SCHECK(&srv, itest_sends(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n") == 0,
+		ITEST_CHECK(&srv, itest_sends(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n") == 0,
 		    "%s: follow-up: send: %s", t->name, strerror(errno));
-		SCHECK(&srv, itest_read_response(c, &r1, false, IO_MS) == 0, "%s: follow-up: %s",
+		ITEST_CHECK(&srv, itest_read_response(c, &r1, false, IO_MS) == 0, "%s: follow-up: %s",
 		    t->name, r1.error);
-		SCHECK(&srv, r1.status == 200 && strstr(r1.body, "healthy") != NULL,
+		ITEST_CHECK(&srv, r1.status == 200 && strstr(r1.body, "healthy") != NULL,
 		    "%s: follow-up got %d '%s'", t->name, r1.status, r1.body);
 		eof = itest_wait_eof(c, 300);
-		SCHECK(&srv, eof == 0 && itest_pending(c) == 0, "%s: after the follow-up the connection %s",
+		ITEST_CHECK(&srv, eof == 0 && itest_pending(c) == 0, "%s: after the follow-up the connection %s",
 		    t->name, eof == 1 ? "was closed" : "carried more data (a smuggled response?)");
 	}
 	itest_close(c);
@@ -610,7 +603,7 @@ series_round(unsigned n, uint32_t *seed)
 
 	for (int i = 0; i < NCONN; i++) {
 		fds[i] = itest_connect_start(srv.port, AF_INET);
-		SCHECK(&srv, fds[i] >= 0 && itest_connect_wait(fds[i], IO_MS) == 0, "connect");
+		ITEST_CHECK(&srv, fds[i] >= 0 && itest_connect_wait(fds[i], IO_MS) == 0, "connect");
 	}
 	for (unsigned b = 0; done < n; b++) {
 		unsigned k = n - done < BATCH ? n - done : BATCH;
@@ -643,8 +636,8 @@ series_round(unsigned n, uint32_t *seed)
 			    "%s %s?q=%u HTTP/1.1\r\nHost: h%u\r\n\r\n", method, path, rnd(seed), r % 1000);
 		}
 		got = htest_pipeline(fds[b % NCONN], reqs, len, (int)k, counts, 15000);
-		SCHECK(&srv, got == (int)k, "batch %u: %d of %u responses", b, got, k);
-		SCHECK(&srv, counts[4] == k, "batch %u: %u of %u answers were 4xx", b, counts[4], k);
+		ITEST_CHECK(&srv, got == (int)k, "batch %u: %d of %u responses", b, got, k);
+		ITEST_CHECK(&srv, counts[4] == k, "batch %u: %u of %u answers were 4xx", b, counts[4], k);
 		c4 += counts[4];
 		done += k;
 	}
@@ -773,27 +766,27 @@ START_TEST(test_metrics_auth)
 		for (size_t i = 0; i < sizeof(auth_cases) / sizeof(auth_cases[0]); i++) {
 			const struct auth_case *t = &auth_cases[i];
 
-			SCHECK(&srv, get_with(ports[p], "/metrics", t->headers, &r1) == 0, "%s port, %s: %s",
+			ITEST_CHECK(&srv, get_with(ports[p], "/metrics", t->headers, &r1) == 0, "%s port, %s: %s",
 			    p ? "metrics" : "app", t->name, r1.error);
-			SCHECK(&srv, r1.status == t->status, "%s port, %s: %d, want %d", p ? "metrics" : "app",
+			ITEST_CHECK(&srv, r1.status == t->status, "%s port, %s: %d, want %d", p ? "metrics" : "app",
 			    t->name, r1.status, t->status);
 			if (t->status == 200)
-				SCHECK(&srv, strstr(r1.body, "app_requests_total") != NULL,
+				ITEST_CHECK(&srv, strstr(r1.body, "app_requests_total") != NULL,
 				    "%s port, %s: no exposition", p ? "metrics" : "app", t->name);
 			else
-				SCHECK(&srv, strstr(r1.body, "app_requests_total") == NULL,
+				ITEST_CHECK(&srv, strstr(r1.body, "app_requests_total") == NULL,
 				    "%s port, %s: metrics leaked in a %d", p ? "metrics" : "app", t->name,
 				    r1.status);
 			if (t->status == 401)
-				SCHECK(&srv, itest_header(&r1, "WWW-Authenticate") != NULL,
+				ITEST_CHECK(&srv, itest_header(&r1, "WWW-Authenticate") != NULL,
 				    "%s port, %s: 401 without WWW-Authenticate", p ? "metrics" : "app", t->name);
 		}
 		/* HEAD too, and the other routes need no token. */
-		SCHECK(&srv, itest_request(ports[p], AF_INET,
+		ITEST_CHECK(&srv, itest_request(ports[p], AF_INET,
 		    RAW("HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), &r1) == 0, "%s", r1.error);
 		ck_assert_int_eq(r1.status, 401);
 	}
-	SCHECK(&srv, get_with(srv.port, "/health", "", &r1) == 0 && r1.status == 200, "%s", r1.error);
+	ITEST_CHECK(&srv, get_with(srv.port, "/health", "", &r1) == 0 && r1.status == 200, "%s", r1.error);
 	stop_clean(&srv);
 }
 END_TEST
@@ -864,28 +857,5 @@ hostile_suite(void)
 int
 main(void)
 {
-	char pid[32];
-	SRunner *sr;
-	int failed;
-
-	if (itest_bin() == NULL || itest_template() == NULL) {
-		fprintf(stderr, "check_hostile: set OBSERVD_BIN and OBSERVD_TEMPLATE_DEFAULT\n");
-		return 99;
-	}
-	if (access(itest_bin(), X_OK) < 0 || access(itest_template(), R_OK) < 0) {
-		fprintf(stderr, "check_hostile: cannot use %s or %s: %s\n", itest_bin(), itest_template(),
-		    strerror(errno));
-		return 99;
-	}
-	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-	setenv("ITEST_RUNNER_PID", pid, 1);
-	signal(SIGPIPE, SIG_IGN);
-
-	sr = srunner_create(hostile_suite());
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	itest_cleanup_runner();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return itest_run_suite("check_hostile", hostile_suite());
 }

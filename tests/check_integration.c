@@ -51,14 +51,6 @@
 static struct itest_response r1, r2, r3;
 static struct itest_server srv, srv2;
 
-/* Fail, printing the server's log first (the log explains most failures). */
-#define SCHECK(s, cond, ...) do {					\
-	if (!(cond)) {							\
-		itest_dump_log(s);					\
-		ck_abort_msg(__VA_ARGS__);				\
-	}								\
-} while (0)
-
 static void
 teardown(void)
 {
@@ -79,7 +71,7 @@ get(const struct itest_server *s, const char *path, struct itest_response *r)
 {
 	int rv = itest_get(s, path, r);
 
-	SCHECK(s, rv == 0, "GET %s: %s", path, r->error);
+	ITEST_CHECK(s, rv == 0, "GET %s: %s", path, r->error);
 }
 
 /* Send raw on c and read one response. */
@@ -87,8 +79,8 @@ static void
 exchange(const struct itest_server *s, struct itest_conn *c, const char *raw,
     bool head, struct itest_response *r)
 {
-	SCHECK(s, itest_sends(c, raw) == 0, "send failed: %s", strerror(errno));
-	SCHECK(s, itest_read_response(c, r, head, IO_MS) == 0, "no response to '%.60s': %s",
+	ITEST_CHECK(s, itest_sends(c, raw) == 0, "send failed: %s", strerror(errno));
+	ITEST_CHECK(s, itest_read_response(c, r, head, IO_MS) == 0, "no response to '%.60s': %s",
 	    raw, r->error);
 }
 
@@ -97,7 +89,7 @@ connect_to(const struct itest_server *s)
 {
 	struct itest_conn *c = itest_connect_server(s);
 
-	SCHECK(s, c != NULL, "connect to port %u: %s", s->port, strerror(errno));
+	ITEST_CHECK(s, c != NULL, "connect to port %u: %s", s->port, strerror(errno));
 	return c;
 }
 
@@ -164,13 +156,13 @@ expect_rejected(const struct itest_server *s, const char *what, const char *raw,
 	struct itest_conn *c = connect_to(s);
 	int eof;
 
-	SCHECK(s, itest_send(c, raw, len) == 0, "%s: send: %s", what, strerror(errno));
-	SCHECK(s, itest_read_response(c, &r1, false, IO_MS) == 0, "%s: no response: %s", what, r1.error);
-	SCHECK(s, r1.status == status, "%s: status %d, want %d", what, r1.status, status);
+	ITEST_CHECK(s, itest_send(c, raw, len) == 0, "%s: send: %s", what, strerror(errno));
+	ITEST_CHECK(s, itest_read_response(c, &r1, false, IO_MS) == 0, "%s: no response: %s", what, r1.error);
+	ITEST_CHECK(s, r1.status == status, "%s: status %d, want %d", what, r1.status, status);
 	expect_error_body(&r1, status);
-	SCHECK(s, itest_closes(&r1), "%s: no 'Connection: close' on the %d", what, status);
+	ITEST_CHECK(s, itest_closes(&r1), "%s: no 'Connection: close' on the %d", what, status);
 	eof = itest_wait_eof(c, EOF_MS);
-	SCHECK(s, eof == 1, "%s: after the %d the connection %s", what, status,
+	ITEST_CHECK(s, eof == 1, "%s: after the %d the connection %s", what, status,
 	    eof == 0 ? "stayed open" : "carried more data");
 	itest_close(c);
 }
@@ -232,7 +224,7 @@ START_TEST(test_routes)
 		};
 
 		for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
-			SCHECK(&srv, itest_request(srv.port, srv.family, reqs[i], strlen(reqs[i]), &r1) == 0,
+			ITEST_CHECK(&srv, itest_request(srv.port, srv.family, reqs[i], strlen(reqs[i]), &r1) == 0,
 			    "%.20s: %s", reqs[i], r1.error);
 			expect_error_body(&r1, 405);
 			ck_assert_msg(header_is(&r1, "Allow", "GET, HEAD"), "%.20s: Allow: '%s'", reqs[i],
@@ -240,7 +232,7 @@ START_TEST(test_routes)
 		}
 	}
 	/* An unknown path stays 404 whatever the method. */
-	SCHECK(&srv, itest_request(srv.port, srv.family,
+	ITEST_CHECK(&srv, itest_request(srv.port, srv.family,
 	    RAW("POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"), &r1) == 0, "%s", r1.error);
 	ck_assert_int_eq(r1.status, 404);
 }
@@ -299,7 +291,7 @@ START_TEST(test_server_tokens)
 	get(&srv, "/nope", &r1);
 	ck_assert_msg(header_is(&r1, "Server", "observd/" PACKAGE_VERSION), "Server on a 404: %s",
 	    itest_header(&r1, "Server"));
-	SCHECK(&srv, itest_request(srv.port, srv.family, RAW("GET / HTTP/1.1\r\n\r\n"), &r1) == 0, "%s", r1.error);
+	ITEST_CHECK(&srv, itest_request(srv.port, srv.family, RAW("GET / HTTP/1.1\r\n\r\n"), &r1) == 0, "%s", r1.error);
 	ck_assert_int_eq(r1.status, 400);
 	ck_assert_msg(header_is(&r1, "Server", "observd/" PACKAGE_VERSION), "Server on a 400: %s",
 	    itest_header(&r1, "Server"));
@@ -378,9 +370,9 @@ START_TEST(test_error_statuses)
 
 	/* Just under the limits is fine. */
 	n = snprintf(big, sizeof(big), "GET /%0100d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 0);
-	SCHECK(&srv, itest_request(srv.port, srv.family, big, (size_t)n, &r1) == 0, "%s", r1.error);
+	ITEST_CHECK(&srv, itest_request(srv.port, srv.family, big, (size_t)n, &r1) == 0, "%s", r1.error);
 	ck_assert_int_eq(r1.status, 404);
-	SCHECK(&srv, itest_request(srv.port, srv.family,
+	ITEST_CHECK(&srv, itest_request(srv.port, srv.family,
 	    RAW("POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 1024\r\nConnection: close\r\n\r\n"), &r1) == 0,
 	    "%s", r1.error);
 	ck_assert_int_eq(r1.status, 404);
@@ -398,7 +390,7 @@ START_TEST(test_error_statuses)
 		ck_assert_msg(!itest_closes(&r1), "closing before the body was seen");
 		ck_assert_int_eq(itest_sends(c, "44c\r\n"), 0);
 		(void)itest_send(c, chunk, sizeof(chunk));	/* may fail once the server closed */
-		SCHECK(&srv, itest_read_response(c, &r2, false, IO_MS) == 0, "no 413: %s", r2.error);
+		ITEST_CHECK(&srv, itest_read_response(c, &r2, false, IO_MS) == 0, "no 413: %s", r2.error);
 		expect_error_body(&r2, 413);
 		ck_assert_msg(itest_closes(&r2), "413 without Connection: close");
 		ck_assert_int_eq(itest_wait_eof(c, EOF_MS), 1);
@@ -423,7 +415,7 @@ START_TEST(test_header_timeout)
 	get(&srv, "/health", &r2);
 	ck_assert_int_eq(r2.status, 200);
 
-	SCHECK(&srv, itest_read_response(a, &r1, false, IO_MS) == 0, "no 408: %s", r1.error);
+	ITEST_CHECK(&srv, itest_read_response(a, &r1, false, IO_MS) == 0, "no 408: %s", r1.error);
 	took = itest_now_ms() - t0;
 	expect_error_body(&r1, 408);
 	ck_assert_msg(itest_closes(&r1), "408 without Connection: close");
@@ -447,7 +439,7 @@ START_TEST(test_header_timeout)
 		}
 		if (got != 0)
 			got = itest_read_response(slow, &r1, false, IO_MS);
-		SCHECK(&srv, got == 0, "slow client: no 408: %s", r1.error);
+		ITEST_CHECK(&srv, got == 0, "slow client: no 408: %s", r1.error);
 		took = itest_now_ms() - t0;
 		ck_assert_int_eq(r1.status, 408);
 		ck_assert_msg(took <= 4500, "slow client cut off only after %llu ms", (unsigned long long)took);
@@ -493,9 +485,9 @@ START_TEST(test_pipelining)
 	    "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
 	    "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"
 	    "GET /ready HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
-	SCHECK(&srv, itest_read_response(c, &r1, false, IO_MS) == 0, "1st: %s", r1.error);
-	SCHECK(&srv, itest_read_response(c, &r2, true, IO_MS) == 0, "2nd: %s", r2.error);
-	SCHECK(&srv, itest_read_response(c, &r3, false, IO_MS) == 0, "3rd: %s", r3.error);
+	ITEST_CHECK(&srv, itest_read_response(c, &r1, false, IO_MS) == 0, "1st: %s", r1.error);
+	ITEST_CHECK(&srv, itest_read_response(c, &r2, true, IO_MS) == 0, "2nd: %s", r2.error);
+	ITEST_CHECK(&srv, itest_read_response(c, &r3, false, IO_MS) == 0, "3rd: %s", r3.error);
 	ck_assert_int_eq(r1.status, 200);
 	ck_assert_msg(strstr(r1.body, "healthy") != NULL, "1st body %s", r1.body);
 	ck_assert_int_eq(r2.status, 200);
@@ -510,8 +502,8 @@ START_TEST(test_pipelining)
 	    "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
 	    "GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 	    "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
-	SCHECK(&srv, itest_read_response(c, &r1, false, IO_MS) == 0, "%s", r1.error);
-	SCHECK(&srv, itest_read_response(c, &r2, false, IO_MS) == 0, "%s", r2.error);
+	ITEST_CHECK(&srv, itest_read_response(c, &r1, false, IO_MS) == 0, "%s", r1.error);
+	ITEST_CHECK(&srv, itest_read_response(c, &r2, false, IO_MS) == 0, "%s", r2.error);
 	ck_assert_int_eq(r1.status, 404);
 	ck_assert_int_eq(r2.status, 200);
 	ck_assert_msg(itest_closes(&r2), "no Connection: close");
@@ -541,12 +533,12 @@ START_TEST(test_pipelining_many)
 		memcpy(buf + len, req, strlen(req));
 		len += strlen(req);
 	}
-	SCHECK(&srv, itest_send(c, buf, len) == 0, "sending %zu bytes of requests: %s", len, strerror(errno));
+	ITEST_CHECK(&srv, itest_send(c, buf, len) == 0, "sending %zu bytes of requests: %s", len, strerror(errno));
 	itest_sleep_ms(300);	/* let the server fill the socket buffers */
 	for (int i = 0; i < N; i++) {
 		bool head = i % 10 == 5;
 
-		SCHECK(&srv, itest_read_response(c, &r1, head, IO_MS) == 0, "response %d of %d: %s", i + 1, N, r1.error);
+		ITEST_CHECK(&srv, itest_read_response(c, &r1, head, IO_MS) == 0, "response %d of %d: %s", i + 1, N, r1.error);
 		ck_assert_msg(r1.status == 200, "response %d: %d", i + 1, r1.status);
 		if (i % 10 == 7)
 			ck_assert_msg(strstr(r1.body, "healthy") != NULL, "response %d is not /health's", i + 1);
@@ -599,7 +591,7 @@ START_TEST(test_pipelined_error_when_output_full)
 	exchange(&srv, c, health_req, false, &r1);
 	lh = r1.head_len + r1.body_len;
 	itest_close(c);
-	SCHECK(&srv, itest_request(srv.port, srv.family, RAW(bad_req), &r1) == 0, "%s", r1.error);
+	ITEST_CHECK(&srv, itest_request(srv.port, srv.family, RAW(bad_req), &r1) == 0, "%s", r1.error);
 	l400 = r1.head_len + r1.body_len;
 	health_n = 65536 / lh;
 
@@ -625,13 +617,13 @@ START_TEST(test_pipelined_error_when_output_full)
 		memcpy(buf + len, reqs, tail_len);
 		len += tail_len;
 		c = connect_to(&srv);
-		SCHECK(&srv, itest_send(c, buf, len) == 0, "send: %s", strerror(errno));
-		SCHECK(&srv, itest_read_until_eof(c, 15000, &total, tail, sizeof(tail)) == 0,
+		ITEST_CHECK(&srv, itest_send(c, buf, len) == 0, "send: %s", strerror(errno));
+		ITEST_CHECK(&srv, itest_read_until_eof(c, 15000, &total, tail, sizeof(tail)) == 0,
 		    "%d pages first: no EOF after %zu bytes", pages, total);
 		for (char *p = tail; *p != '\0'; p++)
 			if (*p == '\r' || *p == '\n')
 				*p = '|';
-		SCHECK(&srv, total == want && strstr(tail, "{\"error\":\"bad request\",\"status\":400}") != NULL,
+		ITEST_CHECK(&srv, total == want && strstr(tail, "{\"error\":\"bad request\",\"status\":400}") != NULL,
 		    "%d + 1 pages, %zu /health, then a malformed request: %zu bytes came back (want %zu, "
 		    "the 400 is %zu); the stream ends with '...%s'", pages, health_n, total, want, l400,
 		    tail + (strlen(tail) > 48 ? strlen(tail) - 48 : 0));
@@ -747,7 +739,7 @@ START_TEST(test_request_bodies)
 	c = connect_to(&srv);
 	exchange(&srv, c, "POST /nope HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", false, &r1);
 	ck_assert_int_eq(r1.status, 404);
-	SCHECK(&srv, itest_read_response(c, &r2, false, IO_MS) == 0, "no 400 for bad framing: %s", r2.error);
+	ITEST_CHECK(&srv, itest_read_response(c, &r2, false, IO_MS) == 0, "no 400 for bad framing: %s", r2.error);
 	expect_error_body(&r2, 400);
 	ck_assert_msg(itest_closes(&r2), "400 without Connection: close");
 	ck_assert_int_eq(itest_wait_eof(c, EOF_MS), 1);
@@ -769,7 +761,7 @@ START_TEST(test_keepalive_timeout)
 	t0 = itest_now_ms();
 	eof = itest_wait_eof(c, 8000);
 	took = itest_now_ms() - t0;
-	SCHECK(&srv, eof == 1, "idle keep-alive connection %s", eof == 0 ? "not closed after 8 s" : "got data");
+	ITEST_CHECK(&srv, eof == 1, "idle keep-alive connection %s", eof == 0 ? "not closed after 8 s" : "got data");
 	ck_assert_msg(took >= 1000, "closed after %llu ms with a 2 s keep-alive timeout", (unsigned long long)took);
 	itest_close(c);
 	itest_stop(&srv);
@@ -807,7 +799,7 @@ START_TEST(test_connection_cap)
 		ck_assert_msg(r1.status == 200, "connection %d: %d", i + 1, r1.status);
 	}
 	extra = connect_to(&srv);
-	SCHECK(&srv, itest_read_response(extra, &r1, false, IO_MS) == 0, "6th connection: %s", r1.error);
+	ITEST_CHECK(&srv, itest_read_response(extra, &r1, false, IO_MS) == 0, "6th connection: %s", r1.error);
 	expect_error_body(&r1, 503);
 	ck_assert_msg(header_is(&r1, "Retry-After", "1"), "no Retry-After: 1");
 	ck_assert_msg(itest_closes(&r1), "503 without Connection: close");
@@ -824,7 +816,7 @@ START_TEST(test_connection_cap)
 	itest_close(held[1]);
 	deadline = itest_now_ms() + 5000;
 	while (!served && itest_now_ms() < deadline) {
-		SCHECK(&srv, itest_get(&srv, "/health", &r1) == 0, "%s", r1.error);
+		ITEST_CHECK(&srv, itest_get(&srv, "/health", &r1) == 0, "%s", r1.error);
 		if (r1.status == 200)
 			served = true;
 		else {
@@ -861,7 +853,7 @@ START_TEST(test_ipv6)
 	start(&srv, ITEST_IPV6, ARGS("--listen", "127.0.0.1,[::1]"), NULL);
 	get(&srv, "/health", &r1);
 	ck_assert_int_eq(r1.status, 200);
-	SCHECK(&srv, itest_request(srv.port, AF_INET, RAW("GET /ready HTTP/1.1\r\nHost: x\r\n\r\n"), &r1) == 0,
+	ITEST_CHECK(&srv, itest_request(srv.port, AF_INET, RAW("GET /ready HTTP/1.1\r\nHost: x\r\n\r\n"), &r1) == 0,
 	    "over IPv4: %s", r1.error);
 	ck_assert_int_eq(r1.status, 200);
 }
@@ -1041,16 +1033,16 @@ START_TEST(test_drain_inflight)
 	itest_sleep_ms(200);
 
 	ck_assert_int_eq(itest_signal(&srv, SIGTERM), 0);
-	SCHECK(&srv, itest_log_contains(&srv, "worker", "draining", LOG_MS), "the worker did not start draining");
+	ITEST_CHECK(&srv, itest_log_contains(&srv, "worker", "draining", LOG_MS), "the worker did not start draining");
 
 	/* An idle keep-alive connection is closed (after ~1 s idle). */
 	eof = itest_wait_eof(idle, 6000);
-	SCHECK(&srv, eof == 1, "idle connection during drain: %s", eof == 0 ? "not closed" : "got data");
+	ITEST_CHECK(&srv, eof == 1, "idle connection during drain: %s", eof == 0 ? "not closed" : "got data");
 	ck_assert_msg(itest_alive(&srv), "master gone with requests in flight");
 
 	/* /ready on a connection that was open before: 503 draining, close. */
 	ck_assert_int_eq(itest_sends(b, "Host: x\r\n\r\n"), 0);
-	SCHECK(&srv, itest_read_response(b, &r2, false, IO_MS) == 0, "/ready while draining: %s", r2.error);
+	ITEST_CHECK(&srv, itest_read_response(b, &r2, false, IO_MS) == 0, "/ready while draining: %s", r2.error);
 	ck_assert_int_eq(r2.status, 503);
 	ck_assert_str_eq(r2.body, "{\"status\":\"draining\"}");
 	expect_common(&r2, false);
@@ -1059,14 +1051,14 @@ START_TEST(test_drain_inflight)
 
 	/* The request in flight completes normally, with Connection: close. */
 	ck_assert_int_eq(itest_sends(a, "\r\n"), 0);
-	SCHECK(&srv, itest_read_response(a, &r1, false, IO_MS) == 0, "in-flight request: %s", r1.error);
+	ITEST_CHECK(&srv, itest_read_response(a, &r1, false, IO_MS) == 0, "in-flight request: %s", r1.error);
 	ck_assert_int_eq(r1.status, 200);
 	ck_assert_str_eq(r1.body, "{\"status\":\"healthy\",\"service\":\"observd\"}");
 	ck_assert_msg(itest_closes(&r1), "no Connection: close while draining");
 	ck_assert_int_eq(itest_wait_eof(a, EOF_MS), 1);
 
 	/* Nothing left: the master exits 0, well before the drain timeout. */
-	SCHECK(&srv, itest_wait_exit(&srv, 8000) == 0, "master still running after its last connection closed");
+	ITEST_CHECK(&srv, itest_wait_exit(&srv, 8000) == 0, "master still running after its last connection closed");
 	ck_assert_msg(itest_exit_code(&srv) == 0, "master exit status 0x%x", srv.status);
 	ck_assert_msg(srv.leftovers == 0, "%d processes of the group outlived the master", srv.leftovers);
 	ck_assert_msg(itest_log_count(&srv, NULL, "drain timeout") == 0, "the drain timed out");
@@ -1091,7 +1083,7 @@ START_TEST(test_drain_timeout)
 	itest_sleep_ms(100);
 	t0 = itest_now_ms();
 	ck_assert_int_eq(itest_signal(&srv, SIGTERM), 0);
-	SCHECK(&srv, itest_wait_exit(&srv, 8000) == 0, "master did not exit after the drain timeout");
+	ITEST_CHECK(&srv, itest_wait_exit(&srv, 8000) == 0, "master did not exit after the drain timeout");
 	took = itest_now_ms() - t0;
 	ck_assert_msg(itest_exit_code(&srv) == 0, "master exit status 0x%x", srv.status);
 	ck_assert_msg(took >= 1000, "exited after %llu ms, before the 2 s drain timeout", (unsigned long long)took);
@@ -1105,7 +1097,7 @@ START_TEST(test_sigint)
 {
 	start(&srv, 0, NULL, NULL);
 	ck_assert_int_eq(itest_signal(&srv, SIGINT), 0);
-	SCHECK(&srv, itest_wait_exit(&srv, 8000) == 0, "no exit on SIGINT");
+	ITEST_CHECK(&srv, itest_wait_exit(&srv, 8000) == 0, "no exit on SIGINT");
 	ck_assert_msg(itest_exit_code(&srv) == 0, "exit status 0x%x", srv.status);
 	ck_assert_msg(srv.leftovers == 0, "workers outlived the master");
 }
@@ -1248,15 +1240,15 @@ START_TEST(test_reload_under_load)
 
 	config_with_name("gen2");
 	ck_assert_int_eq(itest_signal(&srv, SIGHUP), 0);
-	SCHECK(&srv, itest_log_wait(&srv, "master", "reload complete", 1, LOG_MS), "1st reload did not complete");
+	ITEST_CHECK(&srv, itest_log_wait(&srv, "master", "reload complete", 1, LOG_MS), "1st reload did not complete");
 	itest_sleep_ms(500);
 	config_with_name("gen3");
 	ck_assert_int_eq(itest_signal(&srv, SIGHUP), 0);
-	SCHECK(&srv, itest_log_wait(&srv, "master", "reload complete", 2, LOG_MS), "2nd reload did not complete");
+	ITEST_CHECK(&srv, itest_log_wait(&srv, "master", "reload complete", 2, LOG_MS), "2nd reload did not complete");
 	itest_sleep_ms(700);
 	load_finish(client, stop_fd, res_fd, &res);
 
-	SCHECK(&srv, res.failed == 0, "%d of %d requests failed during reloads; first: %s", res.failed,
+	ITEST_CHECK(&srv, res.failed == 0, "%d of %d requests failed during reloads; first: %s", res.failed,
 	    res.sent, res.first_error);
 	ck_assert_msg(res.ok >= 20, "only %d requests in ~2 s", res.ok);
 	ck_assert_msg(res.closes_seen + res.eofs_seen >= 1, "the client was never asked to reconnect");
@@ -1271,7 +1263,7 @@ START_TEST(test_reload_under_load)
 		for (p = log; (p = strstr(p, "reload complete: generation ")) != NULL && n < 4; p++)
 			gen[n++] = strtol(p + 28, NULL, 10);
 		free(log);
-		SCHECK(&srv, n == 2 && gen[1] == gen[0] + 1, "%d reloads completed (want 2, generations in order)", n);
+		ITEST_CHECK(&srv, n == 2 && gen[1] == gen[0] + 1, "%d reloads completed (want 2, generations in order)", n);
 	}
 
 	get(&srv, "/health", &r1);
@@ -1281,7 +1273,7 @@ START_TEST(test_reload_under_load)
 
 	/* New workers replaced the old ones, which are gone. */
 	nafter = itest_wait_children(srv.pid, 2, after, 8, 10000);
-	SCHECK(&srv, nafter == 2, "%d workers after the reloads", nafter);
+	ITEST_CHECK(&srv, nafter == 2, "%d workers after the reloads", nafter);
 	for (int i = 0; i < 2; i++)
 		for (int k = 0; k < 2; k++)
 			ck_assert_msg(after[i] != before[k], "worker %ld survived the reloads", (long)before[k]);
@@ -1305,7 +1297,7 @@ START_TEST(test_reload_bad_config)
 	snprintf(conf, sizeof(conf), "service_name = bad-1\nmax_connections = lots\ntemplate = %s\n", tmpl);
 	itest_write_file("r.conf", conf);
 	ck_assert_int_eq(itest_signal(&srv, SIGHUP), 0);
-	SCHECK(&srv, itest_log_wait(&srv, "master", "reload failed, keeping the running configuration", 1, LOG_MS),
+	ITEST_CHECK(&srv, itest_log_wait(&srv, "master", "reload failed, keeping the running configuration", 1, LOG_MS),
 	    "no 'reload failed' for a bad value");
 	ck_assert_msg(itest_log_count(&srv, "master", "max_connections") >= 1, "the bad key is not named");
 	get(&srv, "/health", &r1);
@@ -1315,7 +1307,7 @@ START_TEST(test_reload_bad_config)
 	snprintf(conf, sizeof(conf), "service_name = bad-2\ntemplate = %s/gone.html\n", itest_tmpdir());
 	itest_write_file("r.conf", conf);
 	ck_assert_int_eq(itest_signal(&srv, SIGHUP), 0);
-	SCHECK(&srv, itest_log_wait(&srv, "master", "reload failed", 2, LOG_MS), "no 'reload failed' for a missing template");
+	ITEST_CHECK(&srv, itest_log_wait(&srv, "master", "reload failed", 2, LOG_MS), "no 'reload failed' for a missing template");
 	ck_assert_msg(itest_log_count(&srv, "master", "gone.html") >= 1, "the missing template is not named");
 	get(&srv, "/health", &r1);
 	ck_assert_str_eq(r1.body, "{\"status\":\"healthy\",\"service\":\"good-name\"}");
@@ -1325,7 +1317,7 @@ START_TEST(test_reload_bad_config)
 	snprintf(conf, sizeof(conf), "service_name = bad-3\ntemplate = %s\n", tmpl);
 	itest_write_file("r.conf", conf);
 	ck_assert_int_eq(itest_signal(&srv, SIGHUP), 0);
-	SCHECK(&srv, itest_log_wait(&srv, "master", "reload failed", 3, LOG_MS), "no 'reload failed' for a bad template");
+	ITEST_CHECK(&srv, itest_log_wait(&srv, "master", "reload failed", 3, LOG_MS), "no 'reload failed' for a bad template");
 	ck_assert_msg(itest_log_count(&srv, "master", "{{nope}}") >= 1, "the bad placeholder is not named");
 	get(&srv, "/", &r1);
 	ck_assert_str_eq(r1.body, "<h1>good-name</h1>\n");
@@ -1335,7 +1327,7 @@ START_TEST(test_reload_bad_config)
 	snprintf(conf, sizeof(conf), "service_name = bad-4\nbacklog = 64\ntemplate = %s\n", tmpl);
 	itest_write_file("r.conf", conf);
 	ck_assert_int_eq(itest_signal(&srv, SIGHUP), 0);
-	SCHECK(&srv, itest_log_wait(&srv, "master", "reload failed", 4, LOG_MS), "no 'reload failed' for backlog");
+	ITEST_CHECK(&srv, itest_log_wait(&srv, "master", "reload failed", 4, LOG_MS), "no 'reload failed' for backlog");
 	ck_assert_msg(itest_log_count(&srv, "master", "backlog: changed, but takes effect only on restart") == 1,
 	    "the restart-only setting is not named");
 	get(&srv, "/health", &r1);
@@ -1350,7 +1342,7 @@ START_TEST(test_reload_bad_config)
 	snprintf(conf, sizeof(conf), "service_name = better-name\ntemplate = %s\n", tmpl);
 	itest_write_file("r.conf", conf);
 	ck_assert_int_eq(itest_signal(&srv, SIGHUP), 0);
-	SCHECK(&srv, itest_log_wait(&srv, "master", "reload complete", 1, LOG_MS), "a good reload did not complete");
+	ITEST_CHECK(&srv, itest_log_wait(&srv, "master", "reload complete", 1, LOG_MS), "a good reload did not complete");
 	get(&srv, "/health", &r1);
 	ck_assert_str_eq(r1.body, "{\"status\":\"healthy\",\"service\":\"better-name\"}");
 	get(&srv, "/", &r1);
@@ -1379,8 +1371,8 @@ START_TEST(test_reload_queued)
 		if (!seen)
 			itest_sleep_ms(50);
 	}
-	SCHECK(&srv, seen, "the last configuration never applied: %s", r1.body);
-	SCHECK(&srv, itest_log_wait(&srv, "master", "reload complete", 1, LOG_MS), "no reload completed");
+	ITEST_CHECK(&srv, seen, "the last configuration never applied: %s", r1.body);
+	ITEST_CHECK(&srv, itest_log_wait(&srv, "master", "reload complete", 1, LOG_MS), "no reload completed");
 	ck_assert_int_eq(itest_log_count(&srv, NULL, "reload failed"), 0);
 	ck_assert_int_eq(itest_wait_children(srv.pid, 2, pids, 8, 10000), 2);
 	ck_assert_msg(itest_alive(&srv), "master died");
@@ -1428,10 +1420,10 @@ START_TEST(test_reload_worker_killed)
 		kill(old, SIGKILL);
 		itest_log_wait(&srv, "master", "reload complete", done0 + 1, LOG_MS);
 		itest_sleep_ms(200);
-		SCHECK(&srv, itest_alive(&srv) && itest_log_count(&srv, "master", "stopping") == 0,
+		ITEST_CHECK(&srv, itest_alive(&srv) && itest_log_count(&srv, "master", "stopping") == 0,
 		    "attempt %d: killing the old worker 0 (pid %ld) during a reload stopped the whole server",
 		    attempt + 1, (long)old);
-		SCHECK(&srv, itest_log_count(&srv, "master", "reload complete") == done0 + 1,
+		ITEST_CHECK(&srv, itest_log_count(&srv, "master", "reload complete") == done0 + 1,
 		    "attempt %d: the reload did not complete", attempt + 1);
 		get(&srv, "/health", &r1);
 		ck_assert_int_eq(r1.status, 200);
@@ -1452,7 +1444,7 @@ START_TEST(test_drain_kills_stragglers)
 	ck_assert_int_eq(kill(pids[0], SIGSTOP), 0);
 	t0 = itest_now_ms();
 	ck_assert_int_eq(itest_signal(&srv, SIGTERM), 0);
-	SCHECK(&srv, itest_wait_exit(&srv, 10000) == 0, "master did not exit with a stopped worker");
+	ITEST_CHECK(&srv, itest_wait_exit(&srv, 10000) == 0, "master did not exit with a stopped worker");
 	took = itest_now_ms() - t0;
 	ck_assert_msg(itest_exit_code(&srv) == 0, "exit status 0x%x", srv.status);
 	ck_assert_msg(took >= 900, "exited after %llu ms, before the drain timeout", (unsigned long long)took);
@@ -1473,17 +1465,17 @@ START_TEST(test_worker_setup_failure)
 	int code;
 
 	start(&srv, ITEST_USERNS | ITEST_NO_WAIT, ARGS("--user", "nobody"), NULL);
-	SCHECK(&srv, itest_wait_exit(&srv, 15000) == 0, "the master kept running with workers that cannot start");
+	ITEST_CHECK(&srv, itest_wait_exit(&srv, 15000) == 0, "the master kept running with workers that cannot start");
 	code = itest_exit_code(&srv);
 	if (code == 126 && itest_log_count(&srv, NULL, "itest: unshare") > 0) {
 		fprintf(stderr, "test_worker_setup_failure: no user namespaces here; skipped\n");
 		return;
 	}
-	SCHECK(&srv, itest_log_count(&srv, "worker", "cannot switch to user nobody") >= 1,
+	ITEST_CHECK(&srv, itest_log_count(&srv, "worker", "cannot switch to user nobody") >= 1,
 	    "the workers did not fail to switch users");
-	SCHECK(&srv, itest_log_count(&srv, "master", "exited with status 2") >= 1, "the status 2 is not reported");
-	SCHECK(&srv, code != 0 && code != -1, "master exit code %d after a fatal worker error", code);
-	SCHECK(&srv, itest_log_count(&srv, "master", "restarting in") == 0, "a fatal worker was respawned");
+	ITEST_CHECK(&srv, itest_log_count(&srv, "master", "exited with status 2") >= 1, "the status 2 is not reported");
+	ITEST_CHECK(&srv, code != 0 && code != -1, "master exit code %d after a fatal worker error", code);
+	ITEST_CHECK(&srv, itest_log_count(&srv, "master", "restarting in") == 0, "a fatal worker was respawned");
 	ck_assert_msg(srv.leftovers == 0, "%d processes outlived the master", srv.leftovers);
 }
 END_TEST
@@ -1526,12 +1518,12 @@ START_TEST(test_worker_killed)
 	ck_assert_int_eq(itest_wait_children(srv.pid, 2, pids, 8, 5000), 2);
 	ck_assert_int_eq(kill(pids[0], SIGKILL), 0);
 	fresh = wait_replacement(&srv, pids, pids[0]);
-	SCHECK(&srv, fresh > 0, "no new worker after kill -9 of %ld", (long)pids[0]);
+	ITEST_CHECK(&srv, fresh > 0, "no new worker after kill -9 of %ld", (long)pids[0]);
 	snprintf(needle, sizeof(needle), "(pid %ld) killed by signal 9", (long)pids[0]);
-	SCHECK(&srv, itest_log_contains(&srv, "master", needle, LOG_MS), "the death is not logged");
+	ITEST_CHECK(&srv, itest_log_contains(&srv, "master", needle, LOG_MS), "the death is not logged");
 	/* A first death is restarted at once. */
 	snprintf(needle, sizeof(needle), "(pid %ld) killed by signal 9 (Killed); restarting in 0 ms", (long)pids[0]);
-	SCHECK(&srv, itest_log_count(&srv, "master", needle) == 1, "not restarted at once");
+	ITEST_CHECK(&srv, itest_log_count(&srv, "master", needle) == 1, "not restarted at once");
 	for (int i = 0; i < 10; i++) {
 		get(&srv, i % 2 ? "/health" : "/", &r1);
 		ck_assert_int_eq(r1.status, 200);
@@ -1556,13 +1548,13 @@ START_TEST(test_worker_crash_loop)
 		ck_assert_int_eq(itest_children(srv.pid, pids, 8), 2);
 		ck_assert_int_eq(kill(victim, SIGKILL), 0);
 		fresh = wait_replacement(&srv, pids, victim);
-		SCHECK(&srv, fresh > 0, "kill %d: no new worker after kill -9 of %ld", i + 1, (long)victim);
+		ITEST_CHECK(&srv, fresh > 0, "kill %d: no new worker after kill -9 of %ld", i + 1, (long)victim);
 		victim = fresh;
 	}
 	ck_assert_msg(itest_alive(&srv), "master died");
 	n = itest_wait_children(srv.pid, 2, pids, 8, 10000);
 	ck_assert_msg(n == 2, "%d workers", n);
-	SCHECK(&srv, itest_wait_ready(&srv, 10000) == 0, "not ready after the crash loop");
+	ITEST_CHECK(&srv, itest_wait_ready(&srv, 10000) == 0, "not ready after the crash loop");
 	for (int i = 0; i < 6; i++) {
 		get(&srv, "/health", &r1);
 		ck_assert_int_eq(r1.status, 200);
@@ -1577,7 +1569,7 @@ START_TEST(test_worker_crash_loop)
 			max_delay = ms;
 	}
 	free(log);
-	SCHECK(&srv, max_delay > 0, "no backoff after 5 quick deaths (max delay %ld ms)", max_delay);
+	ITEST_CHECK(&srv, max_delay > 0, "no backoff after 5 quick deaths (max delay %ld ms)", max_delay);
 }
 END_TEST
 
@@ -1594,7 +1586,7 @@ START_TEST(test_log_format)
 	start(&srv, 0, ARGS("--workers", "1", "--log-level", "DEBUG", "--access-log"), NULL);
 	get(&srv, "/health", &r1);
 	get(&srv, "/nope?x=1", &r1);
-	SCHECK(&srv, itest_request(srv.port, srv.family, RAW("GET / HTTP/1.1\n\n"), &r1) == 0, "%s", r1.error);
+	ITEST_CHECK(&srv, itest_request(srv.port, srv.family, RAW("GET / HTTP/1.1\n\n"), &r1) == 0, "%s", r1.error);
 	ck_assert_int_eq(r1.status, 400);
 	ck_assert_msg(itest_stop(&srv) != -1 && WIFEXITED(srv.status) && WEXITSTATUS(srv.status) == 0,
 	    "exit status 0x%x", srv.status);
@@ -1748,31 +1740,5 @@ integration_suite(void)
 int
 main(void)
 {
-	char pid[32];
-	SRunner *sr;
-	int failed;
-
-	if (itest_bin() == NULL || itest_template() == NULL) {
-		fprintf(stderr, "check_integration: set OBSERVD_BIN (the observd binary) and "
-		    "OBSERVD_TEMPLATE_DEFAULT (data/index.html.in)\n");
-		return 99;	/* automake: hard error */
-	}
-	if (access(itest_bin(), X_OK) < 0 || access(itest_template(), R_OK) < 0) {
-		fprintf(stderr, "check_integration: cannot use %s or %s: %s\n", itest_bin(), itest_template(),
-		    strerror(errno));
-		return 99;
-	}
-	/* Temporary directories are named after the runner, which removes
-	 * what failed tests (no teardown in fork mode) left behind. */
-	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-	setenv("ITEST_RUNNER_PID", pid, 1);
-	signal(SIGPIPE, SIG_IGN);
-
-	sr = srunner_create(integration_suite());
-	srunner_set_fork_status(sr, CK_FORK);	/* the fixtures rely on it */
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	itest_cleanup_runner();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return itest_run_suite("check_integration", integration_suite());
 }

@@ -60,12 +60,7 @@ struct note {
 };
 
 /* Fail, printing the server's log first. */
-#define SCHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		itest_dump_log(&srv);					\
-		ck_abort_msg(__VA_ARGS__);				\
-	}								\
-} while (0)
+#define SCHECK(cond, ...)	ITEST_CHECK(&srv, cond, __VA_ARGS__)
 
 static void
 teardown(void)
@@ -488,27 +483,5 @@ notify_suite(void)
 int
 main(void)
 {
-	char pid[32];
-	SRunner *sr;
-	int failed;
-
-	if (itest_bin() == NULL || itest_template() == NULL ||
-	    access(itest_bin(), X_OK) < 0 || access(itest_template(), R_OK) < 0) {
-		fprintf(stderr, "check_notify: set OBSERVD_BIN (the observd binary) and "
-		    "OBSERVD_TEMPLATE_DEFAULT (data/index.html.in)\n");
-		return 99;	/* automake: hard error */
-	}
-	/* Temporary directories are named after the runner, which removes
-	 * what failed tests (no teardown in fork mode) left behind. */
-	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-	setenv("ITEST_RUNNER_PID", pid, 1);
-	signal(SIGPIPE, SIG_IGN);
-
-	sr = srunner_create(notify_suite());
-	srunner_set_fork_status(sr, CK_FORK);	/* the teardown relies on it */
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	itest_cleanup_runner();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return itest_run_suite("check_notify", notify_suite());
 }

@@ -226,40 +226,27 @@ START_TEST(test_root_refused)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+privsep_suite(void)
 {
-	char pid[32];
-	SRunner *sr;
-	Suite *s;
-	TCase *tc;
-	int failed;
+	Suite *s = suite_create("privsep");
+	TCase *tc = tcase_create("root");
 
-	if (geteuid() != 0) {
-		fprintf(stderr, "check_privsep: not root; skipped\n");
-		return 77;
-	}
-	if (itest_bin() == NULL || itest_template() == NULL) {
-		fprintf(stderr, "check_privsep: set OBSERVD_BIN and OBSERVD_TEMPLATE_DEFAULT\n");
-		return 99;
-	}
-	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-	setenv("ITEST_RUNNER_PID", pid, 1);
-	signal(SIGPIPE, SIG_IGN);
-
-	s = suite_create("privsep");
-	tc = tcase_create("root");
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_children_unprivileged);
 	tcase_add_test(tc, test_fd_counts_as_root);
 	tcase_add_test(tc, test_root_refused);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	itest_cleanup_runner();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
+}
+
+int
+main(void)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr, "check_privsep: not root; skipped\n");
+		return 77;
+	}
+	return itest_run_suite("check_privsep", privsep_suite());
 }

@@ -640,29 +640,10 @@ prometheus_suite(void)
 int
 main(void)
 {
-	char pid[32];
-	SRunner *sr;
-	int failed;
-
 	if (access(prometheus_bin(), X_OK) < 0) {
 		fprintf(stderr, "check_prometheus: %s not found (apt-get install prometheus, or set "
 		    "OBSERVD_PROMETHEUS); skipped\n", prometheus_bin());
 		return 77;	/* automake: SKIP */
 	}
-	if (itest_bin() == NULL || itest_template() == NULL || access(itest_bin(), X_OK) < 0) {
-		fprintf(stderr, "check_prometheus: set OBSERVD_BIN (the observd binary) and "
-		    "OBSERVD_TEMPLATE_DEFAULT (data/index.html.in)\n");
-		return 99;
-	}
-	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-	setenv("ITEST_RUNNER_PID", pid, 1);
-	signal(SIGPIPE, SIG_IGN);
-
-	sr = srunner_create(prometheus_suite());
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	itest_cleanup_runner();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return itest_run_suite("check_prometheus", prometheus_suite());
 }

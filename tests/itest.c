@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <check.h>
+
 #include "itest.h"
 
 #define MAX_SERVERS	16
@@ -173,7 +175,8 @@ itest_rm_tree(const char *dir)
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-void
+/* Remove what tests of this runner left in /tmp. */
+static void
 itest_cleanup_runner(void)
 {
 	char prefix[64];
@@ -192,6 +195,38 @@ itest_cleanup_runner(void)
 		itest_rm_tree(path);
 	}
 	closedir(d);
+}
+
+int
+itest_run_suite(const char *prog, struct Suite *s)
+{
+	char pid[32];
+	SRunner *sr;
+	int failed;
+
+	if (itest_bin() == NULL || itest_template() == NULL) {
+		fprintf(stderr, "%s: set OBSERVD_BIN (the observd binary) and "
+		    "OBSERVD_TEMPLATE_DEFAULT (data/index.html.in)\n", prog);
+		return 99;
+	}
+	if (access(itest_bin(), X_OK) < 0 || access(itest_template(), R_OK) < 0) {
+		fprintf(stderr, "%s: cannot use %s or %s: %s\n", prog, itest_bin(),
+		    itest_template(), strerror(errno));
+		return 99;
+	}
+	/* Temporary directories are named after the runner, which removes
+	 * what failed tests (no teardown in fork mode) left behind. */
+	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+	setenv("ITEST_RUNNER_PID", pid, 1);
+	signal(SIGPIPE, SIG_IGN);
+
+	sr = srunner_create(s);
+	srunner_set_fork_status(sr, CK_FORK);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	itest_cleanup_runner();
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 uint16_t

@@ -11,8 +11,8 @@
  * logs) live in one temporary directory per test process, named
  * /tmp/observd-itest-<runner pid>-XXXXXX so that the runner can remove
  * what a failed (and so not torn down) test left behind: the runner's
- * main() sets ITEST_RUNNER_PID to its pid before forking tests and calls
- * itest_cleanup_runner() at the end.
+ * main() runs its suite with itest_run_suite(), which sets
+ * ITEST_RUNNER_PID to its pid before forking tests and cleans up after.
  *
  * With check's CK_FORK, a failed assertion _exits the test process
  * without running the teardown; servers started here then die with it
@@ -44,8 +44,15 @@ const char	*itest_tmpdir(void);
 /* Write content to tmpdir/name (replacing it atomically); returns the
  * path, valid until itest_stop_all(). */
 const char	*itest_write_file(const char *name, const char *content);
-/* Remove what tests of this runner left in /tmp (call from the runner). */
-void		 itest_cleanup_runner(void);
+/*
+ * The main() of an integration test program named prog: check that
+ * $OBSERVD_BIN is executable and $OBSERVD_TEMPLATE_DEFAULT readable
+ * (else 99, automake's hard error), run s in fork mode (the fixtures rely
+ * on it) with CK_VERBOSITY honoured, then remove what its tests left in
+ * /tmp.  Returns the exit status.
+ */
+struct Suite;
+int		 itest_run_suite(const char *prog, struct Suite *s);
 /* dir/name, in one of 64 buffers used in turn (valid until 63 more
  * calls). */
 const char	*itest_path_in(const char *dir, const char *name);
@@ -156,6 +163,15 @@ bool	itest_log_contains(const struct itest_server *s, const char *proc,
 	    const char *text, int timeout_ms);
 /* Print the log on stderr (for failure diagnostics). */
 void	itest_dump_log(const struct itest_server *s);
+/* check's ck_assert_msg, printing the log of server s (if it was
+ * started) before failing. */
+#define ITEST_CHECK(s, cond, ...) do {					\
+	if (!(cond)) {							\
+		if ((s)->pid > 0)					\
+			itest_dump_log(s);				\
+		ck_abort_msg(__VA_ARGS__);				\
+	}								\
+} while (0)
 
 /* ------------------------------------------------------------------ HTTP */
 
