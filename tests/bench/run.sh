@@ -587,10 +587,13 @@ ratio_rows() { # "| figure | ratio/value | target | verdict |" rows
 # Median over rounds of a per-run figure of PEER TEST CONNS: user-space
 # CPU µs per request (server CPU minus its kernel part).
 ufig() { awk -F'\t' -v p="$1" -v t="$2" -v c="$3" '$2 == p && $3 == t && $4 == c { print $8 - $13 }' "$out/results.tsv" | median_of; }
+# wrk's CPU µs per request in PEER's /health keep-alive run at CONNS: its
+# share of a CPU over req/s (medians).
+wrk_us() { awk -v c="$(fig "$1" health-ka "$2" 11)" -v r="$(fig "$1" health-ka "$2" 5)" 'BEGIN { if (r > 0) print c / 100 * 1e6 / r }'; }
 
-limits_section() { # a paragraph for each missed target of ratio_rows
-	local missed c0=${conns_all[0]} other="" line
-	missed=$(ratio_rows | grep -F '**missed**')
+limits_section() { # ROWS (of ratio_rows): a paragraph for each missed target
+	local missed c0=${conns_all[0]} other="" line ka_done=0
+	missed=$(grep -F '**missed**' <<<"$1")
 	if [[ -z $missed ]]; then
 		echo "Every target was met in this run."
 		return
@@ -619,12 +622,10 @@ limits_section() { # a paragraph for each missed target of ratio_rows
 EOT
 			;;
 		"| /health keep-alive req/s, observd/nginx"*)
-			[[ $other == *"req/s, observd/nginx"* || ${ka_done:-} ]] && continue
-			local ka_done=1
+			((ka_done)) && continue		# one paragraph for both connection counts
+			ka_done=1
 			local wo wn so sn
-			# wrk's CPU per request: its CPU share of a second over req/s
-			wo=$(awk -v c="$(fig observd health-ka "$c0" 11)" -v r="$(fig observd health-ka "$c0" 5)" 'BEGIN { if (r > 0) print c / 100 * 1e6 / r }')
-			wn=$(awk -v c="$(fig nginx health-ka "$c0" 11)" -v r="$(fig nginx health-ka "$c0" 5)" 'BEGIN { if (r > 0) print c / 100 * 1e6 / r }')
+			wo=$(wrk_us observd "$c0") wn=$(wrk_us nginx "$c0")
 			so=$(fig observd health-ka "$c0" 8) sn=$(fig nginx health-ka "$c0" 8)
 			cat <<EOT
 - **/health keep-alive req/s (≥ 1.10× nginx).** wrk shares the two CPUs with the
@@ -681,7 +682,8 @@ machine() {
 }
 
 write_report() { # FILE
-	local f=$1 png=$2
+	local f=$1 png=$2 rows
+	rows=$(ratio_rows)
 	{
 		cat <<EOF
 # observd benchmarks
@@ -741,7 +743,7 @@ $(machine)
 
 | figure | value | target | |
 |---|---|---|---|
-$(ratio_rows)
+$rows
 
 ## Results
 
@@ -782,7 +784,7 @@ else echo "(no callgrind_annotate output)"; fi)
 
 ## What limits the targets that are missed
 
-$(limits_section)
+$(limits_section "$rows")
 EOF
 	} >"$f"
 }
