@@ -48,10 +48,8 @@ shm_create(unsigned nslots)
 	seg->hdr.master_pid = getpid();
 	seg->hdr.start_time_ns = clock_real_ns();
 	SHM_STORE(&seg->master.open_fds, -1);
-	for (unsigned i = 0; i < nslots; i++) {
+	for (unsigned i = 0; i < nslots; i++)
 		SHM_STORE(&seg->slot[i].magic, SHM_SLOT_MAGIC);
-		SHM_STORE(&seg->slot[i].open_fds, -1);
-	}
 	/* Published last: a reader that sees the magic sees the rest. */
 	__atomic_store_n(&seg->hdr.magic, SHM_MAGIC, __ATOMIC_RELEASE);
 	return seg;
@@ -89,7 +87,6 @@ shm_slot_release(struct shm_slot *slot)
 	if (strcmp(#type, "GAUGE") == 0)				\
 		SHM_STORE(&slot->field, 0);
 #include "observd/metrics.def"
-	SHM_STORE(&slot->open_fds, -1);
 	SHM_STORE(&slot->pid, 0);
 	SHM_STORE(&slot->state, SHM_SLOT_IDLE);
 }

@@ -153,8 +153,9 @@ struct shm_slot {
 	uint64_t	started_ns;		/* CLOCK_REALTIME of the fork */
 	uint64_t	spawns;			/* workers started in this slot */
 	/* The worker's own count of its open descriptors, refreshed about
-	 * once a second (-1: not yet), for the sampler, which may not read
-	 * /proc/PID/fd of a worker that changed credentials. */
+	 * once a second (-1 from the master's claim until its first count),
+	 * for the sampler, which may not read /proc/PID/fd of a worker that
+	 * changed credentials. */
 	int64_t		open_fds;
 
 	/*
