@@ -17,9 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "observd/clock.h"
 #include "observd/procstat.h"
-
-#define NS_PER_S	UINT64_C(1000000000)
 
 /* Read a small /proc file whole into buf (NUL-terminated).  Returns the
  * length, or -1 with errno. */
@@ -51,22 +50,6 @@ procstat_slurp(const char *path, char *buf, size_t size)
 	return (ssize_t)off;
 }
 
-static int
-procstat_boot_time(uint64_t *out)
-{
-	char buf[8192], *p;
-
-	/* /proc/stat lists every CPU first; btime comes after. */
-	if (procstat_slurp("/proc/stat", buf, sizeof(buf)) < 0)
-		return -1;
-	if ((p = strstr(buf, "\nbtime ")) == NULL) {
-		errno = EINVAL;
-		return -1;
-	}
-	*out = strtoull(p + 7, NULL, 10) * NS_PER_S;
-	return 0;
-}
-
 int
 procstat_init(struct procstat *ps, struct shm_segment *seg, unsigned interval_ms)
 {
@@ -78,8 +61,6 @@ procstat_init(struct procstat *ps, struct shm_segment *seg, unsigned interval_ms
 		errno = EINVAL;
 		return -1;
 	}
-	if (procstat_boot_time(&ps->boot_time_ns) < 0)
-		return -1;
 	if (pthread_mutex_init(&ps->lock, NULL) != 0)
 		return -1;
 	if (pthread_cond_init(&ps->cond, NULL) != 0) {
@@ -145,8 +126,11 @@ procstat_read(const struct procstat *ps, pid_t pid, struct procstat_proc *out)
 		p = end;
 	}
 	out->ppid = (int64_t)f[4];
-	out->cpu_ns = (f[14] + f[15]) * (NS_PER_S / (uint64_t)ps->ticks);
-	out->start_time_ns = ps->boot_time_ns + f[22] * (NS_PER_S / (uint64_t)ps->ticks);
+	out->cpu_ns = (f[14] + f[15]) * (CLOCK_NS_PER_S / (uint64_t)ps->ticks);
+	/* starttime is clock ticks since boot (on CLOCK_BOOTTIME): the
+	 * result is exact to one tick (10 ms at the usual 100 Hz), early
+	 * by less than that. */
+	out->start_time_ns = clock_boot_epoch_ns() + f[22] * (CLOCK_NS_PER_S / (uint64_t)ps->ticks);
 	out->vsize_bytes = f[23];
 	out->rss_bytes = f[24] * (uint64_t)ps->page_size;
 	out->open_fds = procstat_count_fds(pid);
@@ -156,19 +140,16 @@ procstat_read(const struct procstat *ps, pid_t pid, struct procstat_proc *out)
 static void
 procstat_store(struct shm_proc_sample *s, pid_t pid, const struct procstat_proc *pp)
 {
-	struct timespec ts;
-
 	if (pp == NULL) {
 		SHM_STORE(&s->pid, 0);
 		return;
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
 	SHM_STORE(&s->cpu_ns, pp->cpu_ns);
 	SHM_STORE(&s->rss_bytes, pp->rss_bytes);
 	SHM_STORE(&s->vsize_bytes, pp->vsize_bytes);
 	SHM_STORE(&s->open_fds, pp->open_fds);
 	SHM_STORE(&s->start_time_ns, pp->start_time_ns);
-	SHM_STORE(&s->sampled_ns, (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec);
+	SHM_STORE(&s->sampled_ns, clock_real_ns());
 	SHM_STORE(&s->pid, (int64_t)pid);
 }
 
@@ -220,10 +201,10 @@ procstat_deadline(const struct procstat *ps, struct timespec *ts)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
 	ts->tv_sec += ps->interval_ms / 1000;
-	ts->tv_nsec += (long)(ps->interval_ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
+	ts->tv_nsec += (long)((ps->interval_ms % CLOCK_MS_PER_S) * CLOCK_NS_PER_MS);
+	if (ts->tv_nsec >= (long)CLOCK_NS_PER_S) {
 		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
+		ts->tv_nsec -= (long)CLOCK_NS_PER_S;
 	}
 }
 

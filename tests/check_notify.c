@@ -184,10 +184,7 @@ expect(struct note *n, const char *var, const char *value, const char *when)
 static uint64_t
 monotonic_usec(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	return clock_mono_ns() / CLOCK_NS_PER_US;
 }
 
 /* The whole life cycle, on the socket notify_open() bound. */

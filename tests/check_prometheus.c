@@ -212,7 +212,7 @@ static int
 run_quiet(const char *const *argv, const char *log, int timeout_ms)
 {
 	pid_t pid = ftest_spawn(argv, log);
-	uint64_t end = ftest_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	uint64_t end = ftest_now_ns() + (uint64_t)timeout_ms * CLOCK_NS_PER_MS;
 	int status;
 
 	if (pid < 0)

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "observd/clock.h"
 #include "observd/http_parser.h"
 #include "observd/http_response.h"
 #include "observd/render.h"
@@ -117,7 +118,7 @@ route_of(const char *label)
 }
 
 #define ST(code)	http_status_index(code)
-#define MS(ms)		((uint64_t)(ms) * 1000000u)
+#define MS(ms)		((uint64_t)(ms) * CLOCK_NS_PER_MS)
 
 /* The synthetic segment of the golden files: 4 slots - one serving, one
  * whose worker is gone (IDLE, totals kept), one with a bad magic, one

@@ -28,10 +28,7 @@
 uint64_t
 ftest_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return clock_mono_ns();
 }
 
 static int
@@ -39,7 +36,7 @@ left_ms(uint64_t deadline_ns)
 {
 	uint64_t now = ftest_now_ns();
 
-	return now >= deadline_ns ? 0 : (int)((deadline_ns - now) / 1000000u) + 1;
+	return now >= deadline_ns ? 0 : (int)((deadline_ns - now) / CLOCK_NS_PER_MS) + 1;
 }
 
 static void
@@ -536,7 +533,7 @@ client_main(struct ftest_load_shared *sh, int idx, uint16_t port, const char *pa
     int pause_us, int read_timeout_ms, int max_ms)
 {
 	struct ftest_client_stats *st = &sh->c[idx];
-	uint64_t end = ftest_now_ns() + (uint64_t)max_ms * 1000000u;
+	uint64_t end = ftest_now_ns() + (uint64_t)max_ms * CLOCK_NS_PER_MS;
 	char req[512], buf[16384], why[100];
 	int fd = -1, reqlen;
 
@@ -682,7 +679,7 @@ ftest_load_sum(const struct ftest_load *l, struct ftest_client_stats *sum)
 int
 ftest_load_stop(struct ftest_load *l, int timeout_ms)
 {
-	uint64_t deadline = ftest_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	uint64_t deadline = ftest_now_ns() + (uint64_t)timeout_ms * CLOCK_NS_PER_MS;
 	int killed = 0;
 
 	if (l->sh == NULL)
@@ -804,7 +801,7 @@ ftest_spawn(const char *const *argv, const char *log_path)
 void
 ftest_kill_group(pid_t pid, int timeout_ms)
 {
-	uint64_t deadline = ftest_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	uint64_t deadline = ftest_now_ns() + (uint64_t)timeout_ms * CLOCK_NS_PER_MS;
 	int status;
 
 	if (pid <= 0)

@@ -62,16 +62,13 @@ static unsigned nlogs;
 uint64_t
 itest_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return clock_mono_ms();
 }
 
 void
 itest_sleep_ms(int ms)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	struct timespec ts = { ms / 1000, (long)((unsigned)ms % CLOCK_MS_PER_S * CLOCK_NS_PER_MS) };
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;

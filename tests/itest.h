@@ -32,6 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "observd/clock.h"
+
 /* ------------------------------------------------------------- utilities */
 
 uint64_t	 itest_now_ms(void);

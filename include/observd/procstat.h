@@ -30,7 +30,7 @@ struct procstat_proc {
 	uint64_t	cpu_ns;		/* utime + stime */
 	uint64_t	rss_bytes;
 	uint64_t	vsize_bytes;
-	uint64_t	start_time_ns;	/* CLOCK_REALTIME */
+	uint64_t	start_time_ns;	/* CLOCK_REALTIME, to a clock tick */
 	int64_t		open_fds;	/* -1: not readable */
 };
 
@@ -39,7 +39,6 @@ struct procstat {
 	unsigned		 interval_ms;
 	long			 ticks;		/* sysconf(_SC_CLK_TCK) */
 	long			 page_size;
-	uint64_t		 boot_time_ns;	/* /proc/stat btime */
 	/* Thread control. */
 	pthread_t		 thread;
 	pthread_mutex_t		 lock;
@@ -48,7 +47,7 @@ struct procstat {
 	bool			 stop;
 };
 
-/* Prepare ps for seg (reads the boot time).  0, or -1 with errno. */
+/* Prepare ps for seg.  0, or -1 with errno. */
 int	procstat_init(struct procstat *ps, struct shm_segment *seg, unsigned interval_ms);
 /* Entries of /proc/<pid>/fd (not counting the one used to read our own),
  * or -1 if it cannot be read.  Any process may count its own. */
