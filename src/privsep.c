@@ -10,6 +10,7 @@
 #include <linux/capability.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <grp.h>
@@ -18,6 +19,59 @@
 
 #include "observd/log.h"
 #include "observd/privsep.h"
+
+/*
+ * Set this process's capabilities to keep (a mask of CAP_* bits) in the
+ * effective and permitted sets, none inheritable, and clear the ambient
+ * set.  Only what we have can be kept.
+ */
+static int
+privsep_caps_set(uint64_t keep)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { { 0 } };
+	uint64_t have;
+
+	/* EINVAL: a kernel before ambient capabilities (4.3) has none. */
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		return -1;
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return -1;
+	have = (uint64_t)data[1].permitted << 32 | data[0].permitted;
+	keep &= have;
+	memset(data, 0, sizeof(data));
+	data[0].effective = data[0].permitted = (uint32_t)keep;
+	data[1].effective = data[1].permitted = (uint32_t)(keep >> 32);
+	return syscall(SYS_capset, &hdr, data) < 0 ? -1 : 0;
+}
+
+/* Remove every capability but keep from the bounding set, if we may
+ * (CAP_SETPCAP).  EINVAL: past the kernel's last capability. */
+static int
+privsep_bound_limit(uint64_t keep)
+{
+	for (int cap = 0; cap < 64; cap++) {
+		if (keep & (1ULL << cap))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+			if (errno == EINVAL)
+				break;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static bool
+privsep_have_cap(int cap)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { { 0 } };
+
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return false;
+	return (((uint64_t)data[1].effective << 32 | data[0].effective) & (1ULL << cap)) != 0;
+}
 
 int
 privsep_drop(const struct config *cfg, pid_t master)
@@ -42,6 +96,15 @@ privsep_drop(const struct config *cfg, pid_t master)
 			return -1;
 		}
 	}
+	/* No capabilities in any start mode: the uid switch clears them
+	 * from a root child, but a non-root master may have been given
+	 * ambient ones (AmbientCapabilities=CAP_NET_BIND_SERVICE) that a
+	 * child would otherwise keep; and the bound goes too where we may. */
+	if ((privsep_have_cap(CAP_SETPCAP) && privsep_bound_limit(0) < 0) ||
+	    privsep_caps_set(0) < 0) {
+		log_error("cannot drop capabilities");
+		return -1;
+	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
 		log_error("PR_SET_NO_NEW_PRIVS");
 		return -1;
@@ -63,34 +126,19 @@ privsep_drop(const struct config *cfg, pid_t master)
 int
 privsep_master_limit(void)
 {
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { { 0 } };
-	uint64_t keep = PRIVSEP_MASTER_CAPS, have;
-
 	_Static_assert(CAP_DAC_READ_SEARCH == 2 && CAP_KILL == 5 && CAP_SETGID == 6 &&
 	    CAP_SETUID == 7, "PRIVSEP_MASTER_CAPS spells these numbers");
-	if (geteuid() != 0)
-		return 0;
-	if (syscall(SYS_capget, &hdr, data) < 0)
+	/* Not dumpable: a process running as our children's user may
+	 * neither ptrace us nor open /proc/PID/mem (children inherit it). */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return -1;
-	have = (uint64_t)data[1].permitted << 32 | data[0].permitted;
+	if (geteuid() != 0)		/* the sockets are bound: need nothing */
+		return privsep_caps_set(0);
 	/* The bounding set first, while CAP_SETPCAP may still be ours.  A
 	 * root without it (a container's build step, say) keeps its bound:
 	 * its children still get only what is permitted below, and lose
-	 * that when they switch users.  EINVAL: past the kernel's last cap. */
-	for (int cap = 0; cap < 64 && (have & (1ULL << CAP_SETPCAP)); cap++) {
-		if (keep & (1ULL << cap))
-			continue;
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
-			if (errno == EINVAL)
-				break;
-			return -1;
-		}
-	}
-	/* Only what we have can be kept. */
-	keep &= have;
-	memset(data, 0, sizeof(data));
-	data[0].effective = data[0].permitted = (uint32_t)keep;
-	data[1].effective = data[1].permitted = (uint32_t)(keep >> 32);
-	return syscall(SYS_capset, &hdr, data) < 0 ? -1 : 0;
+	 * that when they switch users. */
+	if (privsep_have_cap(CAP_SETPCAP) && privsep_bound_limit(PRIVSEP_MASTER_CAPS) < 0)
+		return -1;
+	return privsep_caps_set(PRIVSEP_MASTER_CAPS);
 }

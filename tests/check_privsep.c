@@ -3,17 +3,27 @@
  * real: started as root with --user nobody, every child (workers and the
  * aggregator) runs with all of nobody's uids and gids, no supplementary
  * groups, no capabilities and NoNewPrivs; the master stays root; serving
- * as root is refused unless allowed.
+ * as root is refused unless allowed.  Started as another user, with or
+ * without an ambient capability to bind a low port, neither the children
+ * nor (once bound) the master keep any capability, and a process of that
+ * user cannot read or write the master's memory.
  *
  * Needs root (CI runs as root); exits 77 (automake: skipped) otherwise.
  */
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,6 +40,29 @@
 
 static struct itest_server srv;
 static struct itest_response r1;
+
+/* A capability set of /proc/PID/status, as a mask. */
+static uint64_t
+cap_mask(pid_t pid, const char *field)
+{
+	char v[64];
+
+	ck_assert_msg(htest_proc_status(pid, field, v, sizeof(v)) == 0, "%ld: no %s", (long)pid, field);
+	return strtoull(v, NULL, 16);
+}
+
+/* No capability left in any set, and none in the bound beyond bound. */
+static void
+assert_no_caps(pid_t pid, const char *what, uint64_t bound)
+{
+	static const char *const sets[] = { "CapInh", "CapPrm", "CapEff", "CapAmb" };
+
+	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++)
+		ck_assert_msg(cap_mask(pid, sets[i]) == 0, "%s (%ld): %s %llx", what, (long)pid,
+		    sets[i], (unsigned long long)cap_mask(pid, sets[i]));
+	ck_assert_msg((cap_mask(pid, "CapBnd") & ~bound) == 0, "%s (%ld): CapBnd %llx beyond %llx",
+	    what, (long)pid, (unsigned long long)cap_mask(pid, "CapBnd"), (unsigned long long)bound);
+}
 
 static void
 teardown(void)
@@ -95,10 +128,9 @@ START_TEST(test_children_unprivileged)
 		}
 		ck_assert_int_eq(htest_proc_status(kids[i], "NoNewPrivs", v, sizeof(v)), 0);
 		ck_assert_msg(strcmp(v, "1") == 0, "%s (%ld): NoNewPrivs %s", name, (long)kids[i], v);
-		ck_assert_int_eq(htest_proc_status(kids[i], "CapEff", v, sizeof(v)), 0);
-		ck_assert_msg(strtoull(v, NULL, 16) == 0, "%s (%ld): CapEff %s", name, (long)kids[i], v);
-		ck_assert_int_eq(htest_proc_status(kids[i], "CapPrm", v, sizeof(v)), 0);
-		ck_assert_msg(strtoull(v, NULL, 16) == 0, "%s (%ld): CapPrm %s", name, (long)kids[i], v);
+		/* The bound is the master's (it had CAP_SETPCAP to cut it,
+		 * they do not); the other sets are empty. */
+		assert_no_caps(kids[i], name, cap_mask(srv.pid, "CapBnd"));
 		fprintf(stderr, "privsep: child %s (%ld): uid/gid %ld/%ld, NoNewPrivs 1, no capabilities\n",
 		    name, (long)kids[i], (long)pw->pw_uid, (long)pw->pw_gid);
 	}
@@ -202,6 +234,158 @@ START_TEST(test_fd_counts_as_root)
 }
 END_TEST
 
+/* A port below 1024 that nothing uses, or 0. */
+static uint16_t
+free_low_port(void)
+{
+	for (unsigned p = 600 + (unsigned)getpid() % 300; p < 1024; p++) {
+		struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)p),
+		    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
+
+		ck_assert_int_ge(fd, 0);
+		ok = bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+		close(fd);
+		if (ok)
+			return (uint16_t)p;
+	}
+	return 0;
+}
+
+/* Whether a process of uid may open pid's memory (it must not: the
+ * master is not dumpable). */
+static bool
+mem_open_as(uid_t uid, gid_t gid, pid_t pid)
+{
+	char path[64];
+	pid_t child;
+	int status;
+
+	snprintf(path, sizeof(path), "/proc/%ld/mem", (long)pid);
+	if ((child = fork()) == 0) {
+		if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+			_exit(2);
+		_exit(open(path, O_RDWR) >= 0 ? 0 : 1);
+	}
+	ck_assert_int_gt(child, 0);
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) != 2, "cannot become uid %ld", (long)uid);
+	return WEXITSTATUS(status) == 0;
+}
+
+/* A copy of the binary and of the template where any user may read
+ * them (the build tree may be private to root); the binary's path. */
+static const char *
+world_readable_copies(char *template_path, size_t len)
+{
+	static char dir[] = "/tmp/observd-privsep-XXXXXX";
+	static char bin[64];
+	const char *from[2] = { itest_bin(), itest_template() };
+	const char *to[2] = { bin, template_path };
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	snprintf(bin, sizeof(bin), "%s/observd", dir);
+	snprintf(template_path, len, "%s/index.html.in", dir);
+	for (int i = 0; i < 2; i++) {
+		char buf[65536];
+		int in = open(from[i], O_RDONLY | O_CLOEXEC);
+		int out = open(to[i], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, i == 0 ? 0755 : 0644);
+		ssize_t n;
+
+		ck_assert_msg(in >= 0 && out >= 0, "cannot copy %s to %s", from[i], to[i]);
+		while ((n = read(in, buf, sizeof(buf))) > 0)
+			ck_assert_int_eq(write(out, buf, (size_t)n), n);
+		ck_assert_int_eq(n, 0);
+		close(in);
+		ck_assert_int_eq(close(out), 0);
+	}
+	return bin;
+}
+
+static void
+world_readable_remove(const char *bin, const char *template_path)
+{
+	char dir[64];
+
+	snprintf(dir, sizeof(dir), "%s", bin);
+	*strrchr(dir, '/') = '\0';
+	unlink(bin);
+	unlink(template_path);
+	rmdir(dir);
+}
+
+/*
+ * Started as an unprivileged user (as systemd would with User=), with
+ * and without an ambient capability to bind a low port (the drop-in the
+ * README describes): it binds, and then no process keeps a capability.
+ */
+static void
+nonroot_mode(bool ambient)
+{
+	struct passwd *pw = getpwnam("nobody");
+	char uid[32], gid[32], mport[16], port[16];
+	const char *wrap_plain[] = { "/usr/bin/setpriv", uid, gid, "--clear-groups", "--", NULL };
+	const char *wrap_ambient[] = { "/usr/bin/setpriv", uid, gid, "--clear-groups",
+	    "--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service", "--", NULL };
+	char template_path[96], bin_env[128];
+	const char *bin;
+	pid_t kids[16];
+	uint16_t low = 0;
+	int n;
+
+	ck_assert_msg(pw != NULL, "no user nobody");
+	ck_assert_msg(access("/usr/bin/setpriv", X_OK) == 0, "setpriv (util-linux) is missing");
+	bin = world_readable_copies(template_path, sizeof(template_path));
+	snprintf(bin_env, sizeof(bin_env), "%s", bin);
+	setenv("OBSERVD_BIN", bin_env, 1);	/* this test's process only */
+	snprintf(uid, sizeof(uid), "--reuid=%ld", (long)pw->pw_uid);
+	snprintf(gid, sizeof(gid), "--regid=%ld", (long)pw->pw_gid);
+	snprintf(mport, sizeof(mport), "%u", itest_free_port());
+	if (ambient) {
+		ck_assert_msg((low = free_low_port()) != 0, "no free port below 1024");
+		snprintf(port, sizeof(port), "%u", low);
+		srv.port = low;
+	}
+	ck_assert_msg(itest_start_wrapped(&srv, ambient ? ITEST_NO_PORT : 0,
+	    ambient ? wrap_ambient : wrap_plain,
+	    ambient ? ARGS("--port", port, "--metrics-port", mport, "--metrics-listen", "127.0.0.1",
+	    "--template", template_path) :
+	    ARGS("--metrics-port", mport, "--metrics-listen", "127.0.0.1", "--template", template_path),
+	    NULL) == 0,
+	    "observd did not start as nobody%s", ambient ? " with CAP_NET_BIND_SERVICE" : "");
+	ck_assert_msg(itest_get(&srv, "/health", &r1) == 0 && r1.status == 200, "%s", r1.error);
+	ck_assert_int_eq(itest_wait_children(srv.pid, 2, kids, 16, 10000), 2);
+	n = htest_children_of(srv.pid, kids, 16);
+	ck_assert_msg(n == 3, "%d children of the master (want 2 workers + the aggregator)", n);
+	for (int i = 0; i < n; i++) {
+		char name[64] = "";
+
+		htest_proc_status(kids[i], "Name", name, sizeof(name));
+		assert_no_caps(kids[i], name, ~UINT64_C(0));
+	}
+	/* The sockets are bound: the master needs no capability either. */
+	assert_no_caps(srv.pid, "master", ~UINT64_C(0));
+	ck_assert_msg(!mem_open_as(pw->pw_uid, pw->pw_gid, srv.pid),
+	    "a process of the workers' user can open the master's memory");
+	fprintf(stderr, "privsep: as nobody%s: master and %d children hold no capabilities\n",
+	    ambient ? " with ambient CAP_NET_BIND_SERVICE (port below 1024)" : "", n);
+	itest_stop(&srv);
+	world_readable_remove(bin, template_path);
+}
+
+START_TEST(test_nonroot_no_caps)
+{
+	nonroot_mode(false);
+}
+END_TEST
+
+START_TEST(test_nonroot_ambient_no_caps)
+{
+	nonroot_mode(true);
+}
+END_TEST
+
 START_TEST(test_root_refused)
 {
 	struct itest_run run;
@@ -236,6 +420,8 @@ privsep_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_children_unprivileged);
 	tcase_add_test(tc, test_fd_counts_as_root);
+	tcase_add_test(tc, test_nonroot_no_caps);
+	tcase_add_test(tc, test_nonroot_ambient_no_caps);
 	tcase_add_test(tc, test_root_refused);
 	suite_add_tcase(s, tc);
 	return s;

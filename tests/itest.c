@@ -92,6 +92,14 @@ itest_bin(void)
 }
 
 const char *
+itest_hooks_bin(void)
+{
+	const char *s = getenv("OBSERVD_HOOKS_BIN");
+
+	return s != NULL && *s != '\0' ? s : NULL;
+}
+
+const char *
 itest_template(void)
 {
 	const char *s = getenv("OBSERVD_TEMPLATE_DEFAULT");
@@ -505,6 +513,13 @@ int
 itest_start_ex(struct itest_server *s, unsigned flags, const char *const *args,
     const char *const *env)
 {
+	return itest_start_wrapped(s, flags, NULL, args, env);
+}
+
+int
+itest_start_wrapped(struct itest_server *s, unsigned flags, const char *const *wrapper,
+    const char *const *args, const char *const *env)
+{
 	uint16_t preset = s->port;
 
 	if (itest_bin() == NULL || (!(flags & ITEST_NO_TEMPLATE) && itest_template() == NULL)) {
@@ -523,7 +538,13 @@ itest_start_ex(struct itest_server *s, unsigned flags, const char *const *args,
 		s->port = (flags & ITEST_NO_PORT) ? preset : itest_free_port();
 		s->family = (flags & ITEST_IPV6) ? AF_INET6 : AF_INET;
 		snprintf(portbuf, sizeof(portbuf), "%u", (unsigned)s->port);
-		argv[n++] = itest_bin();
+		for (int i = 0; wrapper != NULL && wrapper[i] != NULL && n < 16; i++)
+			argv[n++] = wrapper[i];
+		argv[n++] = (flags & ITEST_HOOKS) ? itest_hooks_bin() : itest_bin();
+		if (argv[n - 1] == NULL) {
+			fprintf(stderr, "itest: OBSERVD_HOOKS_BIN is not set\n");
+			return -1;
+		}
 		if (!(flags & ITEST_NO_PORT)) {
 			argv[n++] = "--port";
 			argv[n++] = portbuf;

@@ -40,6 +40,7 @@ uint64_t	 itest_now_ms(void);
 void		 itest_sleep_ms(int ms);
 /* $OBSERVD_BIN and $OBSERVD_TEMPLATE_DEFAULT (NULL if unset). */
 const char	*itest_bin(void);
+const char	*itest_hooks_bin(void);	/* OBSERVD_HOOKS_BIN, or NULL */
 const char	*itest_template(void);
 /* The per-process temporary directory (created on first use). */
 const char	*itest_tmpdir(void);
@@ -80,6 +81,8 @@ bool		 itest_have_ipv6(void);
 					 * If the system refuses, the master
 					 * exits 126 having logged "itest:
 					 * unshare" */
+#define ITEST_HOOKS		0x40	/* run tests/observd-hooks (OBSERVD_HOOKS_BIN):
+					 * the failures of testhook.h built in */
 
 struct itest_server {
 	pid_t		 pid;		/* the master; also its process group */
@@ -109,6 +112,10 @@ int	itest_start(struct itest_server *s, const char *const *args,
 	    const char *const *env);
 int	itest_start_ex(struct itest_server *s, unsigned flags,
 	    const char *const *args, const char *const *env);
+/* The same, run through wrapper (an absolute path and its arguments, up
+ * to 16, which ends by executing the rest: setpriv, say). */
+int	itest_start_wrapped(struct itest_server *s, unsigned flags,
+	    const char *const *wrapper, const char *const *args, const char *const *env);
 /* Poll GET /ready until it answers 200; 0, or -1 after timeout_ms. */
 int	itest_wait_ready(const struct itest_server *s, int timeout_ms);
 /* Whether the master still runs (reaps it if it exited). */
