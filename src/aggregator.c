@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "observd/aggregator.h"
-#include "observd/clock.h"
 #include "observd/http_server.h"
 #include "observd/log.h"
 #include "observd/metrics_http.h"
@@ -44,11 +43,6 @@ aggregator_dispatch(struct http_conn *c, const struct http_request *req, bool cl
 
 	status = metrics_respond(a.mr, req, closing, !closing && req->version_minor == 0,
 	    &resp, &len);
-	SHM_ADD(&a.seg->aggregator.scrapes, 1);
-	SHM_ADD(&a.seg->aggregator.scrape_ns_sum, clock_mono_ns() - t0);
-	SHM_ADD(&a.seg->aggregator.bad_slots, metrics_responder_stats(a.mr)->slots_bad);
-	if (status != 200)
-		SHM_ADD(&a.seg->aggregator.scrape_errors, 1);
 	if (status < 0) {
 		log_warnx("cannot render the metrics");
 		return http_server_respond_canned(c, req, route, CANNED_INTERNAL, closing, t0);
@@ -56,16 +50,21 @@ aggregator_dispatch(struct http_conn *c, const struct http_request *req, bool cl
 	return http_server_respond_bytes(c, req, route, status, resp, len, t0);
 }
 
-/* Requests on the metrics port are scrapes, counted in dispatch; they are
- * not the service's traffic. */
+/* Requests on the metrics port are scrapes, not the service's traffic.
+ * Counted here, once per answer queued: dispatch runs again for a
+ * pipelined scrape that found the output full (HTTP_RESP_RETRY). */
 static void
 aggregator_record(enum http_method method, enum http_route route, int status_index,
     uint64_t duration_ns)
 {
-	(void)method;
-	(void)route;
-	(void)status_index;
-	(void)duration_ns;
+	if (route != HTTP_ROUTE_METRICS ||
+	    (method != HTTP_METHOD_GET && method != HTTP_METHOD_HEAD))
+		return;
+	SHM_ADD(&a.seg->aggregator.scrapes, 1);
+	SHM_ADD(&a.seg->aggregator.scrape_ns_sum, duration_ns);
+	SHM_ADD(&a.seg->aggregator.bad_slots, metrics_responder_stats(a.mr)->slots_bad);
+	if (status_index != HTTP_STATUS_200)
+		SHM_ADD(&a.seg->aggregator.scrape_errors, 1);
 }
 
 /* The sampler starts once the loop exists: a failure here costs the
@@ -105,7 +104,7 @@ aggregator_main(const struct aggregator_ctx *ctx)
 	    SHM_LOAD(&a.seg->hdr.version) != SHM_VERSION)
 		log_errorx("shared segment: bad magic or layout version %u (want %u): scrapes will fail",
 		    (unsigned)SHM_LOAD(&a.seg->hdr.version), (unsigned)SHM_VERSION);
-	if ((a.mr = metrics_responder_new(ctx->cfg, ctx->responses, a.seg)) == NULL)
+	if ((a.mr = metrics_responder_new(ctx->cfg, ctx->responses, a.seg, false)) == NULL)
 		fatalx("cannot create the metrics responder");
 	log_info("serving metrics on %d sockets", ctx->nlisten);
 	if (http_server_run(&params) < 0)

@@ -87,7 +87,9 @@ static struct http_server {
 	struct event_base	*base;
 	struct http_limits	 limits;
 	struct event		*listen_ev[CONFIG_MAX_ADDRS];
-	int			 nlisten;
+	int			 listen_fd[CONFIG_MAX_ADDRS];	/* -1: closed */
+	unsigned		 drain_left[CONFIG_MAX_ADDRS];	/* accepts left while draining */
+	int			 nlisten;	/* listening sockets still open */
 	bool			 accept_paused;
 	struct event		*resume_ev;
 	struct event		*sweep_ev;
@@ -144,7 +146,7 @@ conn_close(struct http_conn *c)
 	free(c->out);
 	free(c->remote);
 	free(c);
-	if (srv.draining && srv.nconns == 0)
+	if (srv.draining && srv.nconns == 0 && srv.nlisten == 0)
 		event_base_loopbreak(srv.base);
 }
 
@@ -654,14 +656,23 @@ conn_accept(int fd)
 	stat_add(srv.params.stats.open, 1);
 }
 
-/* Accept what is queued, up to a batch (then let the loop run others). */
-static void
-accept_some(int lfd, int max)
+enum accept_result {
+	ACCEPT_EMPTY,		/* nothing more is queued */
+	ACCEPT_MORE,		/* took max; more may be queued */
+	ACCEPT_PAUSED,		/* out of descriptors or memory: paused */
+};
+
+/* Accept what is queued, up to max (then let the loop run others); *taken
+ * says how many connections were taken. */
+static enum accept_result
+accept_some(int lfd, unsigned max, unsigned *taken)
 {
-	for (int i = 0; i < max; i++) {
+	*taken = 0;
+	while (*taken < max) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
+			(*taken)++;
 			conn_accept(fd);
 			continue;
 		}
@@ -676,19 +687,61 @@ accept_some(int lfd, int max)
 		case ENOMEM:
 			log_warn("accept paused for %d ms", ACCEPT_PAUSE_MS);
 			accept_pause();
-			return;
+			return ACCEPT_PAUSED;
 		default:		/* EAGAIN and the rest */
-			return;
+			return ACCEPT_EMPTY;
 		}
 	}
+	return ACCEPT_MORE;
 }
+
+static void
+listener_close(int i)
+{
+	if (srv.listen_fd[i] < 0)
+		return;
+	event_del(srv.listen_ev[i]);
+	close(srv.listen_fd[i]);
+	srv.listen_fd[i] = -1;
+	srv.nlisten--;
+}
+
+/*
+ * Draining: take what is queued on listener i, a batch per wakeup so that
+ * the loop goes on serving, and at most a backlog's worth in all (what
+ * can have been queued when draining began: later arrivals are for our
+ * replacement, or are refused once the last copy of the socket closes);
+ * then close it.
+ */
+static void
+listener_drain(int i)
+{
+	unsigned taken, max = srv.drain_left[i] < ACCEPT_BATCH ? srv.drain_left[i] : ACCEPT_BATCH;
+	enum accept_result r;
+
+	if (srv.listen_fd[i] < 0)
+		return;
+	r = accept_some(srv.listen_fd[i], max, &taken);
+	srv.drain_left[i] -= taken;
+	if (r == ACCEPT_EMPTY || srv.drain_left[i] == 0)
+		listener_close(i);
+}
+
+static void server_exit_if_drained(void);
 
 static void
 on_accept(evutil_socket_t lfd, short what, void *arg)
 {
+	int i = (int)(intptr_t)arg;
+	unsigned taken;
+
 	(void)what;
-	(void)arg;
-	accept_some(lfd, ACCEPT_BATCH);
+	if (!srv.draining) {
+		accept_some(lfd, ACCEPT_BATCH, &taken);
+		return;
+	}
+	listener_drain(i);
+	server_exit_if_drained();
 }
 
 static void
@@ -698,8 +751,9 @@ accept_pause(void)
 
 	if (srv.accept_paused)
 		return;
-	for (int i = 0; i < srv.nlisten; i++)
-		event_del(srv.listen_ev[i]);
+	for (int i = 0; i < srv.params.nlisten; i++)
+		if (srv.listen_fd[i] >= 0)
+			event_del(srv.listen_ev[i]);
 	srv.accept_paused = true;
 	event_add(srv.resume_ev, &tv);
 }
@@ -711,10 +765,14 @@ on_accept_resume(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	srv.accept_paused = false;
-	if (srv.draining)
-		return;
-	for (int i = 0; i < srv.nlisten; i++)
-		event_add(srv.listen_ev[i], NULL);
+	for (int i = 0; i < srv.params.nlisten; i++)
+		if (srv.listen_fd[i] >= 0)
+			event_add(srv.listen_ev[i], NULL);
+	if (srv.draining) {
+		for (int i = 0; i < srv.params.nlisten && !srv.accept_paused; i++)
+			listener_drain(i);
+		server_exit_if_drained();
+	}
 }
 
 /* ------------------------------------------------------------ sweep, drain */
@@ -722,7 +780,7 @@ on_accept_resume(evutil_socket_t fd, short what, void *arg)
 static void
 server_exit_if_drained(void)
 {
-	if (srv.draining && srv.nconns == 0) {
+	if (srv.draining && srv.nconns == 0 && srv.nlisten == 0) {
 		log_debug("drained");
 		event_base_loopbreak(srv.base);
 	}
@@ -769,6 +827,8 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 	if (srv.draining && now >= srv.drain_deadline_ms) {
 		if (srv.nconns)
 			log_warnx("drain timeout: closing %u connections", srv.nconns);
+		for (int i = 0; i < srv.params.nlisten; i++)
+			listener_close(i);
 		while (srv.conns)
 			conn_close(srv.conns);
 	}
@@ -783,15 +843,15 @@ server_drain(void)
 	srv.drain_deadline_ms = clock_coarse_ms() + srv.cfg->drain_timeout_ms;
 	if (srv.role->draining != NULL)
 		srv.role->draining();
-	/* Take every connection already queued on our sockets: the kernel
-	 * accepted them, so their requests get answered. */
-	for (int i = 0; i < srv.nlisten; i++) {
-		event_del(srv.listen_ev[i]);
-		accept_some(srv.params.listen_fds[i], 1 << 20);
-		close(srv.params.listen_fds[i]);
-	}
-	srv.nlisten = 0;
+	/* Take the connections already queued on our sockets (the kernel
+	 * accepted them, so their requests get answered), a batch per
+	 * wakeup, before closing the sockets. */
 	srv.draining = true;
+	for (int i = 0; i < srv.params.nlisten; i++) {
+		srv.drain_left[i] = srv.cfg->backlog;
+		if (!srv.accept_paused)
+			listener_drain(i);
+	}
 	log_info("draining %u connections (timeout %u ms)", srv.nconns, srv.cfg->drain_timeout_ms);
 	server_exit_if_drained();
 }
@@ -877,8 +937,9 @@ http_server_run(const struct http_server_params *params)
 	event_config_free(ecfg);
 
 	for (int i = 0; i < params->nlisten; i++) {
+		srv.listen_fd[i] = params->listen_fds[i];
 		srv.listen_ev[i] = event_new(srv.base, params->listen_fds[i], EV_READ | EV_PERSIST,
-		    on_accept, NULL);
+		    on_accept, (void *)(intptr_t)i);
 		if (srv.listen_ev[i] == NULL || event_add(srv.listen_ev[i], NULL) < 0) {
 			log_warnx("%s: cannot watch a listening socket", srv.role->name);
 			return -1;
@@ -892,6 +953,16 @@ http_server_run(const struct http_server_params *params)
 			log_warnx("%s: cannot watch signals", srv.role->name);
 			return -1;
 		}
+	}
+	/* The master forked us with these blocked: a signal sent meanwhile
+	 * was kept pending, and is now delivered to the loop. */
+	{
+		sigset_t handled;
+
+		sigemptyset(&handled);
+		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+			sigaddset(&handled, sigs[i]);
+		sigprocmask(SIG_UNBLOCK, &handled, NULL);
 	}
 	if ((srv.resume_ev = evtimer_new(srv.base, on_accept_resume, NULL)) == NULL) {
 		log_warnx("%s: cannot create a timer", srv.role->name);

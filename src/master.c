@@ -3,13 +3,23 @@
  *
  * It binds the sockets and creates the segment (while it may still be
  * privileged), forks one worker per position and the aggregator, and then
- * only reacts: to a child's death (respawn into the same slot, with
+ * only reacts: to a child's death (respawn at the same position, with
  * backoff), to SIGHUP (validate the new configuration; start a new worker
- * per position in a free slot, and retire the old one once the new one
- * serves, so no request fails), to SIGTERM/SIGINT (drain, then exit 0).
+ * at every position, and once all of them serve retire the old ones, so no
+ * request fails; or, if one of them cannot start, stop the new ones and
+ * keep the old configuration), to SIGTERM/SIGINT (drain, then exit 0).
  *
  * Signals are blocked and read from a signalfd, so every reaction runs in
  * the main loop and nothing happens in a signal handler.
+ *
+ * The master trusts nothing its children write (see the trust rule in
+ * shm.h): which pid runs in which slot at which position, and the
+ * segment's geometry, live here, in its own memory.  From the segment it
+ * reads only the state of a slot it gave to a child of its own, and every
+ * pid it signals comes from its own tables.  Every wait is bounded: a
+ * worker that does not serve within STARTUP_TIMEOUT_MS is killed, a
+ * retired worker or aggregator still running KILL_GRACE_MS after the drain
+ * timeout is killed, and a reload completes or fails by a deadline.
  */
 #include "config.h"
 
@@ -21,6 +31,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,32 +50,48 @@
 #include "observd/shm.h"
 #include "observd/worker.h"
 
-#define SLOTS_PER_POSITION	3	/* active, its replacement, one retiring */
 #define BACKOFF_MIN_MS		100
 #define BACKOFF_MAX_MS		10000
 #define STABLE_MS		5000	/* a child that lived this long was healthy */
 #define POLL_BUSY_MS		20	/* while waiting for a child to serve */
 #define KILL_GRACE_MS		1000	/* after the drain timeout, then SIGKILL */
 #define STARTUP_TIMEOUT_MS	10000	/* a worker not serving by then is killed */
+#define NO_DEADLINE		UINT64_MAX
 
 /* A worker position: what should run, and what runs. */
 struct position {
-	pid_t		 active;	/* serving (or starting, first time) */
+	pid_t		 active;	/* serving (or starting) */
 	int		 active_slot;
-	pid_t		 pending;	/* replacement being started (reload) */
+	uint64_t	 active_generation;	/* configuration it was started with */
+	pid_t		 pending;	/* replacement being started */
 	int		 pending_slot;
 	int		 last_slot;	/* slot of the last worker, for respawn */
-	bool		 replace;	/* a reload asked for a new worker */
+	bool		 replace;	/* the active worker is to be replaced */
 	unsigned	 failures;	/* quick deaths in a row */
 	uint64_t	 respawn_at_ms;
 	uint64_t	 started_ms;	/* of the newest worker */
 	bool		 start_killed;	/* it hung in start-up and was killed */
 };
 
-/* A worker stopping after a reload: it keeps its slot until reaped. */
+/* A process stopping on its own after SIGTERM; killed at kill_at_ms.  A
+ * retired worker keeps its slot until reaped. */
 struct retiring {
 	pid_t		 pid;
 	int		 slot;
+	uint64_t	 kill_at_ms;
+};
+
+/* The reload in progress.  New workers are started at every position
+ * beside the old ones; only when all of them serve are the old ones
+ * retired (committed), so a reload that cannot start its workers leaves
+ * the old ones serving and the old configuration in place. */
+struct reload {
+	bool			 active;
+	bool			 committed;
+	uint64_t		 deadline_ms;
+	struct config		 prev_cfg;
+	struct http_responses	 prev_rs;
+	uint64_t		 prev_generation;
 };
 
 static struct master {
@@ -73,18 +100,20 @@ static struct master {
 	const struct config_overrides *overrides;
 	char *const		*envp;
 	struct listeners	 ls;
-	struct shm_segment	*seg;
+	struct shm_map		 map;		/* geometry: ours, not the segment's */
 	pid_t			 pid;
 	int			 sigfd;
 	struct position		 pos[CONFIG_MAX_WORKERS];
-	struct retiring		 retiring[CONFIG_MAX_WORKERS * SLOTS_PER_POSITION];
+	pid_t			 slot_pid[SHM_MAX_SLOTS];	/* 0: free */
+	struct retiring		 retiring[SHM_MAX_SLOTS];
 	pid_t			 aggregator;
 	bool			 aggregator_restart;	/* reload: replace it */
+	uint64_t		 aggregator_kill_at_ms;
 	unsigned		 aggregator_failures;
 	uint64_t		 aggregator_at_ms;
 	uint64_t		 aggregator_started_ms;
 	bool			 ready_logged;
-	bool			 reloading;
+	struct reload		 reload;
 	bool			 reload_queued;
 	bool			 stopping;
 	int			 exit_status;
@@ -92,6 +121,7 @@ static struct master {
 	uint64_t		 generation;
 } m;
 
+#define NRETIRING	(sizeof(m.retiring) / sizeof(m.retiring[0]))
 
 static uint64_t
 backoff_ms(unsigned failures)
@@ -106,38 +136,89 @@ backoff_ms(unsigned failures)
 	return ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS;
 }
 
-/* No process uses the slot: never used, or its worker was reaped (the
- * master releases a slot only when it reaps the slot's worker). */
-static bool
-slot_usable(int i)
+/* Signal a child from our own tables; never 0 (our process group), a
+ * negative pid (a group) or ourselves. */
+static void
+master_kill(pid_t pid, int sig)
 {
-	uint64_t st = SHM_LOAD(&m.seg->slot[i].state);
-
-	return st == SHM_SLOT_UNUSED || st == SHM_SLOT_IDLE;
+	if (pid <= 0 || pid == m.pid)
+		return;
+	if (kill(pid, sig) < 0 && errno != ESRCH)
+		log_warn("kill %ld", (long)pid);
 }
 
-static int
-slot_free(void)
+/* ----------------------------------------------------------------- slots */
+
+static struct shm_slot *
+master_slot(int index)
 {
-	for (unsigned i = 0; i < m.seg->hdr.nslots; i++)
-		if (slot_usable((int)i))
-			return (int)i;
+	return shm_map_slot(&m.map, (unsigned)index);
+}
+
+/* The state of a slot we gave to a child: what the child says of itself
+ * (validated), which is all a slot can tell. */
+static bool
+slot_serving(int index)
+{
+	return shm_slot_state(master_slot(index)) == SHM_SLOT_SERVING;
+}
+
+/* A free slot of position index, preferring want; -1 if all are taken. */
+static int
+slot_free(unsigned index, int want)
+{
+	if (want >= 0 && m.slot_pid[want] == 0)
+		return want;
+	for (int k = 0; k < SHM_SLOTS_PER_POSITION; k++) {
+		int slot = (int)index * SHM_SLOTS_PER_POSITION + k;
+
+		if (m.slot_pid[slot] == 0)
+			return slot;
+	}
 	return -1;
+}
+
+/* The slot's process was reaped: zero its gauges, free it. */
+static void
+slot_release(int slot)
+{
+	shm_slot_release(master_slot(slot));
+	m.slot_pid[slot] = 0;
+}
+
+/* Tell readers (the sampler, the renderers) who serves at position i. */
+static void
+publish_position(unsigned index)
+{
+	const struct position *p = &m.pos[index];
+
+	SHM_STORE(&m.map.seg->master.worker_pid[index], p->active ? (int64_t)p->active : 0);
+	SHM_STORE(&m.map.seg->master.worker_slot[index], p->active ? (int64_t)p->active_slot : -1);
 }
 
 /* ------------------------------------------------------------------ fork */
 
 /* Everything a child does before it becomes a worker or the aggregator. */
 static void
-child_setup(const char *role, int index)
+child_setup(const char *role, int index, enum shm_role shm_role)
 {
-	sigset_t all;
+	sigset_t keep;
 
 	close(m.sigfd);
-	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
+	/* Every signal but the ones the role's event loop handles, which
+	 * stay blocked (pending, not lost) until it does: unblocked now, a
+	 * SIGTERM or SIGHUP would kill the child with the default action. */
+	sigemptyset(&keep);
+	sigaddset(&keep, SIGTERM);
+	sigaddset(&keep, SIGINT);
+	sigaddset(&keep, SIGHUP);
+	sigprocmask(SIG_SETMASK, &keep, NULL);
 	signal(SIGCHLD, SIG_DFL);
 	log_init(m.cfg.log_level, role, index);
+	if (shm_map_confine(&m.map, shm_role) < 0) {
+		log_error("cannot protect the shared segment");
+		exit(EXIT_CONFIG);
+	}
 	if (privsep_drop(&m.cfg, m.pid) < 0)
 		exit(EXIT_CONFIG);
 }
@@ -145,10 +226,10 @@ child_setup(const char *role, int index)
 static pid_t
 spawn_worker(unsigned index, int slot_index)
 {
-	struct shm_slot *slot = shm_slot_get(m.seg, (unsigned)slot_index);
+	struct shm_slot *slot = master_slot(slot_index);
 	pid_t pid;
 
-	shm_slot_claim(slot, m.generation);
+	shm_slot_claim(slot);
 	if ((pid = fork()) < 0) {
 		log_warn("fork worker %u", index);
 		shm_slot_release(slot);
@@ -158,7 +239,7 @@ spawn_worker(unsigned index, int slot_index)
 		struct worker_ctx ctx = {
 			.cfg = &m.cfg,
 			.responses = &m.rs,
-			.seg = m.seg,
+			.seg = m.map.seg,
 			.slot = slot,
 			.index = index,
 			.listen_fds = m.ls.app[index],
@@ -166,11 +247,11 @@ spawn_worker(unsigned index, int slot_index)
 		};
 
 		listeners_keep_only(&m.ls, (int)index, 0);
-		child_setup("worker", (int)index);
+		child_setup("worker", (int)index, SHM_ROLE_WORKER);
 		prctl(PR_SET_NAME, "observd-worker", 0, 0, 0);
 		worker_main(&ctx);
 	}
-	SHM_STORE(&slot->pid, (int64_t)pid);
+	m.slot_pid[slot_index] = pid;
 	m.pos[index].started_ms = clock_mono_ms();
 	m.pos[index].start_killed = false;
 	if (m.ready_logged)	/* a respawn or a replacement: worth a line */
@@ -197,20 +278,43 @@ spawn_aggregator(void)
 		struct aggregator_ctx ctx = {
 			.cfg = &m.cfg,
 			.responses = &m.rs,
-			.seg = m.seg,
+			.seg = m.map.seg,
 			.listen_fds = m.ls.metrics,
 			.nlisten = m.ls.nmetrics,
 		};
 
 		listeners_keep_only(&m.ls, -1, 1);
-		child_setup("aggregator", -1);
+		child_setup("aggregator", -1, SHM_ROLE_AGGREGATOR);
 		prctl(PR_SET_NAME, "observd-metrics", 0, 0, 0);
 		aggregator_main(&ctx);
 	}
 	m.aggregator = pid;
 	m.aggregator_started_ms = clock_mono_ms();
-	SHM_STORE(&m.seg->master.aggregator_pid, (int64_t)pid);
+	m.aggregator_kill_at_ms = NO_DEADLINE;
+	SHM_STORE(&m.map.seg->master.aggregator_pid, (int64_t)pid);
 	log_debug("aggregator started: pid %ld", (long)pid);
+}
+
+/* Stop a worker that has been replaced: it finishes its requests and
+ * keeps its slot until reaped, or is killed once the drain timeout and
+ * a grace period have passed. */
+static void
+retire(pid_t pid, int slot)
+{
+	if (pid <= 0)
+		return;
+	for (size_t i = 0; i < NRETIRING; i++) {
+		if (m.retiring[i].pid == 0) {
+			m.retiring[i].pid = pid;
+			m.retiring[i].slot = slot;
+			m.retiring[i].kill_at_ms = clock_mono_ms() + m.cfg.drain_timeout_ms + KILL_GRACE_MS;
+			master_kill(pid, SIGTERM);
+			return;
+		}
+	}
+	/* cannot happen: there are as many entries as slots */
+	log_warnx("no room to track retiring worker %ld; killing it", (long)pid);
+	master_kill(pid, SIGKILL);
 }
 
 /* ------------------------------------------------------------------ reap */
@@ -227,6 +331,7 @@ describe_status(int status, char *buf, size_t len)
 }
 
 static void master_stop(int exit_status);
+static void reload_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* A child exited with EXIT_CONFIG: restarting it cannot help. */
 static bool
@@ -259,27 +364,54 @@ reap_worker(unsigned index, pid_t pid, int status)
 {
 	struct position *p = &m.pos[index];
 	enum shm_restart_reason reason = WIFSIGNALED(status) ? SHM_RESTART_CRASH : SHM_RESTART_EXIT;
+	bool was_pending = p->pending == pid;
 	char why[96];
 	int slot;
 
-	if (p->active == pid) {
-		slot = p->active_slot;
-		p->active = 0;
-	} else {
+	if (was_pending) {
 		slot = p->pending_slot;
 		p->pending = 0;
+	} else {
+		slot = p->active_slot;
+		p->active = 0;
+		publish_position(index);
 	}
-	shm_slot_release(shm_slot_get(m.seg, (unsigned)slot));
+	slot_release(slot);
 	p->last_slot = slot;
 	if (m.stopping)
 		return;
+	describe_status(status, why, sizeof(why));
+	if (was_pending && m.reload.active && !m.reload.committed) {
+		/* The new configuration cannot run: keep the old one. */
+		reload_fail("new worker %u (pid %ld) %s", index, (long)pid, why);
+		return;
+	}
 	if (fatal_child(pid, status, "worker"))
 		return;
-	SHM_ADD(&m.seg->master.worker_restarts[reason], 1);
+	SHM_ADD(&m.map.seg->master.worker_restarts[reason], 1);
 	p->respawn_at_ms = respawn_time(&p->failures, p->started_ms);
-	log_warnx("worker %u (pid %ld) %s; restarting in %llu ms", index, (long)pid,
-	    describe_status(status, why, sizeof(why)),
+	log_warnx("worker %u (pid %ld) %s; restarting in %llu ms", index, (long)pid, why,
 	    (unsigned long long)(p->respawn_at_ms - clock_mono_ms()));
+}
+
+static void
+reap_aggregator(pid_t pid, int status)
+{
+	char why[96];
+
+	m.aggregator = 0;
+	SHM_STORE(&m.map.seg->master.aggregator_pid, 0);
+	if (m.stopping || fatal_child(pid, status, "aggregator"))
+		return;
+	if (m.aggregator_restart) {	/* replaced by a reload */
+		m.aggregator_restart = false;
+		m.aggregator_at_ms = clock_mono_ms();
+		return;
+	}
+	m.aggregator_at_ms = respawn_time(&m.aggregator_failures, m.aggregator_started_ms);
+	log_warnx("aggregator (pid %ld) %s; restarting in %llu ms", (long)pid,
+	    describe_status(status, why, sizeof(why)),
+	    (unsigned long long)(m.aggregator_at_ms - clock_mono_ms()));
 }
 
 static void
@@ -297,9 +429,9 @@ master_reap(void)
 				found = true;
 			}
 		}
-		for (size_t i = 0; i < sizeof(m.retiring) / sizeof(m.retiring[0]) && !found; i++) {
+		for (size_t i = 0; i < NRETIRING && !found; i++) {
 			if (m.retiring[i].pid == pid) {
-				shm_slot_release(shm_slot_get(m.seg, (unsigned)m.retiring[i].slot));
+				slot_release(m.retiring[i].slot);
 				m.retiring[i].pid = 0;
 				found = true;
 				if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -310,22 +442,8 @@ master_reap(void)
 			}
 		}
 		if (!found && pid == m.aggregator) {
-			char why[96];
-
-			m.aggregator = 0;
-			SHM_STORE(&m.seg->master.aggregator_pid, 0);
+			reap_aggregator(pid, status);
 			found = true;
-			if (m.stopping || fatal_child(pid, status, "aggregator"))
-				continue;
-			if (m.aggregator_restart) {	/* replaced by a reload */
-				m.aggregator_restart = false;
-				m.aggregator_at_ms = clock_mono_ms();
-				continue;
-			}
-			m.aggregator_at_ms = respawn_time(&m.aggregator_failures, m.aggregator_started_ms);
-			log_warnx("aggregator (pid %ld) %s; restarting in %llu ms", (long)pid,
-			    describe_status(status, why, sizeof(why)),
-			    (unsigned long long)(m.aggregator_at_ms - clock_mono_ms()));
 		}
 		if (!found)
 			log_debug("reaped unknown child %ld", (long)pid);
@@ -334,26 +452,6 @@ master_reap(void)
 
 /* ---------------------------------------------------------------- reload */
 
-/* Stop a worker that has been replaced; it keeps its slot until reaped.
- * A pid of 0 is refused: kill(0, ...) would signal our whole group. */
-static void
-retire(pid_t pid, int slot)
-{
-	if (pid <= 0)
-		return;
-	for (size_t i = 0; i < sizeof(m.retiring) / sizeof(m.retiring[0]); i++) {
-		if (m.retiring[i].pid == 0) {
-			m.retiring[i].pid = pid;
-			m.retiring[i].slot = slot;
-			kill(pid, SIGTERM);
-			return;
-		}
-	}
-	/* cannot happen: there are as many entries as slots */
-	log_warnx("no room to track retiring worker %ld; stopping it anyway", (long)pid);
-	kill(pid, SIGTERM);
-}
-
 static void
 master_reload(void)
 {
@@ -361,30 +459,31 @@ master_reload(void)
 	struct config next;
 	struct http_responses rs;
 
-	if (m.reloading) {
+	if (m.reload.active) {
 		log_info("reload requested while one is in progress; queued");
 		m.reload_queued = true;
 		return;
 	}
 	log_info("reloading configuration");
 	notify_send("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
-	    (unsigned long long)clock_mono_ms() * 1000);
+	    (unsigned long long)(clock_mono_ns() / CLOCK_NS_PER_US));
 	if (config_load(&next, m.overrides, m.envp, err, sizeof(err)) < 0 ||
 	    config_reload_compatible(&m.cfg, &next, err, sizeof(err)) < 0 ||
 	    http_responses_build(&rs, &next, err, sizeof(err)) < 0) {
 		log_errorx("reload failed, keeping the running configuration: %s", err);
-		SHM_ADD(&m.seg->master.reload_failures, 1);
+		SHM_ADD(&m.map.seg->master.reload_failures, 1);
 		notify_send("READY=1\nSTATUS=reload failed (%s); serving the previous configuration", err);
 		return;
 	}
-	http_responses_free(&m.rs);
+	/* Kept until the reload commits, to go back to if it fails. */
+	m.reload.prev_cfg = m.cfg;
+	m.reload.prev_rs = m.rs;
+	m.reload.prev_generation = m.generation;
 	m.rs = rs;
-	explicit_bzero(m.cfg.metrics_token, sizeof(m.cfg.metrics_token));
 	m.cfg = next;
 	log_set_level(m.cfg.log_level);
 	config_log(&m.cfg);
 	m.generation++;
-	SHM_STORE(&m.seg->master.config_generation, m.generation);
 	for (unsigned i = 0; i < m.cfg.workers; i++) {
 		m.pos[i].replace = true;
 		m.pos[i].failures = 0;
@@ -394,22 +493,106 @@ master_reload(void)
 			m.pos[i].pending = 0;
 		}
 	}
+	m.reload.active = true;
+	m.reload.committed = false;
+	/* Long enough for a replacement to wait for a retired worker's slot
+	 * (drain timeout and grace) and then start. */
+	m.reload.deadline_ms = clock_mono_ms() + m.cfg.drain_timeout_ms + KILL_GRACE_MS +
+	    STARTUP_TIMEOUT_MS + KILL_GRACE_MS;
+}
+
+/* A reload ended: apply one that was asked for meanwhile. */
+static void
+reload_end(void)
+{
+	m.reload.active = false;
+	if (m.reload_queued && !m.stopping) {
+		m.reload_queued = false;
+		master_reload();
+	}
+}
+
+/* Every new worker serves: retire the old ones, restart the aggregator. */
+static void
+reload_commit(void)
+{
+	log_info("reload: the new workers serve; retiring the old ones");
+	for (unsigned i = 0; i < m.cfg.workers; i++) {
+		struct position *p = &m.pos[i];
+
+		if (p->pending == 0)
+			continue;
+		if (p->active != 0) {
+			retire(p->active, p->active_slot);
+			SHM_ADD(&m.map.seg->master.worker_restarts[SHM_RESTART_RELOAD], 1);
+		}
+		p->active = p->pending;
+		p->active_slot = p->pending_slot;
+		p->active_generation = m.generation;
+		p->last_slot = p->pending_slot;
+		p->pending = 0;
+		p->replace = false;
+		publish_position(i);
+	}
+	explicit_bzero(m.reload.prev_cfg.metrics_token, sizeof(m.reload.prev_cfg.metrics_token));
+	http_responses_free(&m.reload.prev_rs);
+	SHM_STORE(&m.map.seg->master.config_generation, m.generation);
 	if (m.aggregator) {
 		m.aggregator_restart = true;
-		kill(m.aggregator, SIGTERM);
+		m.aggregator_kill_at_ms = clock_mono_ms() + m.cfg.drain_timeout_ms + KILL_GRACE_MS;
+		master_kill(m.aggregator, SIGTERM);
 	}
-	m.reloading = true;
+	m.reload.committed = true;
+}
+
+/* The new workers cannot all serve: stop them, keep the old ones and the
+ * old configuration. */
+static void
+reload_fail(const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	for (unsigned i = 0; i < m.cfg.workers; i++) {
+		struct position *p = &m.pos[i];
+
+		if (p->pending) {
+			retire(p->pending, p->pending_slot);
+			p->pending = 0;
+		}
+		p->replace = false;
+	}
+	explicit_bzero(m.cfg.metrics_token, sizeof(m.cfg.metrics_token));
+	http_responses_free(&m.rs);
+	m.cfg = m.reload.prev_cfg;
+	m.rs = m.reload.prev_rs;
+	m.generation = m.reload.prev_generation;
+	log_set_level(m.cfg.log_level);
+	/* A worker that died meanwhile was restarted with the new
+	 * configuration: replace it too. */
+	for (unsigned i = 0; i < m.cfg.workers; i++)
+		if (m.pos[i].active && m.pos[i].active_generation != m.generation)
+			m.pos[i].replace = true;
+	SHM_ADD(&m.map.seg->master.reload_failures, 1);
+	log_errorx("reload failed, keeping the running configuration (generation %llu): %s",
+	    (unsigned long long)m.generation, why);
+	notify_send("READY=1\nSTATUS=reload failed (%s); serving the previous configuration", why);
+	reload_end();
 }
 
 /* ------------------------------------------------------------------ loop */
 
-/* Start, replace and promote workers as needed; returns true while some
- * child is starting (the loop then polls its slot). */
+/* Start, replace and promote workers as needed, kill what overstays;
+ * returns true while something is starting or stopping (the loop then
+ * polls the slots). */
 static bool
 master_tend(void)
 {
 	uint64_t now = clock_mono_ms();
-	bool busy = false, all_serving = true;
+	bool busy = false, all_serving = true, reload_ready = m.reload.active;
 
 	for (unsigned i = 0; i < m.cfg.workers; i++) {
 		struct position *p = &m.pos[i];
@@ -417,17 +600,18 @@ master_tend(void)
 
 		if (p->active == 0 && p->pending == 0 && now >= p->respawn_at_ms) {
 			/* A respawned worker continues in its own slot. */
-			slot = p->last_slot >= 0 && slot_usable(p->last_slot) ? p->last_slot : slot_free();
-			if (slot >= 0) {
+			if ((slot = slot_free(i, p->last_slot)) >= 0) {
 				p->active_slot = slot;
+				p->active_generation = m.generation;
 				if ((p->active = spawn_worker(i, slot)) < 0) {
 					p->active = 0;
 					p->respawn_at_ms = now + backoff_ms(++p->failures);
 				}
 				p->replace = false;
+				publish_position(i);
 			}
 		} else if (p->replace && p->active && p->pending == 0 && now >= p->respawn_at_ms) {
-			if ((slot = slot_free()) >= 0) {
+			if ((slot = slot_free(i, -1)) >= 0) {
 				p->pending_slot = slot;
 				if ((p->pending = spawn_worker(i, slot)) < 0) {
 					p->pending = 0;
@@ -435,71 +619,89 @@ master_tend(void)
 				}
 			}
 		}
-		/* A worker that hangs in start-up is killed, and then restarted
-		 * like any that died (with backoff). */
+		/* A worker that hangs in start-up is killed, and then handled
+		 * like any that died. */
 		if (!p->start_killed && now > p->started_ms + STARTUP_TIMEOUT_MS) {
 			pid_t hung = p->pending ? p->pending : p->active;
 			int hung_slot = p->pending ? p->pending_slot : p->active_slot;
+			enum shm_slot_state st = hung ? shm_slot_state(master_slot(hung_slot)) : SHM_SLOT_IDLE;
 
-			if (hung && SHM_LOAD(&m.seg->slot[hung_slot].state) == SHM_SLOT_STARTING) {
+			if (hung && (st == SHM_SLOT_STARTING || st == SHM_SLOT_INVALID)) {
 				log_warnx("worker %u (pid %ld) not serving after %d ms: killing it",
 				    i, (long)hung, STARTUP_TIMEOUT_MS);
-				kill(hung, SIGKILL);
+				master_kill(hung, SIGKILL);
 				p->start_killed = true;
 			}
 		}
-		if (p->pending &&
-		    SHM_LOAD(&m.seg->slot[p->pending_slot].state) == SHM_SLOT_SERVING) {
-			/* The replacement serves: the old worker may go (unless
-			 * it died meanwhile and was reaped). */
-			if (p->active != 0) {
+		/* Outside a reload (a replacement after a failed one), a new
+		 * worker takes over as soon as it serves. */
+		if (!m.reload.active && p->pending && slot_serving(p->pending_slot)) {
+			if (p->active != 0)
 				retire(p->active, p->active_slot);
-				SHM_ADD(&m.seg->master.worker_restarts[SHM_RESTART_RELOAD], 1);
-			}
 			p->active = p->pending;
-			p->active_slot = p->pending_slot;
+			p->active_slot = p->last_slot = p->pending_slot;
+			p->active_generation = m.generation;
 			p->pending = 0;
 			p->replace = false;
+			publish_position(i);
 		}
-		if (p->active == 0 || p->pending || p->replace ||
-		    SHM_LOAD(&m.seg->slot[p->active_slot].state) != SHM_SLOT_SERVING)
+		if (p->pending ? !slot_serving(p->pending_slot) :
+		    p->replace || p->active == 0 || !slot_serving(p->active_slot) ||
+		    p->active_generation != m.generation)
+			reload_ready = false;
+		if (p->active == 0 || p->pending || p->replace || !slot_serving(p->active_slot))
 			all_serving = false;
-		if (p->pending || (p->active &&
-		    SHM_LOAD(&m.seg->slot[p->active_slot].state) == SHM_SLOT_STARTING))
+		if (p->pending || (p->active && !slot_serving(p->active_slot)))
 			busy = true;
 	}
 	if (m.aggregator == 0 && !m.aggregator_restart && m.ls.nmetrics > 0 && now >= m.aggregator_at_ms)
 		spawn_aggregator();
-	/* A reload is complete once no old worker accepts any more: until a
-	 * retiring worker has seen its SIGTERM, a new connection may still
-	 * reach it on the socket it shares with its replacement. */
-	for (size_t i = 0; i < sizeof(m.retiring) / sizeof(m.retiring[0]); i++) {
-		if (m.retiring[i].pid != 0 &&
-		    SHM_LOAD(&m.seg->slot[m.retiring[i].slot].state) == SHM_SLOT_SERVING) {
+	if (m.aggregator && m.aggregator_kill_at_ms <= now) {
+		log_warnx("aggregator (pid %ld) still running %u ms after it was asked to stop: killing it",
+		    (long)m.aggregator, m.cfg.drain_timeout_ms + KILL_GRACE_MS);
+		master_kill(m.aggregator, SIGKILL);
+		m.aggregator_kill_at_ms = NO_DEADLINE;
+	}
+	/* A retired worker stops accepting when it sees its SIGTERM; until
+	 * then a new connection may still reach it on the socket it shares
+	 * with its replacement.  One that never stops is killed. */
+	for (size_t i = 0; i < NRETIRING; i++) {
+		struct retiring *r = &m.retiring[i];
+
+		if (r->pid == 0)
+			continue;
+		if (r->kill_at_ms <= now) {
+			log_warnx("retired worker (pid %ld) still running %u ms after it was asked to stop: killing it",
+			    (long)r->pid, m.cfg.drain_timeout_ms + KILL_GRACE_MS);
+			master_kill(r->pid, SIGKILL);
+			r->kill_at_ms = NO_DEADLINE;
+		}
+		if (slot_serving(r->slot)) {
 			all_serving = false;
 			busy = true;
 		}
 	}
 
+	if (m.reload.active && !m.reload.committed && reload_ready)
+		reload_commit();
+	else if (m.reload.active && !m.reload.committed && now >= m.reload.deadline_ms)
+		reload_fail("new workers did not all serve within %llu ms",
+		    (unsigned long long)(m.cfg.drain_timeout_ms + 2 * KILL_GRACE_MS + STARTUP_TIMEOUT_MS));
 	if (all_serving && !m.ready_logged) {
 		m.ready_logged = true;
 		log_info("ready: %u workers serving", m.cfg.workers);
 		notify_send("READY=1\nSTATUS=serving with %u workers\nMAINPID=%ld",
 		    m.cfg.workers, (long)m.pid);
 	}
-	if (all_serving && m.reloading) {
-		m.reloading = false;
-		SHM_ADD(&m.seg->master.reloads, 1);
+	if (all_serving && m.reload.active && m.reload.committed) {
+		SHM_ADD(&m.map.seg->master.reloads, 1);
 		log_info("reload complete: generation %llu, %u workers serving",
 		    (unsigned long long)m.generation, m.cfg.workers);
 		notify_send("READY=1\nSTATUS=serving with %u workers, configuration %llu",
 		    m.cfg.workers, (unsigned long long)m.generation);
-		if (m.reload_queued) {
-			m.reload_queued = false;
-			master_reload();
-		}
+		reload_end();
 	}
-	return busy || m.reloading;
+	return busy || m.reload.active;
 }
 
 static unsigned
@@ -509,7 +711,7 @@ children_alive(void)
 
 	for (unsigned i = 0; i < m.cfg.workers; i++)
 		n += (m.pos[i].active != 0) + (m.pos[i].pending != 0);
-	for (size_t i = 0; i < sizeof(m.retiring) / sizeof(m.retiring[0]); i++)
+	for (size_t i = 0; i < NRETIRING; i++)
 		n += m.retiring[i].pid != 0;
 	return n;
 }
@@ -517,17 +719,13 @@ children_alive(void)
 static void
 signal_children(int sig)
 {
-	if (m.aggregator)
-		kill(m.aggregator, sig);
+	master_kill(m.aggregator, sig);
 	for (unsigned i = 0; i < m.cfg.workers; i++) {
-		if (m.pos[i].active)
-			kill(m.pos[i].active, sig);
-		if (m.pos[i].pending)
-			kill(m.pos[i].pending, sig);
+		master_kill(m.pos[i].active, sig);
+		master_kill(m.pos[i].pending, sig);
 	}
-	for (size_t i = 0; i < sizeof(m.retiring) / sizeof(m.retiring[0]); i++)
-		if (m.retiring[i].pid)
-			kill(m.retiring[i].pid, sig);
+	for (size_t i = 0; i < NRETIRING; i++)
+		master_kill(m.retiring[i].pid, sig);
 }
 
 static void
@@ -538,7 +736,7 @@ master_stop(int exit_status)
 	m.stopping = true;
 	m.exit_status = exit_status;
 	m.kill_at_ms = clock_mono_ms() + m.cfg.drain_timeout_ms + KILL_GRACE_MS;
-	SHM_STORE(&m.seg->master.draining, 1);
+	SHM_STORE(&m.map.seg->master.draining, 1);
 	log_info("stopping: draining for up to %u ms", m.cfg.drain_timeout_ms);
 	notify_send("STOPPING=1\nSTATUS=draining");
 	signal_children(SIGTERM);
@@ -548,6 +746,27 @@ master_stop(int exit_status)
 	listeners_close(&m.ls);
 }
 
+/* The earliest of the deadlines the loop must wake up for. */
+static uint64_t
+next_deadline(void)
+{
+	uint64_t next = NO_DEADLINE;
+
+	for (unsigned i = 0; i < m.cfg.workers; i++)
+		if (m.pos[i].active == 0 && m.pos[i].pending == 0 && m.pos[i].respawn_at_ms < next)
+			next = m.pos[i].respawn_at_ms;
+	if (m.aggregator == 0 && m.ls.nmetrics > 0 && m.aggregator_at_ms < next)
+		next = m.aggregator_at_ms;
+	if (m.aggregator && m.aggregator_kill_at_ms < next)
+		next = m.aggregator_kill_at_ms;
+	for (size_t i = 0; i < NRETIRING; i++)
+		if (m.retiring[i].pid && m.retiring[i].kill_at_ms < next)
+			next = m.retiring[i].kill_at_ms;
+	if (m.reload.active && !m.reload.committed && m.reload.deadline_ms < next)
+		next = m.reload.deadline_ms;
+	return next;
+}
+
 static int
 master_loop(void)
 {
@@ -555,20 +774,13 @@ master_loop(void)
 		struct signalfd_siginfo si;
 		struct pollfd pfd = { .fd = m.sigfd, .events = POLLIN };
 		int timeout = -1;
-		uint64_t now;
+		uint64_t now, next;
 
 		if (!m.stopping) {
-			uint64_t next = UINT64_MAX;
-
 			if (master_tend())
 				timeout = POLL_BUSY_MS;
 			now = clock_mono_ms();
-			for (unsigned i = 0; i < m.cfg.workers; i++)
-				if (m.pos[i].active == 0 && m.pos[i].pending == 0 && m.pos[i].respawn_at_ms < next)
-					next = m.pos[i].respawn_at_ms;
-			if (m.aggregator == 0 && m.ls.nmetrics > 0 && m.aggregator_at_ms < next)
-				next = m.aggregator_at_ms;
-			if (next != UINT64_MAX) {
+			if ((next = next_deadline()) != NO_DEADLINE) {
 				int t = next > now ? (int)(next - now) : 0;
 				if (timeout < 0 || t < timeout)
 					timeout = t < POLL_BUSY_MS ? POLL_BUSY_MS : t;
@@ -580,13 +792,13 @@ master_loop(void)
 			if (now >= m.kill_at_ms) {
 				log_warnx("drain timeout passed: killing %u remaining children", children_alive());
 				signal_children(SIGKILL);
-				m.kill_at_ms = UINT64_MAX;
+				m.kill_at_ms = NO_DEADLINE;
 			}
-			timeout = m.kill_at_ms == UINT64_MAX ? 100 : (int)(m.kill_at_ms - now);
+			timeout = m.kill_at_ms == NO_DEADLINE ? 100 : (int)(m.kill_at_ms - now);
 		}
 		/* Our descriptors change only in this loop: count them before
 		 * waiting, for the sampler (which may not read ours). */
-		SHM_STORE(&m.seg->master.open_fds, procstat_count_fds(getpid()));
+		SHM_STORE(&m.map.seg->master.open_fds, procstat_count_fds(getpid()));
 		if (poll(&pfd, 1, timeout) < 0 && errno != EINTR)
 			fatal("poll");
 		if (!(pfd.revents & POLLIN))
@@ -628,6 +840,7 @@ master_main(struct config *cfg, const struct config_overrides *overrides,
 	m.envp = envp;
 	m.pid = getpid();
 	m.generation = 0;	/* one more per applied reload */
+	m.aggregator_kill_at_ms = NO_DEADLINE;
 	for (unsigned i = 0; i < CONFIG_MAX_WORKERS; i++)
 		m.pos[i].last_slot = -1;
 
@@ -651,16 +864,18 @@ master_main(struct config *cfg, const struct config_overrides *overrides,
 		log_errorx("%s", err);
 		return 1;
 	}
-	if ((m.seg = shm_create(m.cfg.workers * SLOTS_PER_POSITION)) == NULL) {
+	if (shm_map_create(&m.map, m.cfg.workers * SHM_SLOTS_PER_POSITION) < 0) {
 		log_error("cannot create the metrics segment");
 		return 1;
 	}
+	if (m.map.control_fd < 0)
+		log_warnx("this kernel cannot seal memfds: children protect the segment's control region with mprotect");
 	if (privsep_master_limit() < 0) {
-		log_error("cannot limit the master's capabilities");
+		log_error("cannot limit the master's privileges");
 		return 1;
 	}
-	SHM_STORE(&m.seg->master.workers_configured, m.cfg.workers);
-	SHM_STORE(&m.seg->master.config_generation, m.generation);
+	SHM_STORE(&m.map.seg->master.workers_configured, m.cfg.workers);
+	SHM_STORE(&m.map.seg->master.config_generation, m.generation);
 	if (m.cfg.drop_privileges)
 		log_info("workers run as %s (uid %ld)", m.cfg.user, (long)m.cfg.uid);
 	else if (geteuid() == 0)

@@ -42,7 +42,7 @@ struct metrics_responder {
 
 struct metrics_responder *
 metrics_responder_new(const struct config *cfg, const struct http_responses *rs,
-    struct shm_segment *seg)
+    struct shm_segment *seg, bool app_only)
 {
 	struct metrics_responder *mr;
 
@@ -54,6 +54,7 @@ metrics_responder_new(const struct config *cfg, const struct http_responses *rs,
 	mr->rs = rs;
 	mr->seg = seg;
 	render_info_init(&mr->info, seg);
+	mr->info.app_only = app_only;
 	return mr;
 }
 

@@ -3,7 +3,7 @@
  * sampler thread.  See procstat.h; the rendering is in render.c.
  *
  * This thread is the only writer of shm_aggregator.proc[] and .samples;
- * it never touches anything else in the segment but reads slot pids.
+ * it reads the pids of the master's table, never a pid from a slot.
  */
 #include "config.h"
 
@@ -169,24 +169,19 @@ procstat_sample(struct procstat *ps)
 		procstat_store(&seg->aggregator.proc[SHM_PROC_MASTER], master, NULL);
 	procstat_store(&seg->aggregator.proc[SHM_PROC_AGGREGATOR], self,
 	    procstat_read(ps, self, &pp) == 0 ? &pp : NULL);
-	for (uint32_t i = 0; i < SHM_PROC_MAX - SHM_PROC_WORKER; i++) {
+	/* Workers by position, from the master's table (which no child can
+	 * write); the slot only lends its self-counted descriptors. */
+	for (uint32_t i = 0; i < CONFIG_MAX_WORKERS; i++) {
 		struct shm_proc_sample *s = &seg->aggregator.proc[SHM_PROC_WORKER + i];
-		const struct shm_slot *slot = NULL;
-		pid_t pid = 0;
-		uint64_t state;
+		pid_t pid = (pid_t)SHM_LOAD(&seg->master.worker_pid[i]);
+		int64_t slot = SHM_LOAD(&seg->master.worker_slot[i]);
 
-		if (i < nslots) {
-			slot = &seg->slot[i];
-			state = SHM_LOAD(&slot->state);
-			if (shm_slot_valid(slot) && state != SHM_SLOT_UNUSED &&
-			    state != SHM_SLOT_IDLE)
-				pid = (pid_t)SHM_LOAD(&slot->pid);
-		}
 		/* A worker is the master's child: anything else is a reused
 		 * pid of a worker the master has not reaped yet. */
 		if (pid > 0 && procstat_read(ps, pid, &pp) == 0 && pp.ppid == master) {
-			if (pp.open_fds < 0)
-				pp.open_fds = SHM_LOAD(&slot->open_fds);
+			if (pp.open_fds < 0 && slot >= 0 && slot < (int64_t)nslots &&
+			    shm_slot_valid(&seg->slot[slot]))
+				pp.open_fds = SHM_LOAD(&seg->slot[slot].open_fds);
 			procstat_store(s, pid, &pp);
 		} else
 			procstat_store(s, 0, NULL);

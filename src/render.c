@@ -238,6 +238,7 @@ render_info_init(struct render_info *ri, const struct shm_segment *seg)
 	ri->libevent = event_get_version();
 	ri->zlib = zlibVersion();
 	ri->start_time_ns = SHM_LOAD(&seg->hdr.start_time_ns);
+	ri->app_only = false;
 }
 
 void
@@ -524,26 +525,37 @@ totals_add_slot(struct totals *t, const struct shm_slot *s)
 #include "observd/metrics.def"
 }
 
+/*
+ * Sum the slots.  Slots are untrusted (shm.h): one with a value out of
+ * range is counted as bad and skipped whole.  Serving workers are the
+ * positions' slots as the master publishes them (read-only to every
+ * child), so a worker cannot add serving workers by marking slots.
+ */
 static void
 totals_collect(struct totals *t, const struct shm_segment *seg)
 {
 	uint32_t nslots = SHM_LOAD(&seg->hdr.nslots);
+	uint64_t workers = SHM_LOAD(&seg->master.workers_configured);
 
 	memset(t, 0, sizeof(*t));
 	for (uint32_t i = 0; i < nslots; i++) {
 		const struct shm_slot *s = &seg->slot[i];
-		uint64_t state;
 
 		if (!shm_slot_valid(s)) {
 			t->bad++;
 			continue;
 		}
-		if ((state = SHM_LOAD(&s->state)) == SHM_SLOT_UNUSED)
+		if (shm_slot_state(s) == SHM_SLOT_UNUSED)
 			continue;
-		if (state == SHM_SLOT_SERVING)
-			t->serving++;
 		t->used++;
 		totals_add_slot(t, s);
+	}
+	for (uint64_t i = 0; i < workers && i < CONFIG_MAX_WORKERS; i++) {
+		int64_t slot = SHM_LOAD(&seg->master.worker_slot[i]);
+
+		if (slot >= 0 && slot < (int64_t)nslots &&
+		    shm_slot_valid(&seg->slot[slot]) && shm_slot_state(&seg->slot[slot]) == SHM_SLOT_SERVING)
+			t->serving++;
 	}
 }
 
@@ -843,8 +855,12 @@ render_exposition(struct render_buf *b, const struct shm_segment *seg,
 		stats->slots_used = t.used;
 		stats->slots_bad = t.bad;
 	}
-	for (int id = 0; id < METRIC_COUNT; id++)
+	for (int id = 0; id < METRIC_COUNT; id++) {
+		/* The public port's scope: the old service's families only. */
+		if (ri->app_only && strncmp(metric_defs[id].name, "app_", 4) != 0)
+			continue;
 		render_metric(&rc, (enum metric_id)id, &t, seg, ri);
+	}
 	if (fmt == RENDER_OPENMETRICS && (p = rb_reserve(b, 6)) != NULL) {
 		memcpy(p, "# EOF\n", 6);
 		b->len += 6;

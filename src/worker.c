@@ -12,6 +12,7 @@
 #include "observd/log.h"
 #include "observd/metrics_http.h"
 #include "observd/shm.h"
+#include "observd/testhook.h"
 #include "observd/worker.h"
 
 static struct worker {
@@ -91,7 +92,6 @@ static void
 worker_started(struct event_base *base)
 {
 	(void)base;
-	SHM_STORE(&w.slot->pid, (int64_t)getpid());
 	SHM_STORE(&w.slot->state, SHM_SLOT_SERVING);
 }
 
@@ -125,8 +125,10 @@ worker_main(const struct worker_ctx *ctx)
 
 	w.cfg = ctx->cfg;
 	w.slot = ctx->slot;
+	testhook_worker_start();
 	if (ctx->cfg->app_metrics &&
-	    (w.metrics = metrics_responder_new(ctx->cfg, ctx->responses, ctx->seg)) == NULL)
+	    (w.metrics = metrics_responder_new(ctx->cfg, ctx->responses, ctx->seg,
+	    !ctx->cfg->app_metrics_all)) == NULL)
 		fatalx("out of memory for the metrics responder");
 	if (http_server_run(&params) < 0)
 		exit(EXIT_RESPAWN);

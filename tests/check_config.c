@@ -222,6 +222,7 @@ static const struct srow srows[] = {
 	{ "metrics_port", "OBSERVD_METRICS_PORT", "0", K_U16, OFF(metrics_port), 0, NULL },
 	{ "app_metrics", "OBSERVD_APP_METRICS", "false", K_BOOL, OFF(app_metrics), 0, NULL },
 	{ "app_metrics", "OBSERVD_APP_METRICS", "OFF", K_BOOL, OFF(app_metrics), 0, NULL },
+	{ "app_metrics_all", "OBSERVD_APP_METRICS_ALL", "true", K_BOOL, OFF(app_metrics_all), 1, NULL },
 	{ "metrics_token_file", "OBSERVD_METRICS_TOKEN_FILE", "$D/token", K_STR, OFF(metrics_token_file), 0, NULL },
 	{ "workers", "OBSERVD_WORKERS", "3", K_UINT, OFF(workers), 3, NULL },
 	{ "workers", "OBSERVD_WORKERS", "64", K_UINT, OFF(workers), 64, NULL },
@@ -363,6 +364,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(cfg.metrics_listen, "*");
 	ck_assert_uint_eq(cfg.metrics_port, 9464);
 	ck_assert(cfg.app_metrics);
+	ck_assert(!cfg.app_metrics_all);
 	ck_assert_str_eq(cfg.metrics_token_file, "");
 	ck_assert_uint_eq(cfg.metrics_token_len, 0);
 	ck_assert_uint_ge(cfg.workers, 1);	/* 0 resolves to the CPU count */
@@ -1210,6 +1212,7 @@ static const struct {
 	{ "metrics_listen", "OBSERVD_METRICS_LISTEN" },
 	{ "metrics_port", "OBSERVD_METRICS_PORT" },
 	{ "app_metrics", "OBSERVD_APP_METRICS" },
+	{ "app_metrics_all", "OBSERVD_APP_METRICS_ALL" },
 	{ "metrics_token_file", "OBSERVD_METRICS_TOKEN_FILE" },
 	{ "workers", "OBSERVD_WORKERS" },
 	{ "service_name", "SERVICE_NAME" },

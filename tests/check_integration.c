@@ -20,6 +20,7 @@
  *   signals      SIGTERM/SIGINT drain, drain timeout, SIGHUP reloads (under
  *                load, bad, queued, with a worker dying), kill -9 of workers,
  *                a worker that cannot start
+ *   metrics      the app port's /metrics scope; pipelined scrapes
  *   log          JSON lines, access log
  */
 #include "config.h"
@@ -1660,6 +1661,76 @@ START_TEST(test_log_format)
 }
 END_TEST
 
+/* =============================================================== metrics */
+
+/* The app port is the public one: by default its /metrics holds only the
+ * app_* families; the metrics port has every family. */
+START_TEST(test_app_port_scope)
+{
+	char mport[16];
+
+	snprintf(mport, sizeof(mport), "%u", itest_free_port());
+	ck_assert_int_eq(itest_start(&srv, ARGS("--metrics-port", mport, "--metrics-listen", "127.0.0.1"),
+	    NULL), 0);
+	ck_assert_int_eq(itest_get(&srv, "/health", &r1), 0);
+	ITEST_CHECK(&srv, itest_get(&srv, "/metrics", &r1) == 0 && r1.status == 200, "%s", r1.error);
+	ck_assert_ptr_nonnull(strstr(r1.body, "app_requests_total{method=\"GET\",endpoint=\"/health\",status=\"200\"} "));
+	ck_assert_ptr_nonnull(strstr(r1.body, "app_request_duration_seconds_bucket"));
+	ck_assert_msg(strstr(r1.body, "observd_") == NULL, "the app port shows observd_* families: %.200s",
+	    strstr(r1.body, "observd_"));
+	ck_assert_int_eq(itest_request((uint16_t)atoi(mport), AF_INET,
+	    RAW("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), &r2), 0);
+	ck_assert_int_eq(r2.status, 200);
+	ck_assert_ptr_nonnull(strstr(r2.body, "observd_build_info{"));
+	ck_assert_ptr_nonnull(strstr(r2.body, "app_requests_total{"));
+	itest_stop(&srv);
+
+	ck_assert_int_eq(itest_start(&srv, ARGS("--app-metrics-all"), NULL), 0);
+	ITEST_CHECK(&srv, itest_get(&srv, "/metrics", &r1) == 0 && r1.status == 200, "%s", r1.error);
+	ck_assert_ptr_nonnull(strstr(r1.body, "observd_build_info{"));
+	itest_stop(&srv);
+
+	ck_assert_int_eq(itest_start(&srv, ARGS("--no-app-metrics"), NULL), 0);
+	ITEST_CHECK(&srv, itest_get(&srv, "/metrics", &r1) == 0 && r1.status == 404, "status %d", r1.status);
+}
+END_TEST
+
+/* Scrapes pipelined on one connection behind a client that does not
+ * read yet: each is counted once, even those answered after the output
+ * was full and their request was taken again. */
+START_TEST(test_pipelined_scrapes_counted_once)
+{
+	static const char scrape[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char counter[] = "\nobservd_metrics_scrapes_total ";
+	enum { N = 400 };
+	char mport[16], *p, burst[N * sizeof(scrape)];
+	struct itest_conn *c;
+	uint16_t port;
+	size_t len = 0;
+
+	snprintf(mport, sizeof(mport), "%u", itest_free_port());
+	port = (uint16_t)atoi(mport);
+	ck_assert_int_eq(itest_start(&srv, ARGS("--metrics-port", mport, "--metrics-listen", "127.0.0.1"),
+	    NULL), 0);
+	for (int i = 0; i < N; i++) {
+		memcpy(burst + len, scrape, sizeof(scrape) - 1);
+		len += sizeof(scrape) - 1;
+	}
+	ck_assert_ptr_nonnull(c = itest_connect(port, AF_INET));
+	ck_assert_int_eq(itest_send(c, burst, len), 0);
+	itest_sleep_ms(500);	/* the answers fill the socket meanwhile */
+	for (int i = 0; i < N; i++)
+		ITEST_CHECK(&srv, itest_read_response(c, &r1, false, IO_MS) == 0 && r1.status == 200,
+		    "scrape %d: %s", i, r1.error);
+	itest_close(c);
+	ck_assert_int_eq(itest_request(port, AF_INET,
+	    RAW("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), &r1), 0);
+	ITEST_CHECK(&srv, (p = strstr(r1.body, counter)) != NULL, "no scrape counter");
+	p += strlen(counter);
+	ITEST_CHECK(&srv, strtol(p, NULL, 10) == N, "%d scrapes counted as %ld", N, strtol(p, NULL, 10));
+}
+END_TEST
+
 /* ================================================================= suite */
 
 static Suite *
@@ -1726,6 +1797,13 @@ integration_suite(void)
 	tcase_add_test(tc, test_worker_killed);
 	tcase_add_test(tc, test_worker_crash_loop);
 	tcase_add_test(tc, test_worker_setup_failure);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("metrics");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_app_port_scope);
+	tcase_add_test(tc, test_pipelined_scrapes_counted_once);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("log");

@@ -39,9 +39,19 @@ count_own_fds(void)
 	return n - 1;		/* the directory's own descriptor */
 }
 
+/* One segment at a time, as the master makes it. */
+static struct shm_map test_map;
+
+static struct shm_segment *
+test_shm(unsigned nslots)
+{
+	ck_assert_int_eq(shm_map_create(&test_map, nslots), 0);
+	return test_map.seg;
+}
+
 START_TEST(test_read_self)
 {
-	struct shm_segment *seg = shm_create(1);
+	struct shm_segment *seg = test_shm(1);
 	struct procstat ps;
 	struct procstat_proc pp;
 	volatile uint64_t spin = 0;
@@ -72,7 +82,7 @@ START_TEST(test_read_self)
 	ck_assert_uint_ge(pp.start_time_ns + 3600 * CLOCK_NS_PER_S, now);
 	ck_assert_int_eq(procstat_read(&ps, 0x7ffffff0, &pp), -1);	/* no such pid */
 	procstat_stop(&ps);
-	shm_destroy(seg);
+	shm_map_destroy(&test_map);
 }
 END_TEST
 
@@ -81,7 +91,7 @@ END_TEST
  * seconds (up to 1 s early). */
 START_TEST(test_start_time_of_child)
 {
-	struct shm_segment *seg = shm_create(1);
+	struct shm_segment *seg = test_shm(1);
 	struct procstat ps;
 	struct procstat_proc pp;
 	uint64_t before, after;
@@ -108,16 +118,17 @@ START_TEST(test_start_time_of_child)
 	ck_assert_msg(pp.start_time_ns <= after,
 	    "start time %llu ns is after the fork returned at %llu",
 	    (unsigned long long)pp.start_time_ns, (unsigned long long)after);
-	shm_destroy(seg);
+	shm_map_destroy(&test_map);
 }
 END_TEST
 
-/* A round fills the master (our pid: shm_create records it), the
- * aggregator (us), live workers that are our children, and nothing for
- * idle, unused or foreign-pid slots. */
+/* A round fills the master (our pid: shm_map_create records it), the
+ * aggregator (us), and the positions of the master's table whose pid is
+ * a child of ours, at their position whatever their slot; nothing for a
+ * position without a pid or with a foreign one, whatever the slots say. */
 START_TEST(test_sample_round)
 {
-	struct shm_segment *seg = shm_create(4);
+	struct shm_segment *seg = test_shm(4);
 	struct shm_slot *s;
 	struct procstat ps;
 	pid_t child;
@@ -127,20 +138,20 @@ START_TEST(test_sample_round)
 		_exit(0);
 	}
 	ck_assert_int_gt(child, 0);
-	s = shm_slot_get(seg, 0);
-	shm_slot_claim(s, 1);
-	SHM_STORE(&s->pid, (int64_t)child);
+	s = shm_map_slot(&test_map, 3);
+	shm_slot_claim(s);
 	SHM_STORE(&s->state, SHM_SLOT_SERVING);
-	s = shm_slot_get(seg, 1);			/* reaped: idle */
-	shm_slot_claim(s, 1);
-	SHM_STORE(&s->pid, (int64_t)child);
-	shm_slot_release(s);
-	SHM_STORE(&s->pid, (int64_t)child);
-	s = shm_slot_get(seg, 2);			/* a pid that is not our child */
-	shm_slot_claim(s, 1);
-	SHM_STORE(&s->pid, (int64_t)getppid());
+	SHM_STORE(&seg->master.worker_pid[0], (int64_t)child);
+	SHM_STORE(&seg->master.worker_slot[0], 3);
+	s = shm_map_slot(&test_map, 1);			/* serving, says the slot only */
+	shm_slot_claim(s);
 	SHM_STORE(&s->state, SHM_SLOT_SERVING);
+	SHM_STORE(&seg->master.worker_pid[2], (int64_t)getppid());	/* not our child */
+	SHM_STORE(&seg->master.worker_slot[2], 2);
 	SHM_STORE(&seg->aggregator.proc[SHM_PROC_WORKER + 3].pid, 99);	/* stale */
+	/* The last position too, whatever the slot count. */
+	SHM_STORE(&seg->master.worker_pid[CONFIG_MAX_WORKERS - 1], (int64_t)child);
+	SHM_STORE(&seg->master.worker_slot[CONFIG_MAX_WORKERS - 1], INT64_C(1) << 40);
 
 	ck_assert_int_eq(procstat_init(&ps, seg, 1000), 0);
 	procstat_sample(&ps);
@@ -152,6 +163,8 @@ START_TEST(test_sample_round)
 	ck_assert_int_eq(SHM_LOAD(&seg->aggregator.proc[SHM_PROC_WORKER + 1].pid), 0);
 	ck_assert_int_eq(SHM_LOAD(&seg->aggregator.proc[SHM_PROC_WORKER + 2].pid), 0);
 	ck_assert_int_eq(SHM_LOAD(&seg->aggregator.proc[SHM_PROC_WORKER + 3].pid), 0);
+	ck_assert_int_eq(SHM_LOAD(&seg->aggregator.proc[SHM_PROC_WORKER + CONFIG_MAX_WORKERS - 1].pid),
+	    child);
 	ck_assert_uint_eq(SHM_LOAD(&seg->aggregator.samples), 1);
 
 	/* The worker died and was not reaped yet: no sample either. */
@@ -160,13 +173,13 @@ START_TEST(test_sample_round)
 	procstat_sample(&ps);
 	ck_assert_int_eq(SHM_LOAD(&seg->aggregator.proc[SHM_PROC_WORKER + 0].pid), 0);
 	procstat_stop(&ps);
-	shm_destroy(seg);
+	shm_map_destroy(&test_map);
 }
 END_TEST
 
 START_TEST(test_thread)
 {
-	struct shm_segment *seg = shm_create(1);
+	struct shm_segment *seg = test_shm(1);
 	struct procstat ps;
 	uint64_t n;
 
@@ -182,7 +195,7 @@ START_TEST(test_thread)
 	usleep(60000);
 	ck_assert_uint_eq(SHM_LOAD(&seg->aggregator.samples), n);	/* stopped */
 	procstat_stop(&ps);						/* idempotent */
-	shm_destroy(seg);
+	shm_map_destroy(&test_map);
 }
 END_TEST
 

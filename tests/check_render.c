@@ -120,25 +120,36 @@ route_of(const char *label)
 #define ST(code)	http_status_index(code)
 #define MS(ms)		((uint64_t)(ms) * CLOCK_NS_PER_MS)
 
+/* One segment at a time, as the master makes it. */
+static struct shm_map test_map;
+
+static struct shm_segment *
+test_shm(unsigned nslots)
+{
+	ck_assert_int_eq(shm_map_create(&test_map, nslots), 0);
+	return test_map.seg;
+}
+
 /* The synthetic segment of the golden files: 4 slots - one serving, one
  * whose worker is gone (IDLE, totals kept), one with a bad magic, one
  * never used (with garbage that must not be counted). */
 static struct shm_segment *
 golden_segment(void)
 {
-	struct shm_segment *seg = shm_create(4);
+	struct shm_segment *seg = test_shm(4);
 	struct shm_slot *s0, *s1, *s2, *s3;
 	struct shm_proc_sample *p;
 
 	ck_assert_ptr_nonnull(seg);
-	s0 = shm_slot_get(seg, 0);
-	s1 = shm_slot_get(seg, 1);
-	s2 = shm_slot_get(seg, 2);
-	s3 = shm_slot_get(seg, 3);
+	s0 = shm_map_slot(&test_map, 0);
+	s1 = shm_map_slot(&test_map, 1);
+	s2 = shm_map_slot(&test_map, 2);
+	s3 = shm_map_slot(&test_map, 3);
 
-	shm_slot_claim(s0, 2);
-	SHM_STORE(&s0->pid, 4242);
+	shm_slot_claim(s0);
 	SHM_STORE(&s0->state, SHM_SLOT_SERVING);
+	SHM_STORE(&seg->master.worker_pid[0], 4242);	/* position 0 */
+	SHM_STORE(&seg->master.worker_slot[0], 0);
 	for (int i = 0; i < 5; i++)
 		shm_record_request(s0, HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 80000 + 10000u * (uint64_t)i);
 	shm_record_request(s0, HTTP_METHOD_HEAD, HTTP_ROUTE_HEALTH, ST(200), 40000);
@@ -154,8 +165,7 @@ golden_segment(void)
 	SHM_STORE(&s0->connections_open, 2);
 	SHM_STORE(&s0->requests_in_flight, 1);
 
-	shm_slot_claim(s1, 1);
-	SHM_STORE(&s1->pid, 4243);
+	shm_slot_claim(s1);
 	SHM_STORE(&s1->state, SHM_SLOT_SERVING);
 	shm_record_request(s1, HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), MS(1));
 	shm_record_request(s1, HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), MS(250));
@@ -164,7 +174,7 @@ golden_segment(void)
 	SHM_STORE(&s1->connections_open, 5);
 	shm_slot_release(s1);
 
-	shm_slot_claim(s2, 1);
+	shm_slot_claim(s2);
 	SHM_STORE(&s2->state, SHM_SLOT_SERVING);
 	shm_record_request(s2, HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 1000);
 	SHM_STORE(&s2->magic, UINT64_C(0xdeadbeef));
@@ -241,7 +251,7 @@ golden_check(enum render_format fmt, const char *file)
 	}
 	free(want);
 	free(got);
-	shm_destroy(seg);
+	shm_map_destroy(&test_map);
 }
 
 START_TEST(test_golden_text)
@@ -282,7 +292,7 @@ START_TEST(test_format_framing)
 	    count_lines_starting(om, "# HELP ") + count_lines_starting(om, "# UNIT ") + 1);
 	free(text);
 	free(om);
-	shm_destroy(seg);
+	shm_map_destroy(&test_map);
 }
 END_TEST
 
@@ -428,7 +438,7 @@ static const char *const le_literals[] = { SHM_DURATION_BUCKETS(LE_LITERAL) };
 
 START_TEST(test_le_canonical)
 {
-	struct shm_segment *seg = shm_create(1);
+	struct shm_segment *seg = test_shm(1);
 	char *om, want[RENDER_DOUBLE_MAX + 2], line[128];
 
 	ck_assert_int_eq((int)(sizeof(le_literals) / sizeof(le_literals[0])), SHM_NBUCKETS);
@@ -447,7 +457,7 @@ START_TEST(test_le_canonical)
 	}
 	ck_assert(sample(om, "app_request_duration_seconds_bucket{endpoint=\"/\",le=\"+Inf\"}") == 0);
 	free(om);
-	shm_destroy(seg);
+	shm_map_destroy(&test_map);
 }
 END_TEST
 
@@ -455,15 +465,15 @@ END_TEST
 
 START_TEST(test_histogram_accumulates)
 {
-	struct shm_segment *seg = shm_create(3);
+	struct shm_segment *seg = test_shm(3);
 	uint64_t per_bucket[SHM_NBUCKETS + 1] = { 0 }, sum_ns = 0, total = 0;
 	char *text, line[160];
 
 	/* Three slots, each with requests in several buckets. */
 	for (unsigned i = 0; i < 3; i++) {
-		struct shm_slot *s = shm_slot_get(seg, i);
+		struct shm_slot *s = shm_map_slot(&test_map, i);
 
-		shm_slot_claim(s, 1);
+		shm_slot_claim(s);
 		SHM_STORE(&s->state, SHM_SLOT_SERVING);
 		for (int b = 0; b <= SHM_NBUCKETS; b += 3) {
 			/* On the bound: belongs to that bucket (le = less or equal). */
@@ -493,43 +503,115 @@ START_TEST(test_histogram_accumulates)
 	/* Other endpoints exist at 0. */
 	ck_assert(sample(text, "app_request_duration_seconds_count{endpoint=\"other\"}") == 0);
 	free(text);
-	shm_destroy(seg);
+	shm_map_destroy(&test_map);
 }
 END_TEST
 
 START_TEST(test_bad_and_unused_slots)
 {
-	struct shm_segment *seg = shm_create(4);
+	struct shm_segment *seg = test_shm(4);
 	struct render_stats st;
 	char *text;
 
 	for (unsigned i = 0; i < 4; i++)
-		shm_record_request(shm_slot_get(seg, i), HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 1000);
+		shm_record_request(shm_map_slot(&test_map, i), HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 1000);
 	/* 0: serving; 1: unused (never claimed); 2: bad magic; 3: bad state. */
-	shm_slot_claim(shm_slot_get(seg, 0), 1);
-	shm_slot_claim(shm_slot_get(seg, 2), 1);
-	SHM_STORE(&shm_slot_get(seg, 2)->magic, 0);
-	shm_slot_claim(shm_slot_get(seg, 3), 1);
-	SHM_STORE(&shm_slot_get(seg, 3)->state, 77);
+	shm_slot_claim(shm_map_slot(&test_map, 0));
+	shm_slot_claim(shm_map_slot(&test_map, 2));
+	SHM_STORE(&shm_map_slot(&test_map, 2)->magic, 0);
+	shm_slot_claim(shm_map_slot(&test_map, 3));
+	SHM_STORE(&shm_map_slot(&test_map, 3)->state, 77);
 	text = render(seg, RENDER_TEXT, &st);
 	ck_assert_uint_eq(st.slots_used, 1);
 	ck_assert_uint_eq(st.slots_bad, 2);
 	ck_assert(sample(text, "observd_shm_slots_invalid") == 2);
 	ck_assert(sample(text, "app_requests_total{method=\"GET\",endpoint=\"/\",status=\"200\"}") == 1);
 	free(text);
-	shm_destroy(seg);
+	shm_map_destroy(&test_map);
+}
+END_TEST
+
+/*
+ * Slots are written by workers, any of which may be compromised: a value
+ * out of range makes the slot invalid (counted, skipped), and serving
+ * workers are counted from the master's table, not from slot states.
+ */
+START_TEST(test_hostile_slots)
+{
+	struct shm_segment *seg = test_shm(6);
+	struct render_stats st;
+	char *text;
+
+	SHM_STORE(&seg->master.workers_configured, 3);
+	for (unsigned i = 0; i < 6; i++) {
+		shm_slot_claim(shm_map_slot(&test_map, i));
+		SHM_STORE(&shm_map_slot(&test_map, i)->state, SHM_SLOT_SERVING);
+		shm_record_request(shm_map_slot(&test_map, i), HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 1000);
+	}
+	/* The master's table: position 0 in slot 0, position 1 in slot 4,
+	 * position 2 none; a hostile slot index is never followed. */
+	SHM_STORE(&seg->master.worker_slot[0], 0);
+	SHM_STORE(&seg->master.worker_slot[1], 4);
+	SHM_STORE(&seg->master.worker_slot[2], -1);
+	SHM_STORE(&seg->master.worker_slot[3], INT64_C(1) << 40);	/* beyond workers */
+	/* 1: a negative gauge; 2: more connections than can be summed;
+	 * 3: a descriptor count below -1; 4: the state past the enum. */
+	SHM_STORE(&shm_map_slot(&test_map, 1)->connections_open, -5);
+	SHM_STORE(&shm_map_slot(&test_map, 2)->requests_in_flight, INT64_MAX);
+	SHM_STORE(&shm_map_slot(&test_map, 3)->open_fds, -7);
+	SHM_STORE(&shm_map_slot(&test_map, 4)->state, SHM_SLOT_INVALID);
+	text = render(seg, RENDER_TEXT, &st);
+	ck_assert_uint_eq(st.slots_bad, 4);
+	ck_assert_uint_eq(st.slots_used, 2);
+	ck_assert(sample(text, "observd_shm_slots_invalid") == 4);
+	ck_assert(sample(text, "app_requests_total{method=\"GET\",endpoint=\"/\",status=\"200\"}") == 2);
+	ck_assert(sample(text, "observd_connections_open") == 0);
+	ck_assert(sample(text, "observd_requests_in_flight") == 0);
+	/* Six slots say SERVING; the master's table has one valid one. */
+	ck_assert(sample(text, "observd_workers_serving") == 1);
+	free(text);
+	shm_map_destroy(&test_map);
+}
+END_TEST
+
+/* The app port's default: only the families the old service exported. */
+START_TEST(test_app_only)
+{
+	struct shm_segment *seg = test_shm(1);
+	struct render_info ri = fixed_info;
+	struct render_buf b = { 0 };
+	const char *l;
+
+	shm_slot_claim(shm_map_slot(&test_map, 0));
+	shm_record_request(shm_map_slot(&test_map, 0), HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 1000);
+	ri.app_only = true;
+	ck_assert_int_eq(render_exposition(&b, seg, &ri, RENDER_OPENMETRICS, NULL), 0);
+	ck_assert_ptr_nonnull(b.data);
+	b.data[b.len - 1] = '\0';	/* the last newline */
+	ck_assert_ptr_nonnull(strstr(b.data, "app_requests_total{method=\"GET\",endpoint=\"/\",status=\"200\"} 1"));
+	ck_assert_ptr_nonnull(strstr(b.data, "app_request_duration_seconds_bucket"));
+	ck_assert_ptr_nonnull(strstr(b.data, "app_errors_total"));
+	ck_assert_ptr_null(strstr(b.data, "observd_"));
+	ck_assert_ptr_nonnull(strstr(b.data, "# EOF"));
+	for (l = b.data; l != NULL; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
+		ck_assert_msg(*l == '#' ? strncmp(l, "# EOF", 5) == 0 || strstr(l, " app_") != NULL :
+		    strncmp(l, "app_", 4) == 0, "not an app_ line: %.60s", l);
+	render_buf_free(&b);
+	shm_map_destroy(&test_map);
 }
 END_TEST
 
 START_TEST(test_release_keeps_counters)
 {
-	struct shm_segment *seg = shm_create(2);
-	struct shm_slot *s = shm_slot_get(seg, 0);
+	struct shm_segment *seg = test_shm(2);
+	struct shm_slot *s = shm_map_slot(&test_map, 0);
 	const char *req = "app_requests_total{method=\"GET\",endpoint=\"/\",status=\"200\"}";
 	char *before, *after, *respawned;
 
-	shm_slot_claim(s, 1);
+	shm_slot_claim(s);
 	SHM_STORE(&s->state, SHM_SLOT_SERVING);
+	SHM_STORE(&seg->master.workers_configured, 1);
+	SHM_STORE(&seg->master.worker_slot[0], 0);
 	for (int i = 0; i < 3; i++)
 		shm_record_request(s, HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 5000);
 	SHM_STORE(&s->connections_accepted, 3);
@@ -546,14 +628,14 @@ START_TEST(test_release_keeps_counters)
 	ck_assert(sample(after, "observd_requests_in_flight") == 0);
 	ck_assert(sample(before, "observd_workers_serving") == 1);
 	ck_assert(sample(after, "observd_workers_serving") == 0);
-	shm_slot_claim(s, 2);			/* respawned into the same slot */
+	shm_slot_claim(s);			/* respawned into the same slot */
 	shm_record_request(s, HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 5000);
 	respawned = render(seg, RENDER_TEXT, NULL);
 	ck_assert(sample(respawned, req) == 4);
 	free(before);
 	free(after);
 	free(respawned);
-	shm_destroy(seg);
+	shm_map_destroy(&test_map);
 }
 END_TEST
 
@@ -561,11 +643,11 @@ END_TEST
  * scanner afterwards adds at most the fixed enums' combinations. */
 START_TEST(test_precreated_series)
 {
-	struct shm_segment *seg = shm_create(1);
-	struct shm_slot *s = shm_slot_get(seg, 0);
+	struct shm_segment *seg = test_shm(1);
+	struct shm_slot *s = shm_map_slot(&test_map, 0);
 	char *text;
 
-	shm_slot_claim(s, 1);
+	shm_slot_claim(s);
 	text = render(seg, RENDER_TEXT, NULL);
 	ck_assert_int_eq(count_lines_starting(text, "app_requests_total{"), 12);
 	ck_assert(sample(text, "app_requests_total{method=\"HEAD\",endpoint=\"/ready\",status=\"503\"}") == 0);
@@ -594,13 +676,13 @@ START_TEST(test_precreated_series)
 	ck_assert(sample(text, "app_errors_total{endpoint=\"/\",status=\"200\"}") < 0);
 	ck_assert_int_eq(route_of("other"), HTTP_ROUTE_OTHER);
 	free(text);
-	shm_destroy(seg);
+	shm_map_destroy(&test_map);
 }
 END_TEST
 
 START_TEST(test_bad_header)
 {
-	struct shm_segment *seg = shm_create(1);
+	struct shm_segment *seg = test_shm(1);
 	struct render_buf b = { 0 };
 
 	SHM_STORE(&seg->hdr.version, SHM_VERSION + 1);
@@ -609,7 +691,7 @@ START_TEST(test_bad_header)
 	SHM_STORE(&seg->hdr.magic, 0);
 	ck_assert_int_eq(render_exposition(&b, seg, &fixed_info, RENDER_TEXT, NULL), -1);
 	render_buf_free(&b);
-	shm_destroy(seg);
+	shm_map_destroy(&test_map);
 }
 END_TEST
 
@@ -633,7 +715,7 @@ START_TEST(test_buffer_reuse)
 	ck_assert(b.cap == cap || len + 100 > cap);
 	(void)data;
 	render_buf_free(&b);
-	shm_destroy(seg);
+	shm_map_destroy(&test_map);
 }
 END_TEST
 
@@ -786,6 +868,8 @@ render_suite(void)
 	tc = tcase_create("semantics");
 	tcase_add_test(tc, test_histogram_accumulates);
 	tcase_add_test(tc, test_bad_and_unused_slots);
+	tcase_add_test(tc, test_hostile_slots);
+	tcase_add_test(tc, test_app_only);
 	tcase_add_test(tc, test_release_keeps_counters);
 	tcase_add_test(tc, test_precreated_series);
 	tcase_add_test(tc, test_bad_header);

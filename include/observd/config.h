@@ -33,6 +33,7 @@ struct config {
 	char		 metrics_listen[256];
 	uint16_t	 metrics_port;		/* 0: no separate metrics listener */
 	bool		 app_metrics;		/* serve /metrics on the app port too */
+	bool		 app_metrics_all;	/* ... with every family, not only app_* */
 	char		 metrics_token_file[PATH_MAX];
 	unsigned	 workers;		/* 0 in the file/env: one per CPU */
 	char		 service_name[128];

@@ -17,8 +17,9 @@
 
 struct metrics_responder;	/* buffers reused across scrapes */
 
+/* app_only: only the app_* families (the public app port's default). */
 struct metrics_responder *metrics_responder_new(const struct config *cfg,
-	    const struct http_responses *rs, struct shm_segment *seg);
+	    const struct http_responses *rs, struct shm_segment *seg, bool app_only);
 void	metrics_responder_free(struct metrics_responder *mr);
 
 /*

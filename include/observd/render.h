@@ -3,8 +3,9 @@
  * 0.0.4 and OpenMetrics 1.0.0.
  *
  * The renderer only reads the segment (SHM_LOAD, never memcpy): it sums
- * the valid slots, skips UNUSED ones, counts and skips slots whose magic
- * or state is bad, and writes the metrics of metrics.def in their order.
+ * the valid slots, skips UNUSED ones, counts and skips slots holding any
+ * value out of range (shm_slot_valid: slots are untrusted input), and
+ * writes the metrics of metrics.def in their order.
  * Series an operator expects before any traffic are always present (at 0);
  * others appear once non-zero, and every label value comes from a fixed
  * table, so the number of series is bounded whatever clients send.
@@ -73,9 +74,10 @@ struct render_info {
 	const char	*libevent;
 	const char	*zlib;
 	uint64_t	 start_time_ns;	/* observd_start_time_seconds, _created */
+	bool		 app_only;	/* only the app_* families (the app port) */
 };
 
-/* Fill ri for this build and seg's start time. */
+/* Fill ri for this build and seg's start time, every family. */
 void	render_info_init(struct render_info *ri, const struct shm_segment *seg);
 
 /*
@@ -94,7 +96,7 @@ void	render_buf_free(struct render_buf *b);
 
 struct render_stats {
 	unsigned	 slots_used;	/* valid and not UNUSED: summed */
-	unsigned	 slots_bad;	/* skipped: bad magic or state */
+	unsigned	 slots_bad;	/* skipped: a value out of range */
 };
 
 /*

@@ -1,25 +1,50 @@
 /*
  * shm.h - the shared metrics segment.
  *
- * One MAP_SHARED|MAP_ANONYMOUS mapping, created by the master before it
- * forks anything and never resized:
+ * Created by the master before it forks anything, sized once, never
+ * resized.  Three regions, each starting on a page boundary so that each
+ * can be protected on its own:
  *
- *   struct shm_header      identity: magic, layout version, sizes, master
- *                          pid, start time
- *   struct shm_master      written by the master only
- *   struct shm_aggregator  written by the aggregator process only (its
- *                          main thread and its sampler thread write
- *                          disjoint fields)
- *   struct shm_slot[n]     one per worker position, cache-line aligned
+ *   control      struct shm_header (identity: magic, layout version,
+ *                sizes, master pid, start time) and struct shm_master
+ *                (the master's counters and its table of which worker
+ *                runs at each position).  Backed by a sealed memfd: the
+ *                master keeps its writable mapping; every child replaces
+ *                its inherited one with a read-only mapping the kernel
+ *                will not let it make writable again (F_SEAL_FUTURE_WRITE;
+ *                where the kernel lacks it, the child mprotect()s it).
+ *   aggregator   struct shm_aggregator, written by the aggregator process
+ *                only (its main thread and its sampler thread write
+ *                disjoint fields); read-only in the workers.
+ *   slots        struct shm_slot[n], SHM_SLOTS_PER_POSITION per worker
+ *                position, cache-line aligned; read-only in the aggregator.
  *
  * Concurrency contract (after Apache's scoreboard): no locks, because
- * every field has exactly one writer at a time.  A slot is written by the
- * worker that runs in it, and by the master only while no worker runs in
- * it (before forking into it, and after reaping its worker).  Writers
- * update a value with a relaxed atomic load and a relaxed atomic store
- * (no read-modify-write: there is no second writer to race with, and on
- * x86-64 this is a plain mov/add/mov); readers use relaxed atomic loads,
- * so a 64-bit value is never torn.  Values are never memcpy'd.
+ * every field has exactly one writer.  A slot is written by the worker
+ * that runs in it, and by the master only while no worker runs in it
+ * (shm_slot_claim before forking into it, shm_slot_release after reaping
+ * its worker).  Writers update a value with a relaxed atomic load and a
+ * relaxed atomic store (no read-modify-write: there is no second writer
+ * to race with, and on x86-64 this is a plain mov/add/mov); readers use
+ * relaxed atomic loads, so a 64-bit value is never torn.  Values are
+ * never memcpy'd.
+ *
+ * Trust rule (after OpenBSD's privilege-separated daemons, where the
+ * privileged side parses every byte a child sends): any child may be
+ * compromised, and the slots and the aggregator section are writable by
+ * children, so everything the master or a renderer reads from them is
+ * untrusted input.  The master keeps the geometry (size, slot count) and
+ * the lifecycle state (which pid runs in which slot, at which position)
+ * in its own memory and publishes the table in the control region; it
+ * reads back from a slot only its state, validated, and only for a slot
+ * it gave to a child of its own.  Nothing read from a slot or from the
+ * aggregator section is used as an index, a size or a pid to signal;
+ * values out of range make the slot invalid (shm_slot_valid), and
+ * renderers count and skip such slots (observd_shm_slots_invalid).  A
+ * compromised worker can still lie about its own slot and its siblings'
+ * (which, running as the same user, it could disturb anyway); it cannot
+ * make the master or the aggregator read or write outside the segment,
+ * signal a process the master did not fork, or stall a reload.
  *
  * Counters never go backwards while the master lives: a respawned worker
  * continues the totals of its slot, and the master never clears a counter.
@@ -40,13 +65,27 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "observd/config.h"
 #include "observd/http_parser.h"
 #include "observd/http_response.h"
 
 #define SHM_MAGIC	UINT64_C(0x0a6473767265626f)	/* "observd\n" */
-#define SHM_VERSION	3				/* 2: fields from metrics.def, proc[]; 3: open_fds */
+#define SHM_VERSION	4				/* 3: open_fds; 4: regions, positions */
 #define SHM_ALIGN	64				/* cache line */
 #define SHM_SLOT_MAGIC	UINT64_C(0x746f6c73646273)	/* "sbdslot" */
+/*
+ * Each region starts on a boundary of the largest page size Linux uses
+ * (64 KiB, arm64 and ppc64), so it can be mapped and protected alone
+ * whatever the page size.  Untouched pages cost no memory.
+ */
+#define SHM_REGION_ALIGN	65536
+/* A position's slots: its worker, a replacement being started by a
+ * reload, and a retired one still finishing its requests. */
+#define SHM_SLOTS_PER_POSITION	3
+#define SHM_MAX_SLOTS		(CONFIG_MAX_WORKERS * SHM_SLOTS_PER_POSITION)
+/* Bounds of what a slot may hold; beyond them the slot is invalid. */
+#define SHM_GAUGE_MAX		(INT64_C(1) << 40)
+#define SHM_FDS_MAX		(INT64_C(1) << 31)
 
 /*
  * Request duration buckets, upper bounds in seconds: sub-millisecond ones,
@@ -81,6 +120,7 @@ enum shm_slot_state {
 	SHM_SLOT_SERVING,	/* accepting connections */
 	SHM_SLOT_DRAINING,	/* stopped accepting, finishing requests */
 	SHM_SLOT_IDLE,		/* worker gone; totals kept */
+	SHM_SLOT_INVALID,	/* not stored: shm_slot_state() of a bad slot */
 };
 
 struct shm_header {
@@ -94,9 +134,18 @@ struct shm_header {
 	uint64_t	start_time_ns;	/* CLOCK_REALTIME when created */
 } __attribute__((aligned(SHM_ALIGN)));
 
+/*
+ * The master's section; only the master writes it, and children map it
+ * read-only, so readers may trust it (and still range-check indexes).
+ * worker_pid[i] and worker_slot[i] say which process serves (or is
+ * starting) at position i and in which slot: 0 and -1 when none.  The
+ * sampler reads pids here, never from a slot.
+ */
 struct shm_master {
 	uint64_t	worker_restarts[SHM_RESTART_COUNT];
 	int64_t		aggregator_pid;
+	int64_t		worker_pid[CONFIG_MAX_WORKERS];
+	int64_t		worker_slot[CONFIG_MAX_WORKERS];
 	/* The master's own count of its open descriptors (-1: not yet), for
 	 * the sampler, which may not read a root master's /proc/PID/fd. */
 	int64_t		open_fds;
@@ -123,8 +172,8 @@ struct shm_proc_sample {
 	uint64_t	reserved;
 } __attribute__((aligned(SHM_ALIGN)));
 
-/* Sample positions: the master, the aggregator, then worker i at
- * SHM_PROC_WORKER + i for the first SHM_PROC_MAX - SHM_PROC_WORKER slots. */
+/* Sample positions: the master, the aggregator, then the worker at
+ * position i at SHM_PROC_WORKER + i, for every position. */
 #define SHM_PROC_MASTER		0
 #define SHM_PROC_AGGREGATOR	1
 #define SHM_PROC_WORKER		2
@@ -144,14 +193,11 @@ struct shm_aggregator {
 } __attribute__((aligned(SHM_ALIGN)));
 
 struct shm_slot {
-	/* Identity: written by the master while no worker runs here, then
-	 * state and pid by the worker. */
+	/* magic: written once by the master at creation.  state: by the
+	 * master while no worker runs here (claim, release), then by the
+	 * worker (SERVING, DRAINING). */
 	uint64_t	magic;
 	uint64_t	state;			/* enum shm_slot_state */
-	int64_t		pid;
-	uint64_t	generation;		/* config generation it serves */
-	uint64_t	started_ns;		/* CLOCK_REALTIME of the fork */
-	uint64_t	spawns;			/* workers started in this slot */
 	/* The worker's own count of its open descriptors, refreshed about
 	 * once a second (-1 from the master's claim until its first count),
 	 * for the sampler, which may not read /proc/PID/fd of a worker that
@@ -193,13 +239,28 @@ _Static_assert(offsetof(struct shm_slot, connections_open) % 8 == 0, "gauges are
 #include "observd/metrics.def"
 #undef SHM_ASSERT_WORD
 
+#define SHM_CONTROL_SIZE	SHM_REGION_ALIGN
+#define SHM_AGGREGATOR_SIZE	SHM_REGION_ALIGN
 struct shm_segment {
+	/* control region */
 	struct shm_header	hdr;
 	struct shm_master	master;
+	char			control_pad[SHM_CONTROL_SIZE -
+				    sizeof(struct shm_header) - sizeof(struct shm_master)];
+	/* aggregator region */
 	struct shm_aggregator	aggregator;
+	char			aggregator_pad[SHM_AGGREGATOR_SIZE - sizeof(struct shm_aggregator)];
+	/* slots region */
 	struct shm_slot		slot[];
 };
-_Static_assert(sizeof(struct shm_segment) % SHM_ALIGN == 0, "slot[0] starts a cache line");
+_Static_assert(sizeof(struct shm_header) + sizeof(struct shm_master) <= SHM_CONTROL_SIZE,
+    "the control region holds the header and the master's section");
+_Static_assert(sizeof(struct shm_aggregator) <= SHM_AGGREGATOR_SIZE,
+    "the aggregator region holds its section");
+_Static_assert(offsetof(struct shm_segment, aggregator) == SHM_CONTROL_SIZE,
+    "the aggregator region starts on a page");
+_Static_assert(offsetof(struct shm_segment, slot) == SHM_CONTROL_SIZE + SHM_AGGREGATOR_SIZE,
+    "the slots region starts on a page");
 _Static_assert(offsetof(struct shm_segment, slot) == sizeof(struct shm_segment),
     "header_size is where the slots start");
 
@@ -213,18 +274,43 @@ extern const uint64_t shm_bucket_bound_ns[SHM_NBUCKETS];
 /* The same in seconds, for rendering "le" labels. */
 extern const double shm_bucket_bound_s[SHM_NBUCKETS];
 
-/* Create the segment for nslots slots (all UNUSED, identity filled in).
- * NULL with errno on failure. */
-struct shm_segment *shm_create(unsigned nslots);
-void	shm_destroy(struct shm_segment *seg);
-struct shm_slot *shm_slot_get(struct shm_segment *seg, unsigned index);
+/*
+ * The master's private handle on the segment: the geometry it trusts
+ * (never read back from the segment) and the sealed memfd behind the
+ * control region, which a child needs to map that region read-only.
+ */
+struct shm_map {
+	struct shm_segment	*seg;
+	size_t			 size;		/* bytes in the whole mapping */
+	unsigned		 nslots;
+	int			 control_fd;	/* -1: no memfd sealing here */
+};
 
-/* Master: prepare slot for a new worker (pid 0 until known). */
-void	shm_slot_claim(struct shm_slot *slot, uint64_t generation);
+/* The process a mapping is confined for (shm_map_confine). */
+enum shm_role {
+	SHM_ROLE_WORKER,	/* writes slots; control and aggregator read-only */
+	SHM_ROLE_AGGREGATOR,	/* writes its section; control and slots read-only */
+};
+
+/* Create the segment for nslots slots (all UNUSED, identity filled in).
+ * 0, or -1 with errno. */
+int	shm_map_create(struct shm_map *map, unsigned nslots);
+void	shm_map_destroy(struct shm_map *map);
+/* In a child right after fork: map the control region read-only (for
+ * good where the kernel seals memfds), and the regions the role does not
+ * write read-only too; close the memfd.  0, or -1 with errno. */
+int	shm_map_confine(struct shm_map *map, enum shm_role role);
+struct shm_slot *shm_map_slot(const struct shm_map *map, unsigned index);
+
+/* Master: prepare slot for a new worker. */
+void	shm_slot_claim(struct shm_slot *slot);
 /* Master: the slot's worker was reaped; zero its gauges, keep counters. */
 void	shm_slot_release(struct shm_slot *slot);
-/* Check a slot's identity before reading it (renderers skip bad ones). */
+/* Everything in the slot within range: magic, state, gauges, fd count.
+ * Renderers count and skip a slot that is not. */
 bool	shm_slot_valid(const struct shm_slot *slot);
+/* The slot's state, or SHM_SLOT_INVALID if it is out of range. */
+enum shm_slot_state shm_slot_state(const struct shm_slot *slot);
 
 /* Worker, per request: count it and its duration.  status_index is from
  * http_status_index() (a code outside the table is counted as 500).
