@@ -17,6 +17,7 @@
 #include "observd/metrics_http.h"
 #include "observd/procstat.h"
 #include "observd/shm.h"
+#include "observd/testhook.h"
 
 #define AGG_MAX_CONNS	64	/* Prometheus servers, probes, people */
 
@@ -36,6 +37,7 @@ aggregator_dispatch(struct http_conn *c, const struct http_request *req, bool cl
 	size_t len;
 	int status;
 
+	testhook_request(req->path, req->path_len, a.seg, true);
 	if (route != HTTP_ROUTE_METRICS)
 		return http_server_respond_canned(c, req, route, CANNED_NOT_FOUND, closing, t0);
 	if (req->method != HTTP_METHOD_GET && req->method != HTTP_METHOD_HEAD)
@@ -82,6 +84,7 @@ static const struct http_server_role aggregator_role = {
 	.dispatch = aggregator_dispatch,
 	.record = aggregator_record,
 	.started = aggregator_started,
+	.sandbox = SANDBOX_AGGREGATOR,
 };
 
 _Noreturn void
@@ -95,6 +98,7 @@ aggregator_main(const struct aggregator_ctx *ctx)
 		.max_connections = AGG_MAX_CONNS,
 		.read_bodies = false,	/* scrapes have none: answer and close */
 		.role = &aggregator_role,
+		.sandbox_violation = &ctx->seg->aggregator.sandbox_violation,
 	};
 
 	a.seg = ctx->seg;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "observd/config.h"
+#include "observd/sandbox.h"
 
 #ifndef OBSERVD_DATADIR
 #define OBSERVD_DATADIR "/usr/local/share/observd"
@@ -90,6 +91,8 @@ static const struct setting settings[] = {
 	    "permit serving as root (when user is root)" },
 	{ "server_tokens", "OBSERVD_SERVER_TOKENS", T_BOOL, F(server_tokens), "false", 0, 0, false,
 	    "send the version in the Server header" },
+	{ "sandbox", "OBSERVD_SANDBOX", T_BOOL, F(sandbox), "true", 0, 0, false,
+	    "workers and the aggregator confine their system calls (seccomp); false to debug" },
 	{ "drain_timeout", "OBSERVD_DRAIN_TIMEOUT", T_DURATION, F(drain_timeout_ms), "10s", 0, 3600000, false,
 	    "on SIGTERM or reload, time given to in-flight requests" },
 	{ "header_timeout", "OBSERVD_HEADER_TIMEOUT", T_DURATION, F(header_timeout_ms), "10s", 100, 3600000, false,
@@ -519,6 +522,10 @@ config_validate(struct config *cfg, char *err, size_t errlen)
 {
 	struct passwd *pw;
 
+	/* Where no allow-list is built in there is nothing to install (the
+	 * master says so in its log). */
+	if (!sandbox_supported())
+		cfg->sandbox = false;
 	if (cfg->workers == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		cfg->workers = n < 1 ? 1 : n > CONFIG_MAX_WORKERS ? CONFIG_MAX_WORKERS : (unsigned)n;

@@ -94,6 +94,7 @@ static struct http_server {
 	struct event		*resume_ev;
 	struct event		*sweep_ev;
 	uint64_t		 fds_counted_ms;	/* stats.open_fds last refreshed */
+	int			 fds_dir;	/* our /proc/self/fd, opened once */
 	struct event		*sig_ev[3];
 	struct http_conn	*conns;
 	unsigned		 nconns;
@@ -797,7 +798,7 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	if (srv.params.stats.open_fds != NULL &&
 	    now - srv.fds_counted_ms >= FD_COUNT_INTERVAL_MS) {
-		SHM_STORE(srv.params.stats.open_fds, procstat_count_fds(getpid()));
+		SHM_STORE(srv.params.stats.open_fds, procstat_fds_count(srv.fds_dir));
 		srv.fds_counted_ms = now;
 	}
 	for (c = srv.conns; c != NULL; c = next) {
@@ -981,8 +982,19 @@ http_server_run(const struct http_server_params *params)
 		log_warnx("%s: cannot create the sweep timer", srv.role->name);
 		return -1;
 	}
+	/* Opened now: a confined process may not open files. */
+	srv.fds_dir = srv.params.stats.open_fds != NULL ? procstat_fds_open() : -1;
 	if (srv.role->started != NULL)
 		srv.role->started(srv.base);
+	/* Set up: confine ourselves to what serving needs. */
+	if (cfg->sandbox) {
+		if (sandbox_enter(srv.role->sandbox, params->sandbox_violation) < 0) {
+			log_error("%s: cannot install the system call filter (sandbox = false runs without it)",
+			    srv.role->name);
+			exit(EXIT_CONFIG);
+		}
+		log_debug("%s: confined to its system calls (%s)", srv.role->name, sandbox_description());
+	}
 	log_debug("%s: serving on %d sockets", srv.role->name, params->nlisten);
 	if (event_base_dispatch(srv.base) < 0) {
 		log_warnx("%s: event loop failed", srv.role->name);

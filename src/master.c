@@ -47,6 +47,7 @@
 #include "observd/notify.h"
 #include "observd/privsep.h"
 #include "observd/procstat.h"
+#include "observd/sandbox.h"
 #include "observd/shm.h"
 #include "observd/worker.h"
 
@@ -268,6 +269,8 @@ spawn_aggregator(void)
 
 	if (m.ls.nmetrics == 0)
 		return;
+	/* Its section is free to write while no aggregator runs. */
+	SHM_STORE(&m.map.seg->aggregator.sandbox_violation, -1);
 	if ((pid = fork()) < 0) {
 		log_warn("fork aggregator");
 		m.aggregator_failures++;
@@ -359,13 +362,32 @@ respawn_time(unsigned *failures, uint64_t started_ms)
 	return now + backoff_ms(*failures);
 }
 
+/* Died of its system call filter: say which call, from what the child's
+ * SIGSYS handler stored (untrusted: any value only picks a name). */
+static bool
+sandbox_death(int status, const int64_t *violation, char *why, size_t len)
+{
+	char buf[32];
+
+	int64_t nr;
+
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSYS)
+		return false;
+	if ((nr = SHM_LOAD(violation)) < 0)	/* killed before any handler */
+		snprintf(why, len, "killed by its system call filter (SIGSYS): a call of another ABI");
+	else
+		snprintf(why, len, "killed by its system call filter (SIGSYS): %s is not allowed",
+		    sandbox_syscall_name(nr, buf, sizeof(buf)));
+	return true;
+}
+
 static void
 reap_worker(unsigned index, pid_t pid, int status)
 {
 	struct position *p = &m.pos[index];
 	enum shm_restart_reason reason = WIFSIGNALED(status) ? SHM_RESTART_CRASH : SHM_RESTART_EXIT;
 	bool was_pending = p->pending == pid;
-	char why[96];
+	char why[160];
 	int slot;
 
 	if (was_pending) {
@@ -376,11 +398,14 @@ reap_worker(unsigned index, pid_t pid, int status)
 		p->active = 0;
 		publish_position(index);
 	}
+	if (sandbox_death(status, &master_slot(slot)->sandbox_violation, why, sizeof(why)))
+		reason = SHM_RESTART_SECCOMP;
+	else
+		describe_status(status, why, sizeof(why));
 	slot_release(slot);
 	p->last_slot = slot;
 	if (m.stopping)
 		return;
-	describe_status(status, why, sizeof(why));
 	if (was_pending && m.reload.active && !m.reload.committed) {
 		/* The new configuration cannot run: keep the old one. */
 		reload_fail("new worker %u (pid %ld) %s", index, (long)pid, why);
@@ -397,7 +422,7 @@ reap_worker(unsigned index, pid_t pid, int status)
 static void
 reap_aggregator(pid_t pid, int status)
 {
-	char why[96];
+	char why[160];
 
 	m.aggregator = 0;
 	SHM_STORE(&m.map.seg->master.aggregator_pid, 0);
@@ -409,8 +434,9 @@ reap_aggregator(pid_t pid, int status)
 		return;
 	}
 	m.aggregator_at_ms = respawn_time(&m.aggregator_failures, m.aggregator_started_ms);
-	log_warnx("aggregator (pid %ld) %s; restarting in %llu ms", (long)pid,
-	    describe_status(status, why, sizeof(why)),
+	if (!sandbox_death(status, &m.map.seg->aggregator.sandbox_violation, why, sizeof(why)))
+		describe_status(status, why, sizeof(why));
+	log_warnx("aggregator (pid %ld) %s; restarting in %llu ms", (long)pid, why,
 	    (unsigned long long)(m.aggregator_at_ms - clock_mono_ms()));
 }
 
@@ -431,14 +457,16 @@ master_reap(void)
 		}
 		for (size_t i = 0; i < NRETIRING && !found; i++) {
 			if (m.retiring[i].pid == pid) {
+				struct shm_slot *slot = master_slot(m.retiring[i].slot);
+				char why[160];
+
+				if (!sandbox_death(status, &slot->sandbox_violation, why, sizeof(why)))
+					describe_status(status, why, sizeof(why));
 				slot_release(m.retiring[i].slot);
 				m.retiring[i].pid = 0;
 				found = true;
-				if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-					char why[96];
-					log_warnx("retired worker (pid %ld) %s", (long)pid,
-					    describe_status(status, why, sizeof(why)));
-				}
+				if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+					log_warnx("retired worker (pid %ld) %s", (long)pid, why);
 			}
 		}
 		if (!found && pid == m.aggregator) {
@@ -870,6 +898,8 @@ master_main(struct config *cfg, const struct config_overrides *overrides,
 	}
 	if (m.map.control_fd < 0)
 		log_warnx("this kernel cannot seal memfds: children protect the segment's control region with mprotect");
+	if (!sandbox_supported())
+		log_warnx("sandbox: %s; children run without a system call filter", sandbox_description());
 	if (privsep_master_limit() < 0) {
 		log_error("cannot limit the master's privileges");
 		return 1;

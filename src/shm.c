@@ -82,6 +82,7 @@ shm_map_create(struct shm_map *map, unsigned nslots)
 	seg->hdr.master_pid = getpid();
 	seg->hdr.start_time_ns = clock_real_ns();
 	SHM_STORE(&seg->master.open_fds, -1);
+	SHM_STORE(&seg->aggregator.sandbox_violation, -1);
 	for (unsigned i = 0; i < CONFIG_MAX_WORKERS; i++)
 		SHM_STORE(&seg->master.worker_slot[i], -1);
 	for (unsigned i = 0; i < nslots; i++)
@@ -137,6 +138,7 @@ void
 shm_slot_claim(struct shm_slot *slot)
 {
 	SHM_STORE(&slot->open_fds, -1);
+	SHM_STORE(&slot->sandbox_violation, -1);
 	SHM_STORE(&slot->state, SHM_SLOT_STARTING);
 }
 

@@ -17,6 +17,7 @@
 
 static struct worker {
 	const struct config	*cfg;
+	struct shm_segment	*seg;
 	struct shm_slot		*slot;		/* written only by this process */
 	struct metrics_responder *metrics;	/* /metrics on the app port */
 } w;
@@ -47,6 +48,7 @@ worker_dispatch(struct http_conn *c, const struct http_request *req, bool closin
 	enum http_route route = http_route_match(req->path, req->path_len);
 	enum http_canned id;
 
+	testhook_request(req->path, req->path_len, w.seg, false);
 	if (route != HTTP_ROUTE_OTHER && req->method != HTTP_METHOD_GET &&
 	    req->method != HTTP_METHOD_HEAD)
 		id = CANNED_NOT_ALLOWED;
@@ -101,6 +103,7 @@ static const struct http_server_role worker_role = {
 	.record = worker_record,
 	.started = worker_started,
 	.draining = worker_draining,
+	.sandbox = SANDBOX_WORKER,
 };
 
 _Noreturn void
@@ -121,9 +124,11 @@ worker_main(const struct worker_ctx *ctx)
 			.open_fds = &ctx->slot->open_fds,
 		},
 		.role = &worker_role,
+		.sandbox_violation = &ctx->slot->sandbox_violation,
 	};
 
 	w.cfg = ctx->cfg;
+	w.seg = ctx->seg;
 	w.slot = ctx->slot;
 	testhook_worker_start();
 	if (ctx->cfg->app_metrics &&

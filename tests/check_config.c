@@ -28,6 +28,7 @@
 #include "itest.h"
 #include "observd/config.h"
 #include "observd/log.h"
+#include "observd/sandbox.h"
 
 #ifndef OBSERVD_SYSCONFDIR
 #define OBSERVD_SYSCONFDIR	"/usr/local/etc"	/* as in src/config.c */
@@ -237,6 +238,7 @@ static const struct srow srows[] = {
 	{ "user", "OBSERVD_USER", "daemon", K_STR, OFF(user), 0, NULL },
 	{ "allow_root", "OBSERVD_ALLOW_ROOT", "on", K_BOOL, OFF(allow_root), 1, NULL },
 	{ "server_tokens", "OBSERVD_SERVER_TOKENS", "TRUE", K_BOOL, OFF(server_tokens), 1, NULL },
+	{ "sandbox", "OBSERVD_SANDBOX", "false", K_BOOL, OFF(sandbox), 0, NULL },
 	{ "drain_timeout", "OBSERVD_DRAIN_TIMEOUT", "500ms", K_UINT, OFF(drain_timeout_ms), 500, NULL },
 	{ "drain_timeout", "OBSERVD_DRAIN_TIMEOUT", "30", K_UINT, OFF(drain_timeout_ms), 30000, NULL },
 	{ "drain_timeout", "OBSERVD_DRAIN_TIMEOUT", "1h", K_UINT, OFF(drain_timeout_ms), 3600000, NULL },
@@ -376,6 +378,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(cfg.user, "nobody");
 	ck_assert(!cfg.allow_root);
 	ck_assert(!cfg.server_tokens);
+	ck_assert(cfg.sandbox == sandbox_supported());
 	ck_assert_uint_eq(cfg.drain_timeout_ms, 10000);
 	ck_assert_uint_eq(cfg.header_timeout_ms, 10000);
 	ck_assert_uint_eq(cfg.keepalive_timeout_ms, 60000);
@@ -1223,6 +1226,7 @@ static const struct {
 	{ "user", "OBSERVD_USER" },
 	{ "allow_root", "OBSERVD_ALLOW_ROOT" },
 	{ "server_tokens", "OBSERVD_SERVER_TOKENS" },
+	{ "sandbox", "OBSERVD_SANDBOX" },
 	{ "drain_timeout", "OBSERVD_DRAIN_TIMEOUT" },
 	{ "header_timeout", "OBSERVD_HEADER_TIMEOUT" },
 	{ "keepalive_timeout", "OBSERVD_KEEPALIVE_TIMEOUT" },

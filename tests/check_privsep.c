@@ -325,8 +325,11 @@ nonroot_mode(bool ambient)
 {
 	struct passwd *pw = getpwnam("nobody");
 	char uid[32], gid[32], mport[16], port[16];
-	const char *wrap_plain[] = { "/usr/bin/setpriv", uid, gid, "--clear-groups", "--", NULL };
-	const char *wrap_ambient[] = { "/usr/bin/setpriv", uid, gid, "--clear-groups",
+	/* --pdeathsig keep: the uid change would clear the signal that
+	 * stops the server if this test dies (itest_spawn sets it). */
+	const char *wrap_plain[] = { "/usr/bin/setpriv", uid, gid, "--clear-groups",
+	    "--pdeathsig=keep", "--", NULL };
+	const char *wrap_ambient[] = { "/usr/bin/setpriv", uid, gid, "--clear-groups", "--pdeathsig=keep",
 	    "--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service", "--", NULL };
 	char template_path[96], bin_env[128];
 	const char *bin;

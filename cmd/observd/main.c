@@ -16,6 +16,7 @@
 #include "observd/log.h"
 #include "observd/master.h"
 #include "observd/probe.h"
+#include "observd/sandbox.h"
 
 extern char **environ;
 
@@ -35,7 +36,8 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (cli.version) {
-		printf("observd %s\nbuild options: %s\n", PACKAGE_VERSION, OBSERVD_BUILD_OPTIONS);
+		printf("observd %s\nbuild options: %s\nsandbox: %s\n", PACKAGE_VERSION,
+		    OBSERVD_BUILD_OPTIONS, sandbox_description());
 		return 0;
 	}
 	if (cli.probe_url != NULL)

@@ -44,6 +44,7 @@ struct config {
 	char		 user[64];		/* drop to this user when started as root */
 	bool		 allow_root;		/* serve as root if user resolves to 0 */
 	bool		 server_tokens;		/* version in the Server header */
+	bool		 sandbox;		/* children confine their system calls */
 	unsigned	 drain_timeout_ms;
 	unsigned	 header_timeout_ms;
 	unsigned	 keepalive_timeout_ms;

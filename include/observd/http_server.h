@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "observd/sandbox.h"
 #include "observd/config.h"
 #include "observd/http_parser.h"
 #include "observd/http_response.h"
@@ -49,6 +50,8 @@ struct http_server_role {
 	void	(*started)(struct event_base *base);
 	/* Called when draining begins (may be NULL). */
 	void	(*draining)(void);
+	/* The allow-list this role confines itself with (sandbox.h). */
+	enum sandbox_role sandbox;
 };
 
 struct http_server_params {
@@ -60,6 +63,8 @@ struct http_server_params {
 	bool				 read_bodies;	/* else answer and close */
 	struct http_server_stats	 stats;
 	const struct http_server_role	*role;
+	/* Where a refused system call's number goes (cfg->sandbox). */
+	int64_t				*sandbox_violation;
 };
 
 /*

@@ -52,6 +52,11 @@ int	procstat_init(struct procstat *ps, struct shm_segment *seg, unsigned interva
 /* Entries of /proc/<pid>/fd (not counting the one used to read our own),
  * or -1 if it cannot be read.  Any process may count its own. */
 int64_t	procstat_count_fds(pid_t pid);
+/* The same for a process that may not open files any more (sandbox.h):
+ * open our /proc/self/fd once, then count its entries (this descriptor
+ * included: it stays open) as often as needed.  -1 on failure. */
+int	procstat_fds_open(void);
+int64_t	procstat_fds_count(int dirfd);
 /* Read one process.  0, or -1 with errno (ENOENT: no such process). */
 int	procstat_read(const struct procstat *ps, pid_t pid, struct procstat_proc *out);
 /* One round: sample the master, the aggregator (us) and every worker

@@ -70,7 +70,7 @@
 #include "observd/http_response.h"
 
 #define SHM_MAGIC	UINT64_C(0x0a6473767265626f)	/* "observd\n" */
-#define SHM_VERSION	4				/* 3: open_fds; 4: regions, positions */
+#define SHM_VERSION	5				/* 4: regions, positions; 5: sandbox */
 #define SHM_ALIGN	64				/* cache line */
 #define SHM_SLOT_MAGIC	UINT64_C(0x746f6c73646273)	/* "sbdslot" */
 /*
@@ -105,7 +105,8 @@
 #define SHM_RESTART_REASONS(X)			\
 	X(CRASH, "crash")	/* killed by a signal */	\
 	X(EXIT, "exit")		/* exited with a non-zero status */ \
-	X(RELOAD, "reload")	/* replaced by a configuration reload */
+	X(RELOAD, "reload")	/* replaced by a configuration reload */ \
+	X(SECCOMP, "seccomp")	/* killed by its system call filter */
 
 enum shm_restart_reason {
 #define SHM_REASON_ENUM(id, label) SHM_RESTART_##id,
@@ -189,6 +190,7 @@ struct shm_aggregator {
 #define METRIC_AGG(id, type, name, unit, help, ctype, field, scale) ctype field;
 #include "observd/metrics.def"
 	uint64_t	samples;		/* sampler rounds completed */
+	int64_t		sandbox_violation;	/* as in shm_slot; -1: none */
 	struct shm_proc_sample proc[SHM_PROC_MAX];
 } __attribute__((aligned(SHM_ALIGN)));
 
@@ -203,6 +205,9 @@ struct shm_slot {
 	 * for the sampler, which may not read /proc/PID/fd of a worker that
 	 * changed credentials. */
 	int64_t		open_fds;
+	/* The system call the worker's filter refused (sandbox.h), written
+	 * by its SIGSYS handler; -1 from the master's claim. */
+	int64_t		sandbox_violation;
 
 	/*
 	 * Scalars: the METRIC_SLOT entries of metrics.def (connections_open,

@@ -10,17 +10,43 @@
  *   OBSERVD_TESTHOOK_WORKER_DELAY_MS=N  a worker waits N ms after its
  *                                       set-up, before its event loop
  *                                       handles signals
+ *   GET /testhook/CALL[/PID]            a worker or the aggregator makes
+ *                                       a system call its sandbox refuses:
+ *                                       execve, open (/etc/passwd, read-
+ *                                       only; O_WRONLY in the aggregator),
+ *                                       ptrace (PTRACE_ATTACH to PID),
+ *                                       connect (socket + connect to
+ *                                       127.0.0.1:PID), mprotect (the
+ *                                       segment's header writable),
+ *                                       mmap-exec, int80 (an i386 call on
+ *                                       x86-64); then answers as usual
+ *                                       if the call returned
  */
 #ifndef OBSERVD_TESTHOOK_H
 #define OBSERVD_TESTHOOK_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #ifdef OBSERVD_TEST_HOOKS
 /* In a worker, after its set-up, before it serves. */
 void	testhook_worker_start(void);
+/* Before dispatching a request for path; segment is the shared one and
+ * aggregator says which role we are. */
+void	testhook_request(const char *path, size_t len, void *segment, bool aggregator);
 #else
 static inline void
 testhook_worker_start(void)
 {
+}
+
+static inline void
+testhook_request(const char *path, size_t len, void *segment, bool aggregator)
+{
+	(void)path;
+	(void)len;
+	(void)segment;
+	(void)aggregator;
 }
 #endif
 

@@ -1,0 +1,242 @@
+/*
+ * check_sandbox.c - the system call filters of the workers and the
+ * aggregator (src/sandbox.c), against tests/observd-hooks, whose
+ * children make a refused call on request (GET /testhook/CALL, see
+ * include/observd/testhook.h).
+ *
+ * For each call: the child dies of SIGSYS, the master logs the call by
+ * name and counts it (observd_worker_restarts_total{reason="seccomp"}),
+ * a new worker serves, and clients on other connections keep being
+ * served.  With --no-sandbox the same calls return, which shows the
+ * hooks really make them.  That the filter allows everything observd
+ * needs is shown by every other suite, which runs with it on.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ftest.h"
+#include "itest.h"
+#include "observd/sandbox.h"
+
+#define ARGS(...)	((const char *const[]){ __VA_ARGS__, NULL })
+#define MAX_PIDS	16
+#define CLIENTS		4
+
+static struct itest_server srv;
+static struct itest_response r1;
+
+static void
+teardown(void)
+{
+	itest_stop_all();
+}
+
+/* observd_worker_restarts_total{reason="seccomp"}, or -1. */
+static long
+seccomp_restarts(uint16_t mport)
+{
+	static const char series[] = "observd_worker_restarts_total{reason=\"seccomp\"} ";
+	struct ftest_http res;
+	long v = -1;
+	char *p;
+
+	if (ftest_http_get(mport, "/metrics", NULL, false, 5000, &res) == 0 && res.status == 200 &&
+	    (p = strstr(res.body, series)) != NULL)
+		v = strtol(p + sizeof(series) - 1, NULL, 10);
+	ftest_http_free(&res);
+	return v;
+}
+
+/* GET path on a new connection: the child handling it must die without
+ * answering. */
+static void
+trigger(uint16_t port, const char *path)
+{
+	char req[128];
+	int rc;
+
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+	rc = itest_request(port, AF_INET, req, strlen(req), &r1);
+	ITEST_CHECK(&srv, rc < 0, "%s was answered (%d): the call was allowed", path, r1.status);
+}
+
+static const struct attempt {
+	const char	*path;
+	const char	*logged;	/* the call the master names */
+	bool		 sanitizer_allows;	/* the leak checker needs it */
+} worker_attempts[] = {
+	{ "/testhook/execve", "execve is not allowed", false },
+	{ "/testhook/open", "openat is not allowed", true },	/* read-only */
+	{ "/testhook/ptrace/1", "ptrace is not allowed", true },
+	{ "/testhook/connect/9", "socket is not allowed", false },
+	{ "/testhook/mprotect", "mprotect is not allowed", false },
+	{ "/testhook/mmap-exec", "mmap is not allowed", false },
+#ifdef __x86_64__
+	{ "/testhook/int80", "a call of another ABI", false },
+#endif
+};
+
+/* Whether the daemon is a sanitizer build, whose filter allows a few
+ * more calls (sandbox.c): -V says so. */
+static bool
+sanitizer_build(void)
+{
+	struct itest_run run;
+
+	ck_assert_int_eq(itest_run(ARGS("-V"), NULL, 10000, &run), 0);
+	return strstr(run.out, "with the sanitizer runtime's calls") != NULL;
+}
+
+START_TEST(test_worker_attempt)
+{
+	const struct attempt *a = &worker_attempts[_i];
+	struct ftest_load load;
+	struct ftest_client_stats before, mid, after;
+	char mport[16], stats[256], ptrace_path[64];
+	const char *path = a->path;
+	pid_t pids[MAX_PIDS];
+	long restarts;
+
+	snprintf(mport, sizeof(mport), "%u", itest_free_port());
+	ck_assert_msg(itest_start_ex(&srv, ITEST_HOOKS, ARGS("--metrics-port", mport,
+	    "--metrics-listen", "127.0.0.1"), NULL) == 0, "observd-hooks did not start");
+	ck_assert_int_eq(seccomp_restarts((uint16_t)atoi(mport)), 0);
+	if (strncmp(path, "/testhook/ptrace/", 17) == 0) {	/* a sibling */
+		ck_assert_int_eq(ftest_children(srv.pid, "observd-worker", pids, MAX_PIDS), 2);
+		snprintf(ptrace_path, sizeof(ptrace_path), "/testhook/ptrace/%ld", (long)pids[1]);
+		path = ptrace_path;
+	}
+	if (a->sanitizer_allows && sanitizer_build()) {
+		ITEST_CHECK(&srv, itest_get(&srv, path, &r1) == 0 && r1.status == 404,
+		    "%s: %s", path, r1.error);
+		ITEST_CHECK(&srv, itest_log_count(&srv, "master", "SIGSYS") == 0, "%s: killed", path);
+		fprintf(stderr, "test_worker_attempt: %s: allowed in this sanitizer build (the leak checker needs it)\n",
+		    path);
+		return;
+	}
+	ck_assert_int_eq(ftest_load_start(&load, CLIENTS, srv.port, "/health", 2000, 3000, 60000), 0);
+	itest_sleep_ms(300);
+	ftest_load_sum(&load, &before);
+	trigger(srv.port, path);
+	ITEST_CHECK(&srv, itest_log_wait(&srv, "master", a->logged, 1, 10000),
+	    "%s: the master did not log \"%s\"", path, a->logged);
+	ITEST_CHECK(&srv, itest_log_count(&srv, "master", "killed by its system call filter (SIGSYS)") == 1,
+	    "%s: not one death by the filter", path);
+	/* A new worker serves, and the clients go on. */
+	for (int tries = 0; tries < 100 && ftest_children(srv.pid, "observd-worker", pids, MAX_PIDS) != 2; tries++)
+		itest_sleep_ms(50);
+	ITEST_CHECK(&srv, ftest_children(srv.pid, "observd-worker", pids, MAX_PIDS) == 2, "no new worker");
+	ITEST_CHECK(&srv, itest_wait_ready(&srv, 5000) == 0, "not ready after the death");
+	ftest_load_sum(&load, &mid);
+	itest_sleep_ms(500);
+	ftest_load_sum(&load, &after);
+	ftest_load_stop(&load, 5000);
+	ITEST_CHECK(&srv, after.ok > mid.ok + 20, "clients stalled after the death: %s",
+	    ftest_stats_str(&after, stats, sizeof(stats)));
+	/* Only requests in flight on the dying worker's connections can be
+	 * lost: one per client at most. */
+	ITEST_CHECK(&srv, after.lost - before.lost <= CLIENTS, "%s: %llu requests lost: %s", path,
+	    (unsigned long long)(after.lost - before.lost), ftest_stats_str(&after, stats, sizeof(stats)));
+	restarts = seccomp_restarts((uint16_t)atoi(mport));
+	ITEST_CHECK(&srv, restarts == 1, "%s: %ld seccomp restarts counted", path, restarts);
+	ITEST_CHECK(&srv, itest_get(&srv, "/health", &r1) == 0 && r1.status == 200, "%s", r1.error);
+	fprintf(stderr, "test_worker_attempt: %s: killed, named, counted, respawned; %llu requests lost of %llu\n",
+	    path, (unsigned long long)(after.lost - before.lost), (unsigned long long)(after.sent - before.sent));
+}
+END_TEST
+
+/* The aggregator has its own list: it may open files, read-only. */
+START_TEST(test_aggregator_attempt)
+{
+	static const char *const paths[] = { "/testhook/open", "/testhook/execve" };
+	static const char *const logged[] = { "openat is not allowed", "execve is not allowed" };
+	char mport[16];
+	uint16_t port;
+
+	snprintf(mport, sizeof(mport), "%u", itest_free_port());
+	port = (uint16_t)atoi(mport);
+	ck_assert_msg(itest_start_ex(&srv, ITEST_HOOKS, ARGS("--metrics-port", mport,
+	    "--metrics-listen", "127.0.0.1"), NULL) == 0, "observd-hooks did not start");
+	for (int i = 0; i < 2; i++) {
+		trigger(port, paths[i]);
+		ITEST_CHECK(&srv, itest_log_wait(&srv, "master", logged[i], 1, 10000),
+		    "%s: the master did not log \"%s\"", paths[i], logged[i]);
+		/* It comes back and serves scrapes. */
+		for (int tries = 0; tries < 100 && seccomp_restarts(port) < 0; tries++)
+			itest_sleep_ms(50);
+		ITEST_CHECK(&srv, seccomp_restarts(port) == 0, "the aggregator did not come back");
+	}
+	ITEST_CHECK(&srv, itest_log_count(&srv, "master", "aggregator (pid") == 2,
+	    "not two aggregator deaths");
+}
+END_TEST
+
+/* Without the filter the hooks' calls return: the children survive. */
+START_TEST(test_sandbox_off)
+{
+	static const char *const paths[] = { "/testhook/open", "/testhook/mmap-exec", "/testhook/execve" };
+	pid_t before[MAX_PIDS], after[MAX_PIDS];
+
+	ck_assert_msg(itest_start_ex(&srv, ITEST_HOOKS, ARGS("--no-sandbox", "--workers", "1"), NULL) == 0,
+	    "observd-hooks did not start");
+	ck_assert_int_eq(ftest_children(srv.pid, "observd-worker", before, MAX_PIDS), 1);
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		ITEST_CHECK(&srv, itest_get(&srv, paths[i], &r1) == 0 && r1.status == 404,
+		    "%s: %s", paths[i], r1.error);
+	}
+	ck_assert_int_eq(ftest_children(srv.pid, "observd-worker", after, MAX_PIDS), 1);
+	ck_assert_int_eq(before[0], after[0]);
+	ITEST_CHECK(&srv, itest_log_count(&srv, "worker", "test hook: open returned") == 1 &&
+	    itest_log_count(&srv, "worker", "(allowed)") >= 2, "the calls did not return");
+	ITEST_CHECK(&srv, itest_log_count(&srv, "master", "SIGSYS") == 0, "a child died of SIGSYS");
+}
+END_TEST
+
+START_TEST(test_version_says)
+{
+	struct itest_run run;
+
+	ck_assert_int_eq(itest_run(ARGS("-V"), NULL, 10000, &run), 0);
+	ck_assert_int_eq(run.exit_code, 0);
+	ck_assert_msg(strstr(run.out, "sandbox: ") != NULL, "-V does not say: %s", run.out);
+	if (sandbox_supported())
+		ck_assert_msg(strstr(run.out, "sandbox: seccomp-bpf") != NULL, "-V: %s", run.out);
+}
+END_TEST
+
+static Suite *
+sandbox_suite(void)
+{
+	Suite *s = suite_create("sandbox");
+	TCase *tc;
+
+	tc = tcase_create("attempts");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 60);
+	if (sandbox_supported()) {
+		tcase_add_loop_test(tc, test_worker_attempt, 0,
+		    (int)(sizeof(worker_attempts) / sizeof(worker_attempts[0])));
+		tcase_add_test(tc, test_aggregator_attempt);
+	} else
+		fprintf(stderr, "check_sandbox: no allow-list for this architecture: attempts skipped\n");
+	tcase_add_test(tc, test_sandbox_off);
+	tcase_add_test(tc, test_version_says);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return itest_run_suite("check_sandbox", sandbox_suite());
+}
