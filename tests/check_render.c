@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "observd/clock.h"
+#include "observd/exposition.h"
 #include "observd/http_parser.h"
 #include "observd/http_response.h"
 #include "observd/render.h"
@@ -72,6 +73,15 @@ render(const struct shm_segment *seg, enum render_format fmt, struct render_stat
 	ck_assert_ptr_nonnull(p);
 	memcpy(p, b.data, b.len);
 	p[b.len] = '\0';
+	/* Every text rendering reads back with the strict reader. */
+	if (fmt == RENDER_TEXT) {
+		struct expo e;
+		char err[256];
+
+		ck_assert_msg(expo_parse(&e, p, b.len, err, sizeof(err)) == 0,
+		    "the text rendering does not read back: %s", err);
+		expo_free(&e);
+	}
 	render_buf_free(&b);
 	return p;
 }
