@@ -1369,6 +1369,13 @@ int
 itest_run(const char *const *args, const char *const *env, int timeout_ms,
     struct itest_run *res)
 {
+	return itest_run_program(itest_bin(), args, env, timeout_ms, res);
+}
+
+int
+itest_run_program(const char *path, const char *const *args, const char *const *env,
+    int timeout_ms, struct itest_run *res)
+{
 	const char *argv[96];
 	char out_path[PATH_MAX], err_path[PATH_MAX];
 	char *out, *err;
@@ -1377,9 +1384,9 @@ itest_run(const char *const *args, const char *const *env, int timeout_ms,
 
 	memset(res, 0, sizeof(*res));
 	res->status = res->exit_code = -1;
-	if (itest_bin() == NULL)
+	if (path == NULL)
 		return -1;
-	argv[n++] = itest_bin();
+	argv[n++] = path;
 	for (int i = 0; args != NULL && args[i] != NULL && n < 95; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;

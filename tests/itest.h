@@ -278,6 +278,9 @@ struct itest_run {
  * or failure to run. */
 int	itest_run(const char *const *args, const char *const *env,
 	    int timeout_ms, struct itest_run *res);
+/* The same for the program at path (absolute; NULL fails). */
+int	itest_run_program(const char *path, const char *const *args,
+	    const char *const *env, int timeout_ms, struct itest_run *res);
 
 /* ------------------------------------------------------------------ JSON */
 
