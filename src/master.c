@@ -116,12 +116,19 @@ slot_usable(int i)
 	return st == SHM_SLOT_UNUSED || st == SHM_SLOT_IDLE;
 }
 
+/* A free slot of position: its slots are position + k * workers, so a
+ * slot never changes position and the per-position counters summed from
+ * slots (observd_worker_requests_total) never go backwards.  The first
+ * worker of each position gets slot position. */
 static int
-slot_free(void)
+slot_free(unsigned position)
 {
-	for (unsigned i = 0; i < m.seg->hdr.nslots; i++)
-		if (slot_usable((int)i))
+	for (unsigned k = 0; k < SLOTS_PER_POSITION; k++) {
+		unsigned i = position + k * m.cfg.workers;
+
+		if (i < m.seg->hdr.nslots && slot_usable((int)i))
 			return (int)i;
+	}
 	return -1;
 }
 
@@ -148,7 +155,7 @@ spawn_worker(unsigned index, int slot_index)
 	struct shm_slot *slot = shm_slot_get(m.seg, (unsigned)slot_index);
 	pid_t pid;
 
-	shm_slot_claim(slot, m.generation);
+	shm_slot_claim(slot, m.generation, index);
 	if ((pid = fork()) < 0) {
 		log_warn("fork worker %u", index);
 		shm_slot_release(slot);
@@ -374,6 +381,7 @@ master_reload(void)
 	    http_responses_build(&rs, &next, err, sizeof(err)) < 0) {
 		log_errorx("reload failed, keeping the running configuration: %s", err);
 		SHM_ADD(&m.seg->master.reload_failures, 1);
+		SHM_STORE(&m.seg->master.last_reload_successful, 0);
 		notify_send("READY=1\nSTATUS=reload failed (%s); serving the previous configuration", err);
 		return;
 	}
@@ -417,7 +425,7 @@ master_tend(void)
 
 		if (p->active == 0 && p->pending == 0 && now >= p->respawn_at_ms) {
 			/* A respawned worker continues in its own slot. */
-			slot = p->last_slot >= 0 && slot_usable(p->last_slot) ? p->last_slot : slot_free();
+			slot = p->last_slot >= 0 && slot_usable(p->last_slot) ? p->last_slot : slot_free(i);
 			if (slot >= 0) {
 				p->active_slot = slot;
 				if ((p->active = spawn_worker(i, slot)) < 0) {
@@ -427,7 +435,7 @@ master_tend(void)
 				p->replace = false;
 			}
 		} else if (p->replace && p->active && p->pending == 0 && now >= p->respawn_at_ms) {
-			if ((slot = slot_free()) >= 0) {
+			if ((slot = slot_free(i)) >= 0) {
 				p->pending_slot = slot;
 				if ((p->pending = spawn_worker(i, slot)) < 0) {
 					p->pending = 0;
@@ -490,6 +498,7 @@ master_tend(void)
 	if (all_serving && m.reloading) {
 		m.reloading = false;
 		SHM_ADD(&m.seg->master.reloads, 1);
+		SHM_STORE(&m.seg->master.last_reload_successful, 1);
 		log_info("reload complete: generation %llu, %u workers serving",
 		    (unsigned long long)m.generation, m.cfg.workers);
 		notify_send("READY=1\nSTATUS=serving with %u workers, configuration %llu",
@@ -661,6 +670,7 @@ master_main(struct config *cfg, const struct config_overrides *overrides,
 	}
 	SHM_STORE(&m.seg->master.workers_configured, m.cfg.workers);
 	SHM_STORE(&m.seg->master.config_generation, m.generation);
+	SHM_STORE(&m.seg->master.last_reload_successful, 1);
 	if (m.cfg.drop_privileges)
 		log_info("workers run as %s (uid %ld)", m.cfg.user, (long)m.cfg.uid);
 	else if (geteuid() == 0)

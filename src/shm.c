@@ -69,9 +69,10 @@ shm_slot_get(struct shm_segment *seg, unsigned index)
 }
 
 void
-shm_slot_claim(struct shm_slot *slot, uint64_t generation)
+shm_slot_claim(struct shm_slot *slot, uint64_t generation, unsigned position)
 {
 	SHM_STORE(&slot->pid, 0);
+	SHM_STORE(&slot->position, position);
 	SHM_STORE(&slot->open_fds, -1);
 	SHM_STORE(&slot->generation, generation);
 	SHM_STORE(&slot->started_ns, clock_real_ns());
@@ -95,5 +96,6 @@ bool
 shm_slot_valid(const struct shm_slot *slot)
 {
 	return SHM_LOAD(&slot->magic) == SHM_SLOT_MAGIC &&
-	    SHM_LOAD(&slot->state) <= SHM_SLOT_IDLE;
+	    SHM_LOAD(&slot->state) <= SHM_SLOT_IDLE &&
+	    SHM_LOAD(&slot->position) < CONFIG_MAX_WORKERS;
 }

@@ -210,7 +210,7 @@ setup(void)
 	ck_assert_msg(http_responses_build(&rs, &cfg, err, sizeof(err)) == 0, "%s", err);
 	seg = shm_create(2);
 	ck_assert_ptr_nonnull(seg);
-	shm_slot_claim(shm_slot_get(seg, 0), 1);
+	shm_slot_claim(shm_slot_get(seg, 0), 1, 0);
 	SHM_STORE(&shm_slot_get(seg, 0)->state, SHM_SLOT_SERVING);
 	for (int i = 0; i < 50; i++)
 		shm_record_request(shm_slot_get(seg, 0), HTTP_METHOD_GET, HTTP_ROUTE_ROOT,

@@ -128,16 +128,16 @@ START_TEST(test_sample_round)
 	}
 	ck_assert_int_gt(child, 0);
 	s = shm_slot_get(seg, 0);
-	shm_slot_claim(s, 1);
+	shm_slot_claim(s, 1, 0);
 	SHM_STORE(&s->pid, (int64_t)child);
 	SHM_STORE(&s->state, SHM_SLOT_SERVING);
 	s = shm_slot_get(seg, 1);			/* reaped: idle */
-	shm_slot_claim(s, 1);
+	shm_slot_claim(s, 1, 0);
 	SHM_STORE(&s->pid, (int64_t)child);
 	shm_slot_release(s);
 	SHM_STORE(&s->pid, (int64_t)child);
 	s = shm_slot_get(seg, 2);			/* a pid that is not our child */
-	shm_slot_claim(s, 1);
+	shm_slot_claim(s, 1, 0);
 	SHM_STORE(&s->pid, (int64_t)getppid());
 	SHM_STORE(&s->state, SHM_SLOT_SERVING);
 	SHM_STORE(&seg->aggregator.proc[SHM_PROC_WORKER + 3].pid, 99);	/* stale */

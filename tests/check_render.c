@@ -146,7 +146,7 @@ golden_segment(void)
 	s2 = shm_slot_get(seg, 2);
 	s3 = shm_slot_get(seg, 3);
 
-	shm_slot_claim(s0, 2);
+	shm_slot_claim(s0, 2, 0);
 	SHM_STORE(&s0->pid, 4242);
 	SHM_STORE(&s0->state, SHM_SLOT_SERVING);
 	for (int i = 0; i < 5; i++)
@@ -164,7 +164,7 @@ golden_segment(void)
 	SHM_STORE(&s0->connections_open, 2);
 	SHM_STORE(&s0->requests_in_flight, 1);
 
-	shm_slot_claim(s1, 1);
+	shm_slot_claim(s1, 1, 1);
 	SHM_STORE(&s1->pid, 4243);
 	SHM_STORE(&s1->state, SHM_SLOT_SERVING);
 	shm_record_request(s1, HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), MS(1));
@@ -174,7 +174,7 @@ golden_segment(void)
 	SHM_STORE(&s1->connections_open, 5);
 	shm_slot_release(s1);
 
-	shm_slot_claim(s2, 1);
+	shm_slot_claim(s2, 1, 0);
 	SHM_STORE(&s2->state, SHM_SLOT_SERVING);
 	shm_record_request(s2, HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 1000);
 	SHM_STORE(&s2->magic, UINT64_C(0xdeadbeef));
@@ -185,6 +185,7 @@ golden_segment(void)
 	SHM_STORE(&seg->master.worker_restarts[SHM_RESTART_CRASH], 1);
 	SHM_STORE(&seg->master.worker_restarts[SHM_RESTART_RELOAD], 2);
 	SHM_STORE(&seg->master.reloads, 2);
+	SHM_STORE(&seg->master.last_reload_successful, 1);
 	SHM_STORE(&seg->master.reload_failures, 1);
 	SHM_STORE(&seg->master.config_generation, 2);
 	SHM_STORE(&seg->master.workers_configured, 2);
@@ -200,6 +201,7 @@ golden_segment(void)
 	SHM_STORE(&p->vsize_bytes, 20u << 20);
 	SHM_STORE(&p->open_fds, -1);		/* root's, unreadable */
 	SHM_STORE(&p->start_time_ns, START_NS);
+	SHM_STORE(&p->sampled_ns, START_NS + 5 * CLOCK_NS_PER_S);
 	p = &seg->aggregator.proc[SHM_PROC_AGGREGATOR];
 	SHM_STORE(&p->pid, 101);
 	SHM_STORE(&p->cpu_ns, UINT64_C(10000000));
@@ -207,6 +209,7 @@ golden_segment(void)
 	SHM_STORE(&p->vsize_bytes, 30u << 20);
 	SHM_STORE(&p->open_fds, 9);
 	SHM_STORE(&p->start_time_ns, START_NS + 10000000u);
+	SHM_STORE(&p->sampled_ns, START_NS + 5 * CLOCK_NS_PER_S + 1000);
 	p = &seg->aggregator.proc[SHM_PROC_WORKER + 0];
 	SHM_STORE(&p->pid, 4242);
 	SHM_STORE(&p->cpu_ns, UINT64_C(333330000));
@@ -214,6 +217,7 @@ golden_segment(void)
 	SHM_STORE(&p->vsize_bytes, 25u << 20);
 	SHM_STORE(&p->open_fds, 12);
 	SHM_STORE(&p->start_time_ns, START_NS + 20000000u);
+	SHM_STORE(&p->sampled_ns, START_NS + 5 * CLOCK_NS_PER_S + 2000);
 	return seg;
 }
 
@@ -473,7 +477,7 @@ START_TEST(test_histogram_accumulates)
 	for (unsigned i = 0; i < 3; i++) {
 		struct shm_slot *s = shm_slot_get(seg, i);
 
-		shm_slot_claim(s, 1);
+		shm_slot_claim(s, 1, 0);
 		SHM_STORE(&s->state, SHM_SLOT_SERVING);
 		for (int b = 0; b <= SHM_NBUCKETS; b += 3) {
 			/* On the bound: belongs to that bucket (le = less or equal). */
@@ -516,16 +520,59 @@ START_TEST(test_bad_and_unused_slots)
 	for (unsigned i = 0; i < 4; i++)
 		shm_record_request(shm_slot_get(seg, i), HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 1000);
 	/* 0: serving; 1: unused (never claimed); 2: bad magic; 3: bad state. */
-	shm_slot_claim(shm_slot_get(seg, 0), 1);
-	shm_slot_claim(shm_slot_get(seg, 2), 1);
+	shm_slot_claim(shm_slot_get(seg, 0), 1, 0);
+	shm_slot_claim(shm_slot_get(seg, 2), 1, 0);
 	SHM_STORE(&shm_slot_get(seg, 2)->magic, 0);
-	shm_slot_claim(shm_slot_get(seg, 3), 1);
+	shm_slot_claim(shm_slot_get(seg, 3), 1, 0);
 	SHM_STORE(&shm_slot_get(seg, 3)->state, 77);
 	text = render(seg, RENDER_TEXT, &st);
 	ck_assert_uint_eq(st.slots_used, 1);
 	ck_assert_uint_eq(st.slots_bad, 2);
 	ck_assert(sample(text, "observd_shm_slots_invalid") == 2);
 	ck_assert(sample(text, "app_requests_total{method=\"GET\",endpoint=\"/\",status=\"200\"}") == 1);
+	free(text);
+	shm_destroy(seg);
+}
+END_TEST
+
+/* Requests per worker position: the slots of a position summed (a
+ * respawned or replacing worker continues its position's count); every
+ * configured position is there from the start; a slot whose position is
+ * out of range is bad, not an index. */
+START_TEST(test_worker_requests)
+{
+	struct shm_segment *seg = shm_create(6);
+	struct render_stats st;
+	char *text;
+
+	SHM_STORE(&seg->master.workers_configured, 3);
+	text = render(seg, RENDER_TEXT, NULL);
+	ck_assert_int_eq(count_lines_starting(text, "observd_worker_requests_total{"), 3);
+	ck_assert(sample(text, "observd_worker_requests_total{worker=\"2\"}") == 0);
+	free(text);
+
+	shm_slot_claim(shm_slot_get(seg, 0), 0, 0);
+	shm_slot_claim(shm_slot_get(seg, 1), 0, 1);
+	shm_slot_claim(shm_slot_get(seg, 2), 1, 0);	/* position 0 after a reload */
+	for (int i = 0; i < 5; i++)
+		shm_record_request(shm_slot_get(seg, 0), HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 1000);
+	shm_record_request(shm_slot_get(seg, 1), HTTP_METHOD_GET, HTTP_ROUTE_HEALTH, ST(200), 1000);
+	shm_record_request(shm_slot_get(seg, 1), HTTP_METHOD_POST, HTTP_ROUTE_OTHER, ST(404), 1000);
+	shm_record_request(shm_slot_get(seg, 2), HTTP_METHOD_HEAD, HTTP_ROUTE_READY, ST(503), 1000);
+	shm_slot_release(shm_slot_get(seg, 0));		/* retired: its totals stay */
+	shm_slot_claim(shm_slot_get(seg, 3), 0, 40);	/* beyond workers: shown once it counts */
+	shm_record_request(shm_slot_get(seg, 3), HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 1000);
+	shm_slot_claim(shm_slot_get(seg, 4), 0, 1);
+	SHM_STORE(&shm_slot_get(seg, 4)->position, CONFIG_MAX_WORKERS);	/* forged */
+	shm_record_request(shm_slot_get(seg, 4), HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 1000);
+	text = render(seg, RENDER_TEXT, &st);
+	ck_assert(sample(text, "observd_worker_requests_total{worker=\"0\"}") == 6);
+	ck_assert(sample(text, "observd_worker_requests_total{worker=\"1\"}") == 2);
+	ck_assert(sample(text, "observd_worker_requests_total{worker=\"2\"}") == 0);
+	ck_assert(sample(text, "observd_worker_requests_total{worker=\"40\"}") == 1);
+	ck_assert_int_eq(count_lines_starting(text, "observd_worker_requests_total{"), 4);
+	ck_assert_uint_eq(st.slots_bad, 1);
+	ck_assert(sample(text, "app_requests_total{method=\"GET\",endpoint=\"/\",status=\"200\"}") == 6);
 	free(text);
 	shm_destroy(seg);
 }
@@ -538,7 +585,7 @@ START_TEST(test_release_keeps_counters)
 	const char *req = "app_requests_total{method=\"GET\",endpoint=\"/\",status=\"200\"}";
 	char *before, *after, *respawned;
 
-	shm_slot_claim(s, 1);
+	shm_slot_claim(s, 1, 0);
 	SHM_STORE(&s->state, SHM_SLOT_SERVING);
 	for (int i = 0; i < 3; i++)
 		shm_record_request(s, HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 5000);
@@ -556,7 +603,7 @@ START_TEST(test_release_keeps_counters)
 	ck_assert(sample(after, "observd_requests_in_flight") == 0);
 	ck_assert(sample(before, "observd_workers_serving") == 1);
 	ck_assert(sample(after, "observd_workers_serving") == 0);
-	shm_slot_claim(s, 2);			/* respawned into the same slot */
+	shm_slot_claim(s, 2, 0);			/* respawned into the same slot */
 	shm_record_request(s, HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 5000);
 	respawned = render(seg, RENDER_TEXT, NULL);
 	ck_assert(sample(respawned, req) == 4);
@@ -575,7 +622,7 @@ START_TEST(test_precreated_series)
 	struct shm_slot *s = shm_slot_get(seg, 0);
 	char *text;
 
-	shm_slot_claim(s, 1);
+	shm_slot_claim(s, 1, 0);
 	text = render(seg, RENDER_TEXT, NULL);
 	ck_assert_int_eq(count_lines_starting(text, "app_requests_total{"), 12);
 	ck_assert(sample(text, "app_requests_total{method=\"HEAD\",endpoint=\"/ready\",status=\"503\"}") == 0);
@@ -796,6 +843,7 @@ render_suite(void)
 	tc = tcase_create("semantics");
 	tcase_add_test(tc, test_histogram_accumulates);
 	tcase_add_test(tc, test_bad_and_unused_slots);
+	tcase_add_test(tc, test_worker_requests);
 	tcase_add_test(tc, test_release_keeps_counters);
 	tcase_add_test(tc, test_precreated_series);
 	tcase_add_test(tc, test_bad_header);

@@ -44,7 +44,8 @@
 #include "observd/http_response.h"
 
 #define SHM_MAGIC	UINT64_C(0x0a6473767265626f)	/* "observd\n" */
-#define SHM_VERSION	3				/* 2: fields from metrics.def, proc[]; 3: open_fds */
+#define SHM_VERSION	4				/* 2: fields from metrics.def, proc[]; 3: open_fds;
+							 * 4: position, last_reload_successful */
 #define SHM_ALIGN	64				/* cache line */
 #define SHM_SLOT_MAGIC	UINT64_C(0x746f6c73646273)	/* "sbdslot" */
 
@@ -152,6 +153,10 @@ struct shm_slot {
 	uint64_t	generation;		/* config generation it serves */
 	uint64_t	started_ns;		/* CLOCK_REALTIME of the fork */
 	uint64_t	spawns;			/* workers started in this slot */
+	/* The worker position (0..workers-1) the slot's worker serves, set
+	 * by the master at each claim; a reader checks it is below
+	 * CONFIG_MAX_WORKERS (shm_slot_valid) before using it. */
+	uint64_t	position;
 	/* The worker's own count of its open descriptors, refreshed about
 	 * once a second (-1 from the master's claim until its first count),
 	 * for the sampler, which may not read /proc/PID/fd of a worker that
@@ -219,11 +224,12 @@ struct shm_segment *shm_create(unsigned nslots);
 void	shm_destroy(struct shm_segment *seg);
 struct shm_slot *shm_slot_get(struct shm_segment *seg, unsigned index);
 
-/* Master: prepare slot for a new worker (pid 0 until known). */
-void	shm_slot_claim(struct shm_slot *slot, uint64_t generation);
+/* Master: prepare slot for a new worker at position (pid 0 until known). */
+void	shm_slot_claim(struct shm_slot *slot, uint64_t generation, unsigned position);
 /* Master: the slot's worker was reaped; zero its gauges, keep counters. */
 void	shm_slot_release(struct shm_slot *slot);
-/* Check a slot's identity before reading it (renderers skip bad ones). */
+/* Check a slot's identity (magic, state, position) before reading it
+ * (renderers skip bad ones). */
 bool	shm_slot_valid(const struct shm_slot *slot);
 
 /* Worker, per request: count it and its duration.  status_index is from
