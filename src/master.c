@@ -87,6 +87,7 @@ static struct master {
 	bool			 reloading;
 	bool			 reload_queued;
 	bool			 stopping;
+	bool			 aggregator_stopped;	/* sent SIGTERM, after the workers */
 	int			 exit_status;
 	uint64_t		 kill_at_ms;
 	uint64_t		 generation;
@@ -512,9 +513,9 @@ master_tend(void)
 }
 
 static unsigned
-children_alive(void)
+workers_alive(void)
 {
-	unsigned n = m.aggregator != 0;
+	unsigned n = 0;
 
 	for (unsigned i = 0; i < m.cfg.workers; i++)
 		n += (m.pos[i].active != 0) + (m.pos[i].pending != 0);
@@ -523,11 +524,15 @@ children_alive(void)
 	return n;
 }
 
-static void
-signal_children(int sig)
+static unsigned
+children_alive(void)
 {
-	if (m.aggregator)
-		kill(m.aggregator, sig);
+	return workers_alive() + (m.aggregator != 0);
+}
+
+static void
+signal_workers(int sig)
+{
 	for (unsigned i = 0; i < m.cfg.workers; i++) {
 		if (m.pos[i].active)
 			kill(m.pos[i].active, sig);
@@ -537,6 +542,14 @@ signal_children(int sig)
 	for (size_t i = 0; i < sizeof(m.retiring) / sizeof(m.retiring[0]); i++)
 		if (m.retiring[i].pid)
 			kill(m.retiring[i].pid, sig);
+}
+
+static void
+signal_children(int sig)
+{
+	if (m.aggregator)
+		kill(m.aggregator, sig);
+	signal_workers(sig);
 }
 
 static void
@@ -550,7 +563,9 @@ master_stop(int exit_status)
 	SHM_STORE(&m.seg->master.draining, 1);
 	log_info("stopping: draining for up to %u ms", m.cfg.drain_timeout_ms);
 	notify_send("STOPPING=1\nSTATUS=draining");
-	signal_children(SIGTERM);
+	/* The aggregator keeps serving the metrics of the drain (draining,
+	 * requests in flight) and is stopped once the workers are gone. */
+	signal_workers(SIGTERM);
 	/* Each worker takes what is queued on its sockets, then closes them;
 	 * once ours are closed too, new connections are refused instead of
 	 * waiting in a backlog nobody will accept from. */
@@ -585,6 +600,10 @@ master_loop(void)
 		} else {
 			if (children_alive() == 0)
 				break;
+			if (m.aggregator != 0 && !m.aggregator_stopped && workers_alive() == 0) {
+				kill(m.aggregator, SIGTERM);
+				m.aggregator_stopped = true;
+			}
 			now = clock_mono_ms();
 			if (now >= m.kill_at_ms) {
 				log_warnx("drain timeout passed: killing %u remaining children", children_alive());
