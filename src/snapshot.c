@@ -270,7 +270,7 @@ snapshot_state(const struct snapshot *s, char *why, size_t whylen)
 
 	if (s->draining > 0) {
 		st = SNAPSHOT_DRAINING;
-		snprintf(buf, sizeof(buf), "draining: shutting down");
+		snprintf(buf, sizeof(buf), "shutting down");
 	} else if (!(s->workers_serving > 0)) {
 		st = SNAPSHOT_NOT_SERVING;
 		snprintf(buf, sizeof(buf), "no worker serving (%.0f configured)", s->workers_configured);
@@ -349,14 +349,28 @@ counter_rate(double a, double b, double dt, unsigned *resets, bool *reset)
 	return (b - a) / dt;
 }
 
+/*
+ * Another process than before: a later start time (each sample places
+ * the start on the boot instant anew, to a clock tick, so a few ticks of
+ * difference are the same process), or CPU time that went down (a
+ * process that replaced one started in the same ticks).
+ */
+static bool
+process_replaced(const struct snapshot_process *a, const struct snapshot_process *b)
+{
+	if (!a->present || !b->present)
+		return false;
+	return fabs(b->start_time - a->start_time) > SNAPSHOT_START_JITTER ||
+	    b->cpu_seconds < a->cpu_seconds;
+}
+
 static void
 process_rates(const struct snapshot_process *a, const struct snapshot_process *b,
     double dt, unsigned *resets, struct snapshot_process_rates *r)
 {
 	r->requests = counter_rate(a->requests, b->requests, dt, resets, NULL);
 	r->cpu = NAN;
-	r->replaced = a->present && b->present && !isnan(a->start_time) && !isnan(b->start_time) &&
-	    a->start_time != b->start_time;
+	r->replaced = process_replaced(a, b);
 	/* A new process starts its CPU time from 0: not a reset, no rate. */
 	if (!r->replaced && a->present && b->present && b->sample_time > a->sample_time) {
 		unsigned ignored = 0;

@@ -375,6 +375,21 @@ START_TEST(test_rates)
 	ck_assert(!r.workers[0].replaced);
 	ck_assert(isnan(r.workers[1].cpu));	/* never sampled */
 
+	/* The next sample places the same process's start 10 ms later
+	 * (a tick): the same process. */
+	a = b;
+	a.mono_ns += 2 * CLOCK_NS_PER_S;
+	a.workers[0].start_time += 0.01;
+	a.workers[0].sample_time += 5;
+	a.workers[0].cpu_seconds += 1;
+	snapshot_rates(&b, &a, &r);
+	ck_assert(!r.workers[0].replaced);
+	ck_assert_double_eq_tol(r.workers[0].cpu, 0.2, 1e-9);
+	/* CPU time that went down: another process, even at the same start. */
+	a.workers[0].cpu_seconds = 0.5;
+	snapshot_rates(&b, &a, &r);
+	ck_assert(r.workers[0].replaced && isnan(r.workers[0].cpu));
+
 	/* No new sample: no CPU figure (rather than 0). */
 	take(seg, 103, &a);
 	snapshot_rates(&b, &a, &r);

@@ -27,6 +27,9 @@ struct expo;
 #define SNAPSHOT_MAX_ENDPOINTS	16
 #define SNAPSHOT_MAX_BUCKETS	40	/* with +Inf */
 #define SNAPSHOT_MAX_WORKERS	CONFIG_MAX_WORKERS
+/* Process start times are read to a clock tick (10 ms) on a boot instant
+ * computed anew for each sample: closer than this, the same process. */
+#define SNAPSHOT_START_JITTER	0.05
 
 struct snapshot_endpoint {
 	char		 name[64];	/* the endpoint label */
@@ -111,7 +114,8 @@ struct snapshot_process_rates {
 	double		 requests;	/* per second (workers) */
 	double		 cpu;		/* CPU seconds per second over the
 					 * sampler's interval: 1.0 = one CPU */
-	bool		 replaced;	/* another process than before */
+	bool		 replaced;	/* another process than before: a later
+					 * start time, or CPU time that went down */
 };
 
 struct snapshot_rates {
