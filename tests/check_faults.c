@@ -53,7 +53,6 @@
 static struct itest_server srv;
 static struct ftest_load load;
 static uint16_t mport;		/* the metrics port of srv */
-static char mport_s[16];
 
 #define SCHECK(cond, ...)	ITEST_CHECK(&srv, cond, __VA_ARGS__)
 
@@ -69,19 +68,8 @@ teardown(void)
 static void
 start_flags(unsigned flags, const char *const *extra)
 {
-	const char *args[32];
-	int n = 0;
-
-	mport = itest_free_port();
-	snprintf(mport_s, sizeof(mport_s), "%u", (unsigned)mport);
-	args[n++] = "--metrics-port";
-	args[n++] = mport_s;
-	args[n++] = "--metrics-listen";
-	args[n++] = "127.0.0.1";
-	for (int i = 0; extra != NULL && extra[i] != NULL && n < 31; i++)
-		args[n++] = extra[i];
-	args[n] = NULL;
-	ck_assert_msg(itest_start_ex(&srv, flags, args, NULL) == 0, "observd did not start (its log is above)");
+	ck_assert_msg(ftest_start_metrics(&srv, flags, extra, &mport) == 0,
+	    "observd did not start (its log is above)");
 }
 
 static void

@@ -7,18 +7,11 @@
  */
 #include "config.h"
 
-#include <sys/socket.h>
-#include <sys/wait.h>
-
-#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "observd/probe.h"
 
@@ -129,81 +122,30 @@ END_TEST
 
 /* -------------------------------------------------------- test server */
 
-/* A server for one connection on 127.0.0.1: it sends the request head it
- * got to the test through a pipe, then answer (unless NULL), then keeps
- * the connection open for hold_ms, then closes. */
-static pid_t server_pid;
-static int head_fd = -1;
+static struct itest_canned canned_srv;
 
+/* A server answering every connection with answer after reading its
+ * request, then closing after hold_ms. */
 static uint16_t
 server_start(const char *answer, int hold_ms)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t slen = sizeof(sin);
-	int lfd, pfd[2];
+	const char *answers[] = { answer, NULL };
 
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
-	ck_assert(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
-	ck_assert(listen(lfd, 4) == 0);
-	ck_assert(getsockname(lfd, (struct sockaddr *)&sin, &slen) == 0);
-	ck_assert(pipe(pfd) == 0);
-	ck_assert((server_pid = fork()) >= 0);
-	if (server_pid == 0) {
-		char head[4096];
-		size_t len = 0;
-		int fd = accept(lfd, NULL, NULL);
-
-		alarm(20);	/* whatever happens, this child ends */
-		while (fd >= 0 && len < sizeof(head) - 1 &&
-		    (len < 4 || memcmp(head + len - 4, "\r\n\r\n", 4) != 0)) {
-			ssize_t n = read(fd, head + len, 1);
-
-			if (n <= 0)
-				break;
-			len += (size_t)n;
-		}
-		if (write(pfd[1], head, len) != (ssize_t)len)
-			_exit(1);
-		close(pfd[1]);
-		if (answer != NULL && write(fd, answer, strlen(answer)) < 0)
-			_exit(1);
-		if (hold_ms > 0)
-			usleep((useconds_t)hold_ms * 1000);
-		_exit(0);
-	}
-	close(lfd);
-	close(pfd[1]);
-	head_fd = pfd[0];
-	return ntohs(sin.sin_port);
+	ck_assert_int_eq(itest_canned_start(&canned_srv, answers, hold_ms), 0);
+	return canned_srv.port;
 }
 
-/* The request head the server got (NUL-terminated, static). */
+/* The request head the server got. */
 static const char *
 server_head(void)
 {
-	static char head[4096];
-	size_t len = 0;
-	ssize_t n;
-
-	while ((n = read(head_fd, head + len, sizeof(head) - 1 - len)) > 0)
-		len += (size_t)n;
-	head[len] = '\0';
-	return head;
+	return itest_canned_head(&canned_srv, 5000);
 }
 
 static void
 server_stop(void)
 {
-	if (server_pid > 0) {
-		kill(server_pid, SIGKILL);
-		waitpid(server_pid, NULL, 0);
-		server_pid = 0;
-	}
-	if (head_fd >= 0) {
-		close(head_fd);
-		head_fd = -1;
-	}
+	itest_canned_stop(&canned_srv);
 }
 
 static int
@@ -253,7 +195,8 @@ START_TEST(test_fetch)
 	port = server_start("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0);
 	snprintf(url, sizeof(url), "http://localhost:%u", port);
 	ck_assert_msg(fetch(url, 5000, 1000, &res) == 0, "%s", res.why);
-	ck_assert_msg(strncmp(server_head(), "GET / HTTP/1.1\r\n", 16) == 0, "%s", server_head());
+	head = server_head();
+	ck_assert_msg(strncmp(head, "GET / HTTP/1.1\r\n", 16) == 0, "%s", head);
 	probe_response_free(&res);
 	server_stop();
 }

@@ -49,6 +49,14 @@ const char *ftest_http_header(const struct ftest_http *res, const char *name,
 /* Whether something accepts TCP connections on 127.0.0.1:port. */
 bool	ftest_port_open(uint16_t port);
 
+/* ---------------------------------------------------------------- server */
+
+struct itest_server;
+/* itest_start_ex() with the metrics port on 127.0.0.1 (a free port, set
+ * in *mport) before extra (NULL-terminated, may be NULL).  0 or -1. */
+int	ftest_start_metrics(struct itest_server *s, unsigned flags,
+	    const char *const *extra, uint16_t *mport);
+
 /* ------------------------------------------------------------ exposition */
 
 /* Expositions are read with observd's own strict reader (exposition.h):
