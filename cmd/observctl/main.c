@@ -577,8 +577,8 @@ cmd_snapshot(const struct ctl *ctl)
 			snapshot_text(ctl, &first, NULL);
 		return CTL_OK;
 	}
-	ts.tv_sec = ctl->interval_ms / 1000;
-	ts.tv_nsec = (long)(ctl->interval_ms % 1000) * 1000000;
+	ts.tv_sec = (time_t)(ctl->interval_ms / CLOCK_MS_PER_S);
+	ts.tv_nsec = (long)(ctl->interval_ms % CLOCK_MS_PER_S * CLOCK_NS_PER_MS);
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 	if (ctl_take(ctl, &second, &f) < 0) {
