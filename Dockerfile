@@ -6,12 +6,15 @@
 #
 # Two stages: "build" compiles observd, runs its unit and integration
 # suites and assembles a minimal root file system; the runtime image is that
-# file system alone: the observd binary, the shared libraries it links
-# (glibc, libevent_core, zlib — found with ldd, so nothing is listed by
-# hand), its page template and example config, passwd/group entries, and
-# the dpkg records of those libraries so that image scanners (trivy, grype)
-# still see their Debian versions.  No shell, no package manager: there is
-# nothing to exec into and nothing to patch in place — rebuild instead.
+# file system alone: the observd and observctl binaries, the shared
+# libraries they link (glibc, libevent_core, zlib, ncurses — found with
+# ldd, so nothing is listed by hand), the terminal descriptions of Debian's
+# ncurses-base (for observctl top), observd's page template and example
+# config, passwd/group entries, and the dpkg records of those packages so
+# that image scanners (trivy, grype) still see their Debian versions.  No
+# shell, no package manager: nothing to patch in place — rebuild instead.
+# What there is to exec is observctl, to look at the server:
+#   podman exec -it observd observctl top        (or status, snapshot --json)
 # The health check is observd's own --probe client for the same reason.
 
 FROM docker.io/library/debian:bookworm-slim AS build
@@ -23,7 +26,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -q \
  && apt-get install -y -q --no-install-recommends \
         gcc libc6-dev make autoconf automake pkg-config \
-        libevent-dev zlib1g-dev check \
+        libevent-dev zlib1g-dev libncurses-dev check \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -38,17 +41,19 @@ RUN autoreconf -fi \
  && { make -s -j"$(nproc)" check || { cat test-suite.log; exit 1; }; } \
  && make -s install-strip DESTDIR=/staging
 
-# The runtime root: everything observd opens, and nothing else.
+# The runtime root: everything observd and observctl open, and nothing else.
 RUN set -eu; \
     r=/rootfs; \
     install -D -m 0755 /staging/usr/sbin/observd "$r/usr/sbin/observd"; \
-    mkdir -p "$r/usr/share" "$r/etc"; \
+    install -D -m 0755 /staging/usr/bin/observctl "$r/usr/bin/observctl"; \
+    mkdir -p "$r/usr/share" "$r/etc" "$r/lib"; \
     cp -a /staging/usr/share/observd "$r/usr/share/observd"; \
     cp -a /staging/etc/observd "$r/etc/observd"; \
-    for lib in $(ldd /staging/usr/sbin/observd | grep -o '/[^ ]*'); do \
+    cp -a /lib/terminfo "$r/lib/terminfo"; \
+    for lib in $( (ldd /staging/usr/sbin/observd; ldd /staging/usr/bin/observctl) | grep -o '/[^ ]*' | sort -u); do \
         cp -L --parents "$lib" "$r"; \
     done; \
-    for pkg in libc6 libevent-core-2.1-7 zlib1g; do \
+    for pkg in libc6 libevent-core-2.1-7 zlib1g libncursesw6 libtinfo6 ncurses-base; do \
         mkdir -p "$r/var/lib/dpkg/status.d" "$r/usr/share/doc/$pkg"; \
         dpkg-query -s "$pkg" > "$r/var/lib/dpkg/status.d/$pkg"; \
         cp -L "/usr/share/doc/$pkg/copyright" "$r/usr/share/doc/$pkg/"; \
@@ -58,7 +63,8 @@ RUN set -eu; \
         'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin' \
         'observd:x:10001:10001:observd:/nonexistent:/usr/sbin/nologin' > "$r/etc/passwd"; \
     printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' 'observd:x:10001:' > "$r/etc/group"; \
-    chroot "$r" /usr/sbin/observd --version
+    chroot "$r" /usr/sbin/observd --version; \
+    chroot "$r" /usr/bin/observctl --version
 
 FROM scratch
 COPY --from=build /rootfs/ /

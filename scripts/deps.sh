@@ -4,15 +4,16 @@
 #
 #   scripts/deps.sh [build|test|all]     (default: all)
 #
-# build: compiler, autotools, libevent, zlib, check.  test: plus what the
-# test suites start or call (curl, Prometheus' promtool and server).
+# build: compiler, autotools, libevent, zlib, ncurses (observctl), check.
+# test: plus what the test suites start or call (curl, Prometheus' promtool
+# and server, tmux for observctl's terminal test).
 set -euo pipefail
 
 want=${1:-all}
-pkgs=(gcc make autoconf automake libtool pkg-config libevent-dev zlib1g-dev check curl)
+pkgs=(gcc make autoconf automake libtool pkg-config libevent-dev zlib1g-dev libncurses-dev check curl)
 case $want in
 build) ;;
-test | all) pkgs+=(prometheus) ;;
+test | all) pkgs+=(prometheus tmux) ;;
 *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
 esac
 

@@ -455,65 +455,76 @@ env_get(char *const *envp, const char *name)
 	return NULL;
 }
 
-/* Read the bearer token; the file must not be readable by everyone. */
-static int
-config_read_token(struct config *cfg, char *err, size_t errlen)
+int
+config_read_token_file(const char *path, char *token, size_t size, size_t *len,
+    char *err, size_t errlen)
 {
 	struct stat sb;
 	ssize_t n;
 	int fd;
 
-	cfg->metrics_token_len = 0;
-	if (cfg->metrics_token_file[0] == '\0')
-		return 0;
-	if ((fd = open(cfg->metrics_token_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0 &&
+	*len = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0 &&
 	    errno == ELOOP)	/* Kubernetes mounts Secrets through symlinks */
-		fd = open(cfg->metrics_token_file, O_RDONLY | O_CLOEXEC);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		seterr(err, errlen, "metrics_token_file: cannot open %s: %s",
-		    cfg->metrics_token_file, strerror(errno));
+		seterr(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		seterr(err, errlen, "metrics_token_file: %s is not a regular file", cfg->metrics_token_file);
+		seterr(err, errlen, "%s is not a regular file", path);
 		goto fail;
 	}
 	if (sb.st_mode & S_IROTH) {
-		seterr(err, errlen, "metrics_token_file: %s is readable by every user (chmod o-r it)",
-		    cfg->metrics_token_file);
+		seterr(err, errlen, "%s is readable by every user (chmod o-r it)", path);
 		goto fail;
 	}
-	n = read(fd, cfg->metrics_token, sizeof(cfg->metrics_token));
+	n = read(fd, token, size);
 	if (n < 0) {
-		seterr(err, errlen, "metrics_token_file: reading %s: %s", cfg->metrics_token_file, strerror(errno));
+		seterr(err, errlen, "reading %s: %s", path, strerror(errno));
 		goto fail;
 	}
-	if ((size_t)n == sizeof(cfg->metrics_token)) {
-		seterr(err, errlen, "metrics_token_file: token longer than %zu bytes",
-		    sizeof(cfg->metrics_token) - 1);
+	if ((size_t)n == size) {
+		seterr(err, errlen, "token longer than %zu bytes", size - 1);
 		goto fail;
 	}
-	while (n > 0 && (cfg->metrics_token[n - 1] == '\n' || cfg->metrics_token[n - 1] == '\r'))
+	while (n > 0 && (token[n - 1] == '\n' || token[n - 1] == '\r'))
 		n--;
-	cfg->metrics_token[n] = '\0';
+	token[n] = '\0';
 	for (ssize_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)cfg->metrics_token[i];
+		unsigned char c = (unsigned char)token[i];
 		if (c <= 0x20 || c >= 0x7f) {
-			seterr(err, errlen, "metrics_token_file: token must be printable ASCII without spaces");
+			seterr(err, errlen, "token must be printable ASCII without spaces");
 			goto fail;
 		}
 	}
 	if (n < 16) {
-		seterr(err, errlen, "metrics_token_file: token shorter than 16 characters");
+		seterr(err, errlen, "token shorter than 16 characters");
 		goto fail;
 	}
-	cfg->metrics_token_len = (size_t)n;
+	*len = (size_t)n;
 	close(fd);
 	return 0;
 fail:
-	explicit_bzero(cfg->metrics_token, sizeof(cfg->metrics_token));
+	explicit_bzero(token, size);
 	close(fd);
 	return -1;
+}
+
+static int
+config_read_token(struct config *cfg, char *err, size_t errlen)
+{
+	char why[CONFIG_ERR_MAX];
+
+	cfg->metrics_token_len = 0;
+	if (cfg->metrics_token_file[0] == '\0')
+		return 0;
+	if (config_read_token_file(cfg->metrics_token_file, cfg->metrics_token,
+	    sizeof(cfg->metrics_token), &cfg->metrics_token_len, why, sizeof(why)) < 0) {
+		seterr(err, errlen, "metrics_token_file: %s", why);
+		return -1;
+	}
+	return 0;
 }
 
 /* Cross-field checks and what needs the system (user, files). */
@@ -573,7 +584,7 @@ config_validate(struct config *cfg, char *err, size_t errlen)
 }
 
 int
-config_load(struct config *cfg, const struct config_overrides *ov,
+config_read(struct config *cfg, const struct config_overrides *ov,
     char *const *envp, char *err, size_t errlen)
 {
 	char why[CONFIG_ERR_MAX];
@@ -625,6 +636,15 @@ config_load(struct config *cfg, const struct config_overrides *ov,
 			return -1;
 		}
 	}
+	return 0;
+}
+
+int
+config_load(struct config *cfg, const struct config_overrides *ov,
+    char *const *envp, char *err, size_t errlen)
+{
+	if (config_read(cfg, ov, envp, err, errlen) < 0)
+		return -1;
 	return config_validate(cfg, err, errlen);
 }
 

@@ -117,6 +117,7 @@ static struct master {
 	struct reload		 reload;
 	bool			 reload_queued;
 	bool			 stopping;
+	bool			 aggregator_stopped;	/* sent SIGTERM, after the workers */
 	int			 exit_status;
 	uint64_t		 kill_at_ms;
 	uint64_t		 generation;
@@ -500,6 +501,7 @@ master_reload(void)
 	    http_responses_build(&rs, &next, err, sizeof(err)) < 0) {
 		log_errorx("reload failed, keeping the running configuration: %s", err);
 		SHM_ADD(&m.map.seg->master.reload_failures, 1);
+		SHM_STORE(&m.map.seg->master.last_reload_successful, 0);
 		notify_send("READY=1\nSTATUS=reload failed (%s); serving the previous configuration", err);
 		return;
 	}
@@ -723,6 +725,7 @@ master_tend(void)
 	}
 	if (all_serving && m.reload.active && m.reload.committed) {
 		SHM_ADD(&m.map.seg->master.reloads, 1);
+		SHM_STORE(&m.map.seg->master.last_reload_successful, 1);
 		log_info("reload complete: generation %llu, %u workers serving",
 		    (unsigned long long)m.generation, m.cfg.workers);
 		notify_send("READY=1\nSTATUS=serving with %u workers, configuration %llu",
@@ -733,9 +736,9 @@ master_tend(void)
 }
 
 static unsigned
-children_alive(void)
+workers_alive(void)
 {
-	unsigned n = m.aggregator != 0;
+	unsigned n = 0;
 
 	for (unsigned i = 0; i < m.cfg.workers; i++)
 		n += (m.pos[i].active != 0) + (m.pos[i].pending != 0);
@@ -744,16 +747,28 @@ children_alive(void)
 	return n;
 }
 
-static void
-signal_children(int sig)
+static unsigned
+children_alive(void)
 {
-	master_kill(m.aggregator, sig);
+	return workers_alive() + (m.aggregator != 0);
+}
+
+static void
+signal_workers(int sig)
+{
 	for (unsigned i = 0; i < m.cfg.workers; i++) {
 		master_kill(m.pos[i].active, sig);
 		master_kill(m.pos[i].pending, sig);
 	}
 	for (size_t i = 0; i < NRETIRING; i++)
 		master_kill(m.retiring[i].pid, sig);
+}
+
+static void
+signal_children(int sig)
+{
+	master_kill(m.aggregator, sig);
+	signal_workers(sig);
 }
 
 static void
@@ -767,7 +782,9 @@ master_stop(int exit_status)
 	SHM_STORE(&m.map.seg->master.draining, 1);
 	log_info("stopping: draining for up to %u ms", m.cfg.drain_timeout_ms);
 	notify_send("STOPPING=1\nSTATUS=draining");
-	signal_children(SIGTERM);
+	/* The aggregator keeps serving the metrics of the drain (draining,
+	 * requests in flight) and is stopped once the workers are gone. */
+	signal_workers(SIGTERM);
 	/* Each worker takes what is queued on its sockets, then closes them;
 	 * once ours are closed too, new connections are refused instead of
 	 * waiting in a backlog nobody will accept from. */
@@ -816,6 +833,10 @@ master_loop(void)
 		} else {
 			if (children_alive() == 0)
 				break;
+			if (m.aggregator != 0 && !m.aggregator_stopped && workers_alive() == 0) {
+				master_kill(m.aggregator, SIGTERM);
+				m.aggregator_stopped = true;
+			}
 			now = clock_mono_ms();
 			if (now >= m.kill_at_ms) {
 				log_warnx("drain timeout passed: killing %u remaining children", children_alive());
@@ -906,6 +927,7 @@ master_main(struct config *cfg, const struct config_overrides *overrides,
 	}
 	SHM_STORE(&m.map.seg->master.workers_configured, m.cfg.workers);
 	SHM_STORE(&m.map.seg->master.config_generation, m.generation);
+	SHM_STORE(&m.map.seg->master.last_reload_successful, 1);
 	if (m.cfg.drop_privileges)
 		log_info("workers run as %s (uid %ld)", m.cfg.user, (long)m.cfg.uid);
 	else if (geteuid() == 0)

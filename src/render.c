@@ -501,6 +501,7 @@ struct totals {
 	uint64_t	requests[HTTP_METHOD_COUNT][HTTP_ROUTE_COUNT][HTTP_STATUS_COUNT];
 	uint64_t	bucket[HTTP_ROUTE_COUNT][SHM_NBUCKETS + 1];
 	uint64_t	duration_ns_sum[HTTP_ROUTE_COUNT];
+	uint64_t	position_requests[CONFIG_MAX_WORKERS];
 #define METRIC_SLOT(id, type, name, unit, help, ctype, field, scale) ctype field;
 #include "observd/metrics.def"
 	unsigned	serving;
@@ -508,13 +509,23 @@ struct totals {
 	unsigned	bad;
 };
 
+/* Slot index of the segment: its position is fixed by the index (shm.h),
+ * never read from the slot. */
 static void
-totals_add_slot(struct totals *t, const struct shm_slot *s)
+totals_add_slot(struct totals *t, const struct shm_slot *s, uint32_t index)
 {
+	uint64_t slot_requests = 0;
+
 	for (int m = 0; m < HTTP_METHOD_COUNT; m++)
 		for (int r = 0; r < HTTP_ROUTE_COUNT; r++)
-			for (int i = 0; i < HTTP_STATUS_COUNT; i++)
-				t->requests[m][r][i] += SHM_LOAD(&s->requests[m][r][i]);
+			for (int i = 0; i < HTTP_STATUS_COUNT; i++) {
+				uint64_t v = SHM_LOAD(&s->requests[m][r][i]);
+
+				t->requests[m][r][i] += v;
+				slot_requests += v;
+			}
+	if (index / SHM_SLOTS_PER_POSITION < CONFIG_MAX_WORKERS)
+		t->position_requests[index / SHM_SLOTS_PER_POSITION] += slot_requests;
 	for (int r = 0; r < HTTP_ROUTE_COUNT; r++) {
 		for (int b = 0; b <= SHM_NBUCKETS; b++)
 			t->bucket[r][b] += SHM_LOAD(&s->duration_bucket[r][b]);
@@ -548,7 +559,7 @@ totals_collect(struct totals *t, const struct shm_segment *seg)
 		if (shm_slot_state(s) == SHM_SLOT_UNUSED)
 			continue;
 		t->used++;
-		totals_add_slot(t, s);
+		totals_add_slot(t, s, i);
 	}
 	for (uint64_t i = 0; i < workers && i < CONFIG_MAX_WORKERS; i++) {
 		int64_t slot = SHM_LOAD(&seg->master.worker_slot[i]);
@@ -663,6 +674,26 @@ render_duration(struct render_ctx *rc, const struct metric_def *d,
 	}
 }
 
+/* Every configured position (at 0 before traffic), and any other that
+ * served requests. */
+static void
+render_worker_requests(struct render_ctx *rc, const struct metric_def *d,
+    const struct totals *t, const struct shm_segment *seg)
+{
+	uint64_t configured = SHM_LOAD(&seg->master.workers_configured);
+	struct label l = LABEL("worker");
+	char index[12];
+
+	for (unsigned i = 0; i < CONFIG_MAX_WORKERS; i++) {
+		if (i >= configured && t->position_requests[i] == 0)
+			continue;
+		l.value = index;
+		l.value_len = render_u64(index, i);
+		emit_u64(rc, d->name, d->name_len, SUFFIX(""), &l, 1, t->position_requests[i]);
+		emit_created(rc, d, &l, 1);
+	}
+}
+
 static void
 render_restarts(struct render_ctx *rc, const struct metric_def *d,
     const struct shm_segment *seg)
@@ -737,6 +768,10 @@ render_process(struct render_ctx *rc, const struct metric_def *d,
 			emit_seconds(rc, d->name, d->name_len, SUFFIX(""), l, nl,
 			    SHM_LOAD(&ps->start_time_ns));
 			break;
+		case METRIC_PROC_SAMPLE_TIME:
+			emit_seconds(rc, d->name, d->name_len, SUFFIX(""), l, nl,
+			    SHM_LOAD(&ps->sampled_ns));
+			break;
 		default:
 			break;
 		}
@@ -807,6 +842,9 @@ render_metric(struct render_ctx *rc, enum metric_id id, const struct totals *t,
 	case METRIC_DURATION:
 		render_duration(rc, d, t);
 		break;
+	case METRIC_WORKER_REQUESTS:
+		render_worker_requests(rc, d, t, seg);
+		break;
 	case METRIC_WORKER_RESTARTS:
 		render_restarts(rc, d, seg);
 		break;
@@ -828,6 +866,7 @@ render_metric(struct render_ctx *rc, enum metric_id id, const struct totals *t,
 	case METRIC_PROC_VSIZE:
 	case METRIC_PROC_FDS:
 	case METRIC_PROC_START:
+	case METRIC_PROC_SAMPLE_TIME:
 		render_process(rc, d, id, seg);
 		break;
 	case METRIC_COUNT:

@@ -41,6 +41,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "observd/exposition.h"
+
 #include "ftest.h"
 #include "itest.h"
 
@@ -51,7 +53,6 @@
 static struct itest_server srv;
 static struct ftest_load load;
 static uint16_t mport;		/* the metrics port of srv */
-static char mport_s[16];
 
 #define SCHECK(cond, ...)	ITEST_CHECK(&srv, cond, __VA_ARGS__)
 
@@ -67,19 +68,8 @@ teardown(void)
 static void
 start_flags(unsigned flags, const char *const *extra)
 {
-	const char *args[32];
-	int n = 0;
-
-	mport = itest_free_port();
-	snprintf(mport_s, sizeof(mport_s), "%u", (unsigned)mport);
-	args[n++] = "--metrics-port";
-	args[n++] = mport_s;
-	args[n++] = "--metrics-listen";
-	args[n++] = "127.0.0.1";
-	for (int i = 0; extra != NULL && extra[i] != NULL && n < 31; i++)
-		args[n++] = extra[i];
-	args[n] = NULL;
-	ck_assert_msg(itest_start_ex(&srv, flags, args, NULL) == 0, "observd did not start (its log is above)");
+	ck_assert_msg(ftest_start_metrics(&srv, flags, extra, &mport) == 0,
+	    "observd did not start (its log is above)");
 }
 
 static void
@@ -90,7 +80,7 @@ start(const char *const *extra)
 
 /* Scrape the metrics port, retrying for up to timeout_ms. */
 static void
-scrape(struct ftest_metrics *m, int timeout_ms)
+scrape(struct expo *m, int timeout_ms)
 {
 	uint64_t deadline = itest_now_ms() + (uint64_t)timeout_ms;
 	char err[256] = "";
@@ -108,12 +98,12 @@ scrape(struct ftest_metrics *m, int timeout_ms)
 static double
 scrape_value(const char *key)
 {
-	struct ftest_metrics m;
+	struct expo m;
 	double v;
 
 	scrape(&m, 10000);
 	v = ftest_value(&m, key);
-	ftest_metrics_free(&m);
+	expo_free(&m);
 	return v;
 }
 
@@ -125,12 +115,12 @@ wait_gauges_zero(int timeout_ms)
 	double inflight = -1, open = -1;
 
 	for (;;) {
-		struct ftest_metrics m;
+		struct expo m;
 
 		scrape(&m, 10000);
 		inflight = ftest_value(&m, "observd_requests_in_flight");
 		open = ftest_value(&m, "observd_connections_open");
-		ftest_metrics_free(&m);
+		expo_free(&m);
 		if (inflight == 0 && open == 0)
 			return;
 		if (itest_now_ms() >= deadline)
@@ -271,7 +261,7 @@ static const char *const per_process[] = { "observd_process_cpu_seconds_total", 
 START_TEST(test_kill_workers)
 {
 	enum { CLIENTS = 4, KILLS = 12 };
-	struct ftest_metrics prev, cur;
+	struct expo prev, cur;
 	struct ftest_client_stats s;
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
 	int kills = 0, scrapes = 0, cpu_resets = 0, ticks = 0, decreases = 0;
@@ -296,7 +286,7 @@ START_TEST(test_kill_workers)
 		SCHECK(decreases == 0, "after %d kills, scrape %d: counters decreased: %s", kills, scrapes, why);
 		if (ftest_decreases(&prev, &cur, NULL, why, sizeof(why)) > 0)
 			cpu_resets++;
-		ftest_metrics_free(&prev);
+		expo_free(&prev);
 		prev = cur;
 		if (++ticks % 4 == 0 && kill_random_worker(&seed))	/* every ~300 ms */
 			kills++;
@@ -309,7 +299,7 @@ START_TEST(test_kill_workers)
 		scrape(&cur, 10000);
 		decreases += ftest_decreases(&prev, &cur, per_process, why, sizeof(why));
 		SCHECK(decreases == 0, "after the kills: counters decreased: %s", why);
-		ftest_metrics_free(&prev);
+		expo_free(&prev);
 		prev = cur;
 	}
 	if (workers(pids, 8) != 2)
@@ -332,8 +322,8 @@ START_TEST(test_kill_workers)
 	count = ftest_value(&cur, "app_request_duration_seconds_count{endpoint=\"/health\"}");
 	crash = ftest_value(&cur, "observd_worker_restarts_total{reason=\"crash\"}");
 	accepted = ftest_value(&cur, "observd_connections_accepted_total");
-	ftest_metrics_free(&cur);
-	ftest_metrics_free(&prev);
+	expo_free(&cur);
+	expo_free(&prev);
 
 	SCHECK(s.bad_status == 0, "%llu responses were not 200: %s", (unsigned long long)s.bad_status, s.last_error);
 	SCHECK(s.ok >= 1000, "too little traffic to judge: %s", buf);
@@ -362,7 +352,7 @@ START_TEST(test_kill_aggregator)
 		"observd_reload", "observd_config_generation", "observd_workers_", "observd_start_time_seconds",
 		"observd_draining", NULL,
 	};
-	struct ftest_metrics before, after;
+	struct expo before, after;
 	struct itest_response *r = malloc(sizeof(*r));
 	struct itest_conn *c;
 	pid_t agg[4], fresh[4];
@@ -396,15 +386,15 @@ START_TEST(test_kill_aggregator)
 	SCHECK(n == 1 && fresh[0] != agg[0], "no new aggregator within 10 s (%d found)", n);
 	scrape(&after, 10000);	/* the first scrape that succeeds */
 
-	for (int i = 0; i < before.n; i++) {
-		const struct ftest_sample *a = &before.s[i], *b;
+	for (unsigned i = 0; i < before.nsamples; i++) {
+		const struct expo_sample *a = &before.samples[i], *b;
 		bool check = false;
 
 		for (int j = 0; same[j] != NULL && !check; j++)
 			check = strncmp(a->key, same[j], strlen(same[j])) == 0;
 		if (!check)
 			continue;
-		b = ftest_metric(&after, a->key);
+		b = expo_find(&after, a->key);
 		SCHECK(b != NULL && b->value == a->value, "%s: %.17g before the aggregator was killed, %s%.17g after",
 		    a->key, a->value, b ? "" : "missing, ", b ? b->value : 0.0);
 		compared++;
@@ -414,8 +404,8 @@ START_TEST(test_kill_aggregator)
 	SCHECK(ftest_value(&after, "observd_metrics_scrapes_total") > ftest_value(&before, "observd_metrics_scrapes_total"),
 	    "observd_metrics_scrapes_total went from %g to %g", ftest_value(&before, "observd_metrics_scrapes_total"),
 	    ftest_value(&after, "observd_metrics_scrapes_total"));
-	ftest_metrics_free(&before);
-	ftest_metrics_free(&after);
+	expo_free(&before);
+	expo_free(&after);
 	SCHECK(itest_log_contains(&srv, "master", "aggregator (pid", LOG_MS), "the aggregator's death is not logged");
 	SCHECK(itest_alive(&srv), "the master died");
 }
@@ -567,7 +557,7 @@ START_TEST(test_sighup_under_load)
 {
 	enum { CLIENTS = 6, RELOADS = 5 };
 	struct ftest_client_stats s;
-	struct ftest_metrics m;
+	struct expo m;
 	char *tmpl, buf[512];
 	const char *path;
 	FILE *f;
@@ -635,7 +625,7 @@ START_TEST(test_sighup_under_load)
 	    health, (unsigned long long)s.ok);
 	SCHECK(ftest_value(&m, "app_request_duration_seconds_count{endpoint=\"/health\"}") == health,
 	    "histogram count differs from the counter");
-	ftest_metrics_free(&m);
+	expo_free(&m);
 	SCHECK(itest_alive(&srv), "the master died");
 }
 END_TEST
@@ -808,7 +798,7 @@ START_TEST(test_soak)
 	enum { CLIENTS = 3 };
 	int secs = soak_seconds(), kills = 0, reloads = 0, decreases = 0, scrapes = 0, cpu_resets = 0;
 	int retired_kills;
-	struct ftest_metrics prev, cur;
+	struct expo prev, cur;
 	struct ftest_client_stats s;
 	struct tree t0, t1;
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
@@ -851,11 +841,11 @@ START_TEST(test_soak)
 		SCHECK(decreases == 0, "after %d s: counters decreased: %s", (int)((now - start_ms) / 1000), why);
 		if (ftest_decreases(&prev, &cur, NULL, why, sizeof(why)) > 0)
 			cpu_resets++;
-		ftest_metrics_free(&prev);
+		expo_free(&prev);
 		prev = cur;
 		SCHECK(itest_alive(&srv), "the master died after %d s", (int)((now - start_ms) / 1000));
 	}
-	ftest_metrics_free(&prev);
+	expo_free(&prev);
 	/* The clients need the workers to make progress to the end. */
 	wait_progress(100, 20000, "at the end of the soak");
 	ftest_load_stop(&load, 25000);
@@ -903,7 +893,7 @@ START_TEST(test_soak)
 	SCHECK(ftest_value(&cur, "observd_reloads_total") >= 1 &&
 	    ftest_value(&cur, "observd_reloads_total") <= reloads, "observd_reloads_total %g for %d SIGHUPs",
 	    ftest_value(&cur, "observd_reloads_total"), reloads);
-	ftest_metrics_free(&cur);
+	expo_free(&cur);
 	SCHECK(itest_alive(&srv), "the master died");
 	{
 		int status = itest_stop(&srv);

@@ -36,6 +36,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "observd/exposition.h"
+
+#include "ftest.h"
 #include "htest.h"
 #include "itest.h"
 
@@ -94,15 +97,18 @@ get_with(uint16_t port, const char *path, const char *headers, struct itest_resp
 	return itest_request(port, AF_INET, req, (size_t)n, r);
 }
 
-/* The exposition on port (text format); asserts a 200. */
-static const char *
-scrape(uint16_t port, const char *headers, size_t *len)
+/* The exposition on port (text format), read strictly into m; asserts a
+ * 200.  The text stays in r2.body. */
+static void
+scrape(uint16_t port, const char *headers, struct expo *m)
 {
+	char err[256];
+
 	ITEST_CHECK(&srv, get_with(port, "/metrics", headers, &r2) == 0, "scrape: %s", r2.error);
 	ITEST_CHECK(&srv, r2.status == 200, "scrape: status %d", r2.status);
 	ITEST_CHECK(&srv, r2.body_len < ITEST_BODY_MAX, "exposition larger than %d bytes", ITEST_BODY_MAX);
-	*len = r2.body_len;
-	return r2.body;
+	ITEST_CHECK(&srv, expo_parse(m, r2.body, r2.body_len, err, sizeof(err)) == 0,
+	    "scrape: %s", err);
 }
 
 /* ============================================================ slowloris */
@@ -298,8 +304,7 @@ START_TEST(test_connection_flood)
 	unsigned n503 = 0, nopen = 0, nother = 0;
 	uint64_t max_lat = 0, deadline;
 	double rej0, rej1 = -1;
-	const char *m;
-	size_t mlen;
+	struct expo m;
 	bool served = false;
 
 	htest_raise_nofile(4 * FLOOD_N);
@@ -308,8 +313,9 @@ START_TEST(test_connection_flood)
 	    "--metrics-listen", "127.0.0.1"));
 	/* The readiness probe's connection may still be open server-side. */
 	itest_sleep_ms(300);
-	m = scrape(mp, "", &mlen);
-	rej0 = htest_metric_sum(m, mlen, "observd_connections_rejected_total");
+	scrape(mp, "", &m);
+	rej0 = ftest_sum(&m, "observd_connections_rejected_total", NULL);
+	expo_free(&m);
 	ck_assert_msg(rej0 >= 0, "no observd_connections_rejected_total in the exposition");
 
 	for (int i = 0; i < FLOOD_N; i++) {
@@ -371,8 +377,9 @@ START_TEST(test_connection_flood)
 	/* Counted: the aggregator sees every refusal. */
 	deadline = itest_now_ms() + 5000;
 	while (itest_now_ms() < deadline) {
-		m = scrape(mp, "", &mlen);
-		rej1 = htest_metric_sum(m, mlen, "observd_connections_rejected_total");
+		scrape(mp, "", &m);
+		rej1 = ftest_sum(&m, "observd_connections_rejected_total", NULL);
+		expo_free(&m);
 		if (rej1 - rej0 >= n503)
 			break;
 		itest_sleep_ms(100);
@@ -646,20 +653,15 @@ series_round(unsigned n, uint32_t *seed)
 	return c4;
 }
 
-/* Series (sample lines) of the metric name with labels. */
+/* Samples of the metric called name. */
 static int
-count_series(const char *m, size_t len, const char *name)
+count_series(const struct expo *m, const char *name)
 {
-	char key[128];
-	const char *p = m, *end = m + len;
-	size_t klen = (size_t)snprintf(key, sizeof(key), "\n%s{", name);
-	int n = 0;
+	unsigned n;
+	double sum;
 
-	while ((p = memmem(p, (size_t)(end - p), key, klen)) != NULL) {
-		n++;
-		p++;
-	}
-	return n;
+	ck_assert_int_eq(expo_sum(m, name, NULL, &sum, &n), 0);
+	return (int)n;
 }
 
 START_TEST(test_series_bounded)
@@ -667,27 +669,28 @@ START_TEST(test_series_bounded)
 	/* The label tables: methods x endpoints x statuses. */
 	const int bound = 10 * 5 * 14;
 	uint32_t seed = 0x9e3779b9u;
-	const char *m;
-	size_t len;
+	struct expo m;
 	int s0, s1, s2, req0, req1, req2;
 	char bad[128];
 	double total;
 
 	start(&srv, ARGS("--workers", "2"));
-	m = scrape(srv.port, "", &len);
-	s0 = htest_count_samples(m, len);
-	req0 = count_series(m, len, "app_requests_total");
+	scrape(srv.port, "", &m);
+	s0 = (int)m.nsamples;
+	req0 = count_series(&m, "app_requests_total");
+	expo_free(&m);
 	ck_assert_uint_eq(series_round(50000, &seed), 50000);
-	m = scrape(srv.port, "", &len);
-	s1 = htest_count_samples(m, len);
-	req1 = count_series(m, len, "app_requests_total");
+	scrape(srv.port, "", &m);
+	s1 = (int)m.nsamples;
+	req1 = count_series(&m, "app_requests_total");
+	expo_free(&m);
 	ck_assert_uint_eq(series_round(50000, &seed), 50000);
-	m = scrape(srv.port, "", &len);
-	s2 = htest_count_samples(m, len);
-	req2 = count_series(m, len, "app_requests_total");
+	scrape(srv.port, "", &m);
+	s2 = (int)m.nsamples;
+	req2 = count_series(&m, "app_requests_total");
 	fprintf(stderr, "series: samples %d -> %d -> %d; app_requests_total series %d -> %d -> %d "
 	    "(bound %d)\n", s0, s1, s2, req0, req1, req2, bound);
-	total = htest_metric_sum(m, len, "app_requests_total");
+	total = ftest_sum(&m, "app_requests_total", NULL);
 	ck_assert_msg(total >= 100000, "app_requests_total sums to %.0f after 100000 requests", total);
 	/* Random paths and methods create no series between two rounds... */
 	ck_assert_msg(s2 == s1, "the exposition grew from %d to %d samples in the second round", s1, s2);
@@ -696,15 +699,16 @@ START_TEST(test_series_bounded)
 	ck_assert_msg(req1 <= bound, "%d app_requests_total series (bound %d)", req1, bound);
 	ck_assert_msg(s1 - s0 <= req1 - req0 + 5 * 14, "the exposition grew by %d samples, "
 	    "app_requests_total by %d series", s1 - s0, req1 - req0);
-	ck_assert_msg(htest_label_outside(m, len, "app_requests_total", "method", known_methods,
+	ck_assert_msg(htest_label_outside(&m, "app_requests_total", "method", known_methods,
 	    bad, sizeof(bad)) == 0, "method label '%s'", bad);
-	ck_assert_msg(htest_label_outside(m, len, "app_requests_total", "endpoint", known_endpoints,
+	ck_assert_msg(htest_label_outside(&m, "app_requests_total", "endpoint", known_endpoints,
 	    bad, sizeof(bad)) == 0, "endpoint label '%s'", bad);
-	ck_assert_msg(htest_label_outside(m, len, "app_errors_total", "endpoint", known_endpoints,
+	ck_assert_msg(htest_label_outside(&m, "app_errors_total", "endpoint", known_endpoints,
 	    bad, sizeof(bad)) == 0, "endpoint label '%s'", bad);
-	ck_assert_msg(htest_label_outside(m, len, "app_request_duration_seconds_count", "endpoint",
+	ck_assert_msg(htest_label_outside(&m, "app_request_duration_seconds_count", "endpoint",
 	    known_endpoints, bad, sizeof(bad)) == 0, "endpoint label '%s'", bad);
-	ck_assert_msg(strstr(m, "/z") == NULL, "a request path appears in the exposition");
+	ck_assert_msg(strstr(r2.body, "/z") == NULL, "a request path appears in the exposition");
+	expo_free(&m);
 	stop_clean(&srv);
 }
 END_TEST

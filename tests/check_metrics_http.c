@@ -13,6 +13,7 @@
 
 #include <zlib.h>
 
+#include "tshm.h"
 #include "observd/config.h"
 #include "observd/http_parser.h"
 #include "observd/http_response.h"
@@ -196,16 +197,6 @@ static struct http_responses rs;
 static struct shm_segment *seg;
 static struct metrics_responder *mr;
 
-/* One segment at a time, as the master makes it. */
-static struct shm_map test_map;
-
-static struct shm_segment *
-test_shm(unsigned nslots)
-{
-	ck_assert_int_eq(shm_map_create(&test_map, nslots), 0);
-	return test_map.seg;
-}
-
 static void
 setup(void)
 {
@@ -218,12 +209,12 @@ setup(void)
 	snprintf(cfg.service_name, sizeof(cfg.service_name), "observd");
 	snprintf(cfg.environment, sizeof(cfg.environment), "test");
 	ck_assert_msg(http_responses_build(&rs, &cfg, err, sizeof(err)) == 0, "%s", err);
-	seg = test_shm(2);
+	seg = tshm_create(2);
 	ck_assert_ptr_nonnull(seg);
-	shm_slot_claim(shm_map_slot(&test_map, 0));
-	SHM_STORE(&shm_map_slot(&test_map, 0)->state, SHM_SLOT_SERVING);
+	shm_slot_claim(tshm_index(seg, 0));
+	SHM_STORE(&tshm_index(seg, 0)->state, SHM_SLOT_SERVING);
 	for (int i = 0; i < 50; i++)
-		shm_record_request(shm_map_slot(&test_map, 0), HTTP_METHOD_GET, HTTP_ROUTE_ROOT,
+		shm_record_request(tshm_index(seg, 0), HTTP_METHOD_GET, HTTP_ROUTE_ROOT,
 		    http_status_index(200), 50000u * (uint64_t)i);
 	mr = metrics_responder_new(&cfg, &rs, seg, false);
 	ck_assert_ptr_nonnull(mr);
@@ -233,7 +224,7 @@ static void
 teardown(void)
 {
 	metrics_responder_free(mr);
-	shm_map_destroy(&test_map);
+	tshm_destroy(seg);
 	http_responses_free(&rs);
 }
 

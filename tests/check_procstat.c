@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tshm.h"
 #include "observd/clock.h"
 #include "observd/procstat.h"
 #include "observd/shm.h"
@@ -39,19 +40,9 @@ count_own_fds(void)
 	return n - 1;		/* the directory's own descriptor */
 }
 
-/* One segment at a time, as the master makes it. */
-static struct shm_map test_map;
-
-static struct shm_segment *
-test_shm(unsigned nslots)
-{
-	ck_assert_int_eq(shm_map_create(&test_map, nslots), 0);
-	return test_map.seg;
-}
-
 START_TEST(test_read_self)
 {
-	struct shm_segment *seg = test_shm(1);
+	struct shm_segment *seg = tshm_create(1);
 	struct procstat ps;
 	struct procstat_proc pp;
 	volatile uint64_t spin = 0;
@@ -82,7 +73,7 @@ START_TEST(test_read_self)
 	ck_assert_uint_ge(pp.start_time_ns + 3600 * CLOCK_NS_PER_S, now);
 	ck_assert_int_eq(procstat_read(&ps, 0x7ffffff0, &pp), -1);	/* no such pid */
 	procstat_stop(&ps);
-	shm_map_destroy(&test_map);
+	tshm_destroy(seg);
 }
 END_TEST
 
@@ -91,7 +82,7 @@ END_TEST
  * seconds (up to 1 s early). */
 START_TEST(test_start_time_of_child)
 {
-	struct shm_segment *seg = test_shm(1);
+	struct shm_segment *seg = tshm_create(1);
 	struct procstat ps;
 	struct procstat_proc pp;
 	uint64_t before, after;
@@ -118,7 +109,7 @@ START_TEST(test_start_time_of_child)
 	ck_assert_msg(pp.start_time_ns <= after,
 	    "start time %llu ns is after the fork returned at %llu",
 	    (unsigned long long)pp.start_time_ns, (unsigned long long)after);
-	shm_map_destroy(&test_map);
+	tshm_destroy(seg);
 }
 END_TEST
 
@@ -128,7 +119,7 @@ END_TEST
  * position without a pid or with a foreign one, whatever the slots say. */
 START_TEST(test_sample_round)
 {
-	struct shm_segment *seg = test_shm(4);
+	struct shm_segment *seg = tshm_create(4);
 	struct shm_slot *s;
 	struct procstat ps;
 	pid_t child;
@@ -138,12 +129,12 @@ START_TEST(test_sample_round)
 		_exit(0);
 	}
 	ck_assert_int_gt(child, 0);
-	s = shm_map_slot(&test_map, 3);
+	s = tshm_index(seg, 3);
 	shm_slot_claim(s);
 	SHM_STORE(&s->state, SHM_SLOT_SERVING);
 	SHM_STORE(&seg->master.worker_pid[0], (int64_t)child);
 	SHM_STORE(&seg->master.worker_slot[0], 3);
-	s = shm_map_slot(&test_map, 1);			/* serving, says the slot only */
+	s = tshm_index(seg, 1);			/* serving, says the slot only */
 	shm_slot_claim(s);
 	SHM_STORE(&s->state, SHM_SLOT_SERVING);
 	SHM_STORE(&seg->master.worker_pid[2], (int64_t)getppid());	/* not our child */
@@ -173,13 +164,13 @@ START_TEST(test_sample_round)
 	procstat_sample(&ps);
 	ck_assert_int_eq(SHM_LOAD(&seg->aggregator.proc[SHM_PROC_WORKER + 0].pid), 0);
 	procstat_stop(&ps);
-	shm_map_destroy(&test_map);
+	tshm_destroy(seg);
 }
 END_TEST
 
 START_TEST(test_thread)
 {
-	struct shm_segment *seg = test_shm(1);
+	struct shm_segment *seg = tshm_create(1);
 	struct procstat ps;
 	uint64_t n;
 
@@ -195,7 +186,7 @@ START_TEST(test_thread)
 	usleep(60000);
 	ck_assert_uint_eq(SHM_LOAD(&seg->aggregator.samples), n);	/* stopped */
 	procstat_stop(&ps);						/* idempotent */
-	shm_map_destroy(&test_map);
+	tshm_destroy(seg);
 }
 END_TEST
 

@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tshm.h"
 #include "observd/clock.h"
+#include "observd/exposition.h"
 #include "observd/http_parser.h"
 #include "observd/http_response.h"
 #include "observd/render.h"
@@ -72,6 +74,15 @@ render(const struct shm_segment *seg, enum render_format fmt, struct render_stat
 	ck_assert_ptr_nonnull(p);
 	memcpy(p, b.data, b.len);
 	p[b.len] = '\0';
+	/* Every text rendering reads back with the strict reader. */
+	if (fmt == RENDER_TEXT) {
+		struct expo e;
+		char err[256];
+
+		ck_assert_msg(expo_parse(&e, p, b.len, err, sizeof(err)) == 0,
+		    "the text rendering does not read back: %s", err);
+		expo_free(&e);
+	}
 	render_buf_free(&b);
 	return p;
 }
@@ -120,31 +131,21 @@ route_of(const char *label)
 #define ST(code)	http_status_index(code)
 #define MS(ms)		((uint64_t)(ms) * CLOCK_NS_PER_MS)
 
-/* One segment at a time, as the master makes it. */
-static struct shm_map test_map;
-
-static struct shm_segment *
-test_shm(unsigned nslots)
-{
-	ck_assert_int_eq(shm_map_create(&test_map, nslots), 0);
-	return test_map.seg;
-}
-
 /* The synthetic segment of the golden files: 4 slots - one serving, one
  * whose worker is gone (IDLE, totals kept), one with a bad magic, one
  * never used (with garbage that must not be counted). */
 static struct shm_segment *
 golden_segment(void)
 {
-	struct shm_segment *seg = test_shm(4);
+	struct shm_segment *seg = tshm_create(4);
 	struct shm_slot *s0, *s1, *s2, *s3;
 	struct shm_proc_sample *p;
 
 	ck_assert_ptr_nonnull(seg);
-	s0 = shm_map_slot(&test_map, 0);
-	s1 = shm_map_slot(&test_map, 1);
-	s2 = shm_map_slot(&test_map, 2);
-	s3 = shm_map_slot(&test_map, 3);
+	s0 = tshm_index(seg, 0);
+	s1 = tshm_index(seg, 1);
+	s2 = tshm_index(seg, 2);
+	s3 = tshm_index(seg, 3);
 
 	shm_slot_claim(s0);
 	SHM_STORE(&s0->state, SHM_SLOT_SERVING);
@@ -185,6 +186,7 @@ golden_segment(void)
 	SHM_STORE(&seg->master.worker_restarts[SHM_RESTART_CRASH], 1);
 	SHM_STORE(&seg->master.worker_restarts[SHM_RESTART_RELOAD], 2);
 	SHM_STORE(&seg->master.reloads, 2);
+	SHM_STORE(&seg->master.last_reload_successful, 1);
 	SHM_STORE(&seg->master.reload_failures, 1);
 	SHM_STORE(&seg->master.config_generation, 2);
 	SHM_STORE(&seg->master.workers_configured, 2);
@@ -200,6 +202,7 @@ golden_segment(void)
 	SHM_STORE(&p->vsize_bytes, 20u << 20);
 	SHM_STORE(&p->open_fds, -1);		/* root's, unreadable */
 	SHM_STORE(&p->start_time_ns, START_NS);
+	SHM_STORE(&p->sampled_ns, START_NS + 5 * CLOCK_NS_PER_S);
 	p = &seg->aggregator.proc[SHM_PROC_AGGREGATOR];
 	SHM_STORE(&p->pid, 101);
 	SHM_STORE(&p->cpu_ns, UINT64_C(10000000));
@@ -207,6 +210,7 @@ golden_segment(void)
 	SHM_STORE(&p->vsize_bytes, 30u << 20);
 	SHM_STORE(&p->open_fds, 9);
 	SHM_STORE(&p->start_time_ns, START_NS + 10000000u);
+	SHM_STORE(&p->sampled_ns, START_NS + 5 * CLOCK_NS_PER_S + 1000);
 	p = &seg->aggregator.proc[SHM_PROC_WORKER + 0];
 	SHM_STORE(&p->pid, 4242);
 	SHM_STORE(&p->cpu_ns, UINT64_C(333330000));
@@ -214,6 +218,7 @@ golden_segment(void)
 	SHM_STORE(&p->vsize_bytes, 25u << 20);
 	SHM_STORE(&p->open_fds, 12);
 	SHM_STORE(&p->start_time_ns, START_NS + 20000000u);
+	SHM_STORE(&p->sampled_ns, START_NS + 5 * CLOCK_NS_PER_S + 2000);
 	return seg;
 }
 
@@ -251,7 +256,7 @@ golden_check(enum render_format fmt, const char *file)
 	}
 	free(want);
 	free(got);
-	shm_map_destroy(&test_map);
+	tshm_destroy(seg);
 }
 
 START_TEST(test_golden_text)
@@ -292,7 +297,7 @@ START_TEST(test_format_framing)
 	    count_lines_starting(om, "# HELP ") + count_lines_starting(om, "# UNIT ") + 1);
 	free(text);
 	free(om);
-	shm_map_destroy(&test_map);
+	tshm_destroy(seg);
 }
 END_TEST
 
@@ -438,7 +443,7 @@ static const char *const le_literals[] = { SHM_DURATION_BUCKETS(LE_LITERAL) };
 
 START_TEST(test_le_canonical)
 {
-	struct shm_segment *seg = test_shm(1);
+	struct shm_segment *seg = tshm_create(1);
 	char *om, want[RENDER_DOUBLE_MAX + 2], line[128];
 
 	ck_assert_int_eq((int)(sizeof(le_literals) / sizeof(le_literals[0])), SHM_NBUCKETS);
@@ -457,7 +462,7 @@ START_TEST(test_le_canonical)
 	}
 	ck_assert(sample(om, "app_request_duration_seconds_bucket{endpoint=\"/\",le=\"+Inf\"}") == 0);
 	free(om);
-	shm_map_destroy(&test_map);
+	tshm_destroy(seg);
 }
 END_TEST
 
@@ -465,13 +470,13 @@ END_TEST
 
 START_TEST(test_histogram_accumulates)
 {
-	struct shm_segment *seg = test_shm(3);
+	struct shm_segment *seg = tshm_create(3);
 	uint64_t per_bucket[SHM_NBUCKETS + 1] = { 0 }, sum_ns = 0, total = 0;
 	char *text, line[160];
 
 	/* Three slots, each with requests in several buckets. */
 	for (unsigned i = 0; i < 3; i++) {
-		struct shm_slot *s = shm_map_slot(&test_map, i);
+		struct shm_slot *s = tshm_index(seg, i);
 
 		shm_slot_claim(s);
 		SHM_STORE(&s->state, SHM_SLOT_SERVING);
@@ -503,31 +508,31 @@ START_TEST(test_histogram_accumulates)
 	/* Other endpoints exist at 0. */
 	ck_assert(sample(text, "app_request_duration_seconds_count{endpoint=\"other\"}") == 0);
 	free(text);
-	shm_map_destroy(&test_map);
+	tshm_destroy(seg);
 }
 END_TEST
 
 START_TEST(test_bad_and_unused_slots)
 {
-	struct shm_segment *seg = test_shm(4);
+	struct shm_segment *seg = tshm_create(4);
 	struct render_stats st;
 	char *text;
 
 	for (unsigned i = 0; i < 4; i++)
-		shm_record_request(shm_map_slot(&test_map, i), HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 1000);
+		shm_record_request(tshm_index(seg, i), HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 1000);
 	/* 0: serving; 1: unused (never claimed); 2: bad magic; 3: bad state. */
-	shm_slot_claim(shm_map_slot(&test_map, 0));
-	shm_slot_claim(shm_map_slot(&test_map, 2));
-	SHM_STORE(&shm_map_slot(&test_map, 2)->magic, 0);
-	shm_slot_claim(shm_map_slot(&test_map, 3));
-	SHM_STORE(&shm_map_slot(&test_map, 3)->state, 77);
+	shm_slot_claim(tshm_index(seg, 0));
+	shm_slot_claim(tshm_index(seg, 2));
+	SHM_STORE(&tshm_index(seg, 2)->magic, 0);
+	shm_slot_claim(tshm_index(seg, 3));
+	SHM_STORE(&tshm_index(seg, 3)->state, 77);
 	text = render(seg, RENDER_TEXT, &st);
 	ck_assert_uint_eq(st.slots_used, 1);
 	ck_assert_uint_eq(st.slots_bad, 2);
 	ck_assert(sample(text, "observd_shm_slots_invalid") == 2);
 	ck_assert(sample(text, "app_requests_total{method=\"GET\",endpoint=\"/\",status=\"200\"}") == 1);
 	free(text);
-	shm_map_destroy(&test_map);
+	tshm_destroy(seg);
 }
 END_TEST
 
@@ -538,15 +543,15 @@ END_TEST
  */
 START_TEST(test_hostile_slots)
 {
-	struct shm_segment *seg = test_shm(6);
+	struct shm_segment *seg = tshm_create(6);
 	struct render_stats st;
 	char *text;
 
 	SHM_STORE(&seg->master.workers_configured, 3);
 	for (unsigned i = 0; i < 6; i++) {
-		shm_slot_claim(shm_map_slot(&test_map, i));
-		SHM_STORE(&shm_map_slot(&test_map, i)->state, SHM_SLOT_SERVING);
-		shm_record_request(shm_map_slot(&test_map, i), HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 1000);
+		shm_slot_claim(tshm_index(seg, i));
+		SHM_STORE(&tshm_index(seg, i)->state, SHM_SLOT_SERVING);
+		shm_record_request(tshm_index(seg, i), HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 1000);
 	}
 	/* The master's table: position 0 in slot 0, position 1 in slot 4,
 	 * position 2 none; a hostile slot index is never followed. */
@@ -556,10 +561,10 @@ START_TEST(test_hostile_slots)
 	SHM_STORE(&seg->master.worker_slot[3], INT64_C(1) << 40);	/* beyond workers */
 	/* 1: a negative gauge; 2: more connections than can be summed;
 	 * 3: a descriptor count below -1; 4: the state past the enum. */
-	SHM_STORE(&shm_map_slot(&test_map, 1)->connections_open, -5);
-	SHM_STORE(&shm_map_slot(&test_map, 2)->requests_in_flight, INT64_MAX);
-	SHM_STORE(&shm_map_slot(&test_map, 3)->open_fds, -7);
-	SHM_STORE(&shm_map_slot(&test_map, 4)->state, SHM_SLOT_INVALID);
+	SHM_STORE(&tshm_index(seg, 1)->connections_open, -5);
+	SHM_STORE(&tshm_index(seg, 2)->requests_in_flight, INT64_MAX);
+	SHM_STORE(&tshm_index(seg, 3)->open_fds, -7);
+	SHM_STORE(&tshm_index(seg, 4)->state, SHM_SLOT_INVALID);
 	text = render(seg, RENDER_TEXT, &st);
 	ck_assert_uint_eq(st.slots_bad, 4);
 	ck_assert_uint_eq(st.slots_used, 2);
@@ -570,20 +575,20 @@ START_TEST(test_hostile_slots)
 	/* Six slots say SERVING; the master's table has one valid one. */
 	ck_assert(sample(text, "observd_workers_serving") == 1);
 	free(text);
-	shm_map_destroy(&test_map);
+	tshm_destroy(seg);
 }
 END_TEST
 
 /* The app port's default: only the families the old service exported. */
 START_TEST(test_app_only)
 {
-	struct shm_segment *seg = test_shm(1);
+	struct shm_segment *seg = tshm_create(1);
 	struct render_info ri = fixed_info;
 	struct render_buf b = { 0 };
 	const char *l;
 
-	shm_slot_claim(shm_map_slot(&test_map, 0));
-	shm_record_request(shm_map_slot(&test_map, 0), HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 1000);
+	shm_slot_claim(tshm_index(seg, 0));
+	shm_record_request(tshm_index(seg, 0), HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 1000);
 	ri.app_only = true;
 	ck_assert_int_eq(render_exposition(&b, seg, &ri, RENDER_OPENMETRICS, NULL), 0);
 	ck_assert_ptr_nonnull(b.data);
@@ -597,14 +602,57 @@ START_TEST(test_app_only)
 		ck_assert_msg(*l == '#' ? strncmp(l, "# EOF", 5) == 0 || strstr(l, " app_") != NULL :
 		    strncmp(l, "app_", 4) == 0, "not an app_ line: %.60s", l);
 	render_buf_free(&b);
-	shm_map_destroy(&test_map);
+	tshm_destroy(seg);
+}
+END_TEST
+
+/* Requests per worker position: the slots of a position summed (a
+ * respawned or replacing worker continues its position's count); every
+ * configured position is there from the start; a slot whose position is
+ * out of range is bad, not an index. */
+START_TEST(test_worker_requests)
+{
+	/* Positions 0..2 own slots 0-2, 3-5, 6-8 (SHM_SLOTS_PER_POSITION). */
+	struct shm_segment *seg = tshm_create(3 * SHM_SLOTS_PER_POSITION);
+	struct render_stats st;
+	char *text;
+
+#define SLOT(pos, k)	tshm_index(seg, (pos) * SHM_SLOTS_PER_POSITION + (k))
+	SHM_STORE(&seg->master.workers_configured, 3);
+	text = render(seg, RENDER_TEXT, NULL);
+	ck_assert_int_eq(count_lines_starting(text, "observd_worker_requests_total{"), 3);
+	ck_assert(sample(text, "observd_worker_requests_total{worker=\"2\"}") == 0);
+	free(text);
+
+	shm_slot_claim(SLOT(0, 0));
+	shm_slot_claim(SLOT(1, 0));
+	shm_slot_claim(SLOT(0, 1));	/* position 0 after a reload */
+	for (int i = 0; i < 5; i++)
+		shm_record_request(SLOT(0, 0), HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 1000);
+	shm_record_request(SLOT(1, 0), HTTP_METHOD_GET, HTTP_ROUTE_HEALTH, ST(200), 1000);
+	shm_record_request(SLOT(1, 0), HTTP_METHOD_POST, HTTP_ROUTE_OTHER, ST(404), 1000);
+	shm_record_request(SLOT(0, 1), HTTP_METHOD_HEAD, HTTP_ROUTE_READY, ST(503), 1000);
+	shm_slot_release(SLOT(0, 0));		/* retired: its totals stay */
+	shm_slot_claim(SLOT(1, 2));
+	SHM_STORE(&SLOT(1, 2)->state, 99);	/* forged: a bad slot, not counted */
+	shm_record_request(SLOT(1, 2), HTTP_METHOD_GET, HTTP_ROUTE_ROOT, ST(200), 1000);
+	text = render(seg, RENDER_TEXT, &st);
+	ck_assert(sample(text, "observd_worker_requests_total{worker=\"0\"}") == 6);
+	ck_assert(sample(text, "observd_worker_requests_total{worker=\"1\"}") == 2);
+	ck_assert(sample(text, "observd_worker_requests_total{worker=\"2\"}") == 0);
+	ck_assert_int_eq(count_lines_starting(text, "observd_worker_requests_total{"), 3);
+	ck_assert_uint_eq(st.slots_bad, 1);
+	ck_assert(sample(text, "app_requests_total{method=\"GET\",endpoint=\"/\",status=\"200\"}") == 5);
+	free(text);
+#undef SLOT
+	tshm_destroy(seg);
 }
 END_TEST
 
 START_TEST(test_release_keeps_counters)
 {
-	struct shm_segment *seg = test_shm(2);
-	struct shm_slot *s = shm_map_slot(&test_map, 0);
+	struct shm_segment *seg = tshm_create(2);
+	struct shm_slot *s = tshm_index(seg, 0);
 	const char *req = "app_requests_total{method=\"GET\",endpoint=\"/\",status=\"200\"}";
 	char *before, *after, *respawned;
 
@@ -635,7 +683,7 @@ START_TEST(test_release_keeps_counters)
 	free(before);
 	free(after);
 	free(respawned);
-	shm_map_destroy(&test_map);
+	tshm_destroy(seg);
 }
 END_TEST
 
@@ -643,8 +691,8 @@ END_TEST
  * scanner afterwards adds at most the fixed enums' combinations. */
 START_TEST(test_precreated_series)
 {
-	struct shm_segment *seg = test_shm(1);
-	struct shm_slot *s = shm_map_slot(&test_map, 0);
+	struct shm_segment *seg = tshm_create(1);
+	struct shm_slot *s = tshm_index(seg, 0);
 	char *text;
 
 	shm_slot_claim(s);
@@ -676,13 +724,13 @@ START_TEST(test_precreated_series)
 	ck_assert(sample(text, "app_errors_total{endpoint=\"/\",status=\"200\"}") < 0);
 	ck_assert_int_eq(route_of("other"), HTTP_ROUTE_OTHER);
 	free(text);
-	shm_map_destroy(&test_map);
+	tshm_destroy(seg);
 }
 END_TEST
 
 START_TEST(test_bad_header)
 {
-	struct shm_segment *seg = test_shm(1);
+	struct shm_segment *seg = tshm_create(1);
 	struct render_buf b = { 0 };
 
 	SHM_STORE(&seg->hdr.version, SHM_VERSION + 1);
@@ -691,7 +739,7 @@ START_TEST(test_bad_header)
 	SHM_STORE(&seg->hdr.magic, 0);
 	ck_assert_int_eq(render_exposition(&b, seg, &fixed_info, RENDER_TEXT, NULL), -1);
 	render_buf_free(&b);
-	shm_map_destroy(&test_map);
+	tshm_destroy(seg);
 }
 END_TEST
 
@@ -715,7 +763,7 @@ START_TEST(test_buffer_reuse)
 	ck_assert(b.cap == cap || len + 100 > cap);
 	(void)data;
 	render_buf_free(&b);
-	shm_map_destroy(&test_map);
+	tshm_destroy(seg);
 }
 END_TEST
 
@@ -870,6 +918,7 @@ render_suite(void)
 	tcase_add_test(tc, test_bad_and_unused_slots);
 	tcase_add_test(tc, test_hostile_slots);
 	tcase_add_test(tc, test_app_only);
+	tcase_add_test(tc, test_worker_requests);
 	tcase_add_test(tc, test_release_keeps_counters);
 	tcase_add_test(tc, test_precreated_series);
 	tcase_add_test(tc, test_bad_header);

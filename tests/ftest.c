@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "observd/exposition.h"
+
 #include "ftest.h"
 #include "itest.h"
 
@@ -217,144 +219,36 @@ ftest_port_open(uint16_t port)
 	return true;
 }
 
+/* ---------------------------------------------------------------- server */
+
+int
+ftest_start_metrics(struct itest_server *s, unsigned flags, const char *const *extra,
+    uint16_t *mport)
+{
+	static char port[16];
+	const char *args[32];
+	int n = 0;
+
+	*mport = itest_free_port();
+	snprintf(port, sizeof(port), "%u", (unsigned)*mport);
+	args[n++] = "--metrics-port";
+	args[n++] = port;
+	args[n++] = "--metrics-listen";
+	args[n++] = "127.0.0.1";
+	for (int i = 0; extra != NULL && extra[i] != NULL && n < 31; i++)
+		args[n++] = extra[i];
+	args[n] = NULL;
+	return itest_start_ex(s, flags, args, NULL);
+}
+
 /* ------------------------------------------------------------ exposition */
 
-static unsigned
-key_hash(const char *k)
-{
-	unsigned h = 2166136261u;
-
-	while (*k)
-		h = (h ^ (unsigned char)*k++) * 16777619u;
-	return h % 1024;
-}
-
-/* Families of type counter or histogram (names without suffix). */
-struct families {
-	int		 n;
-	char		 name[256][128];
-};
-
-static bool
-is_counter_sample(const struct families *f, const char *name, size_t nlen)
-{
-	static const char *const sfx[] = { "", "_total", "_bucket", "_count", "_sum", "_created" };
-
-	for (int i = 0; i < f->n; i++) {
-		size_t fl = strlen(f->name[i]);
-
-		if (nlen < fl || strncmp(name, f->name[i], fl) != 0)
-			continue;
-		for (size_t j = 0; j < sizeof(sfx) / sizeof(sfx[0]); j++)
-			if (nlen - fl == strlen(sfx[j]) && strncmp(name + fl, sfx[j], nlen - fl) == 0)
-				return true;
-	}
-	return false;
-}
-
 int
-ftest_metrics_parse(const char *text, size_t len, struct ftest_metrics *m,
-    char *err, size_t errlen)
-{
-	struct families *fam = calloc(1, sizeof(*fam));
-	const char *p = text, *end = text + len;
-	int lineno = 0;
-
-	if (fam == NULL)
-		abort();
-	memset(m, 0, sizeof(*m));
-	for (int i = 0; i < 1024; i++)
-		m->hash[i] = -1;
-	while (p < end) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p)), *sp;
-		char line[1024], *vend;
-		size_t ll;
-
-		lineno++;
-		if (eol == NULL) {
-			snprintf(err, errlen, "line %d does not end in a newline", lineno);
-			goto fail;
-		}
-		ll = (size_t)(eol - p);
-		if (ll >= sizeof(line)) {
-			snprintf(err, errlen, "line %d is %zu bytes long", lineno, ll);
-			goto fail;
-		}
-		memcpy(line, p, ll);
-		line[ll] = '\0';
-		p = eol + 1;
-		if (ll == 0)
-			continue;
-		if (line[0] == '#') {
-			char fname[128], ftype[32];
-
-			if (sscanf(line, "# TYPE %127s %31s", fname, ftype) == 2 &&
-			    (strcmp(ftype, "counter") == 0 || strcmp(ftype, "histogram") == 0) &&
-			    fam->n < 256)
-				snprintf(fam->name[fam->n++], sizeof(fam->name[0]), "%s", fname);
-			continue;
-		}
-		/* name{labels} value: the value follows the last space (label
-		 * values may contain spaces, but no timestamps are written). */
-		if ((sp = strrchr(line, ' ')) == NULL || sp == line) {
-			snprintf(err, errlen, "line %d has no value: '%.80s'", lineno, line);
-			goto fail;
-		}
-		if ((size_t)(sp - line) >= FTEST_KEY_MAX) {
-			snprintf(err, errlen, "line %d: key too long", lineno);
-			goto fail;
-		}
-		if (m->n == m->cap) {
-			m->cap = m->cap ? m->cap * 2 : 512;
-			if ((m->s = realloc(m->s, (size_t)m->cap * sizeof(*m->s))) == NULL)
-				abort();
-		}
-		{
-			struct ftest_sample *s = &m->s[m->n];
-			size_t klen = (size_t)(sp - line), nlen = strcspn(line, "{ ");
-			unsigned h;
-
-			memcpy(s->key, line, klen);
-			s->key[klen] = '\0';
-			errno = 0;
-			s->value = strtod(sp + 1, &vend);
-			if (vend == sp + 1 || *vend != '\0') {
-				snprintf(err, errlen, "line %d: bad value '%s'", lineno, sp + 1);
-				goto fail;
-			}
-			s->counter = is_counter_sample(fam, line, nlen);
-			if (ftest_metric(m, s->key) != NULL) {
-				snprintf(err, errlen, "line %d: duplicate series %s", lineno, s->key);
-				goto fail;
-			}
-			h = key_hash(s->key);
-			s->next = m->hash[h];
-			m->hash[h] = m->n;
-			m->n++;
-		}
-	}
-	free(fam);
-	return 0;
-fail:
-	free(fam);
-	ftest_metrics_free(m);
-	return -1;
-}
-
-void
-ftest_metrics_free(struct ftest_metrics *m)
-{
-	free(m->s);
-	m->s = NULL;
-	m->n = m->cap = 0;
-}
-
-int
-ftest_scrape(uint16_t port, const char *token, int timeout_ms, struct ftest_metrics *m,
+ftest_scrape(uint16_t port, const char *token, int timeout_ms, struct expo *m,
     char *err, size_t errlen)
 {
 	struct ftest_http res;
-	char extra[512] = "";
+	char extra[512] = "", why[256];
 	int rv;
 
 	memset(m, 0, sizeof(*m));
@@ -369,68 +263,33 @@ ftest_scrape(uint16_t port, const char *token, int timeout_ms, struct ftest_metr
 		ftest_http_free(&res);
 		return -1;
 	}
-	rv = ftest_metrics_parse(res.body, res.body_len, m, err, errlen);
+	if ((rv = expo_parse(m, res.body, res.body_len, why, sizeof(why))) < 0)
+		snprintf(err, errlen, "scrape of port %u: %s", port, why);
 	ftest_http_free(&res);
 	return rv;
 }
 
-const struct ftest_sample *
-ftest_metric(const struct ftest_metrics *m, const char *key)
-{
-	if (m->n == 0)
-		return NULL;
-	for (int i = m->hash[key_hash(key)]; i >= 0; i = m->s[i].next)
-		if (strcmp(m->s[i].key, key) == 0)
-			return &m->s[i];
-	return NULL;
-}
-
 double
-ftest_value(const struct ftest_metrics *m, const char *key)
+ftest_value(const struct expo *m, const char *key)
 {
-	const struct ftest_sample *s = ftest_metric(m, key);
+	const struct expo_sample *s = expo_find(m, key);
 
 	return s != NULL ? s->value : -1;
 }
 
 double
-ftest_sum(const struct ftest_metrics *m, const char *name, const char *match)
+ftest_sum(const struct expo *m, const char *name, const char *match)
 {
-	size_t nlen = strlen(name);
-	double sum = 0;
-	bool any = false;
+	unsigned n = 0;
+	double sum;
 
-	for (int i = 0; i < m->n; i++) {
-		const char *k = m->s[i].key;
-		bool ok = true;
-
-		if (strncmp(k, name, nlen) != 0 || (k[nlen] != '\0' && k[nlen] != '{'))
-			continue;
-		if (match != NULL && *match != '\0') {
-			char want[256], *save = NULL, *tok;
-
-			snprintf(want, sizeof(want), "%s", match);
-			for (tok = strtok_r(want, ",", &save); tok != NULL && ok;
-			    tok = strtok_r(NULL, ",", &save)) {
-				char a[280], b[280];
-
-				/* as the first label or a later one */
-				snprintf(a, sizeof(a), "{%s", tok);
-				snprintf(b, sizeof(b), ",%s", tok);
-				if (strstr(k, a) == NULL && strstr(k, b) == NULL)
-					ok = false;
-			}
-		}
-		if (ok) {
-			sum += m->s[i].value;
-			any = true;
-		}
-	}
-	return any ? sum : -1;
+	if (expo_sum(m, name, match, &sum, &n) < 0)
+		abort();	/* a malformed matcher is the test's bug */
+	return n > 0 ? sum : -1;
 }
 
 int
-ftest_decreases(const struct ftest_metrics *prev, const struct ftest_metrics *cur,
+ftest_decreases(const struct expo *prev, const struct expo *cur,
     const char *const *skip, char *why, size_t whylen)
 {
 	size_t used = 0;
@@ -438,17 +297,18 @@ ftest_decreases(const struct ftest_metrics *prev, const struct ftest_metrics *cu
 
 	if (whylen > 0)
 		why[0] = '\0';
-	for (int i = 0; i < prev->n; i++) {
-		const struct ftest_sample *a = &prev->s[i], *b;
+	for (unsigned i = 0; i < prev->nsamples; i++) {
+		const struct expo_sample *a = &prev->samples[i], *b;
+		enum expo_type type = prev->families[a->family].type;
 		bool skipped = false;
 
-		if (!a->counter)
+		if (type != EXPO_COUNTER && type != EXPO_HISTOGRAM)
 			continue;
 		for (int j = 0; skip != NULL && skip[j] != NULL && !skipped; j++)
 			skipped = strncmp(a->key, skip[j], strlen(skip[j])) == 0;
 		if (skipped)
 			continue;
-		b = ftest_metric(cur, a->key);
+		b = expo_find(cur, a->key);
 		if (b != NULL && b->value >= a->value)
 			continue;
 		n++;

@@ -1,7 +1,7 @@
 /*
  * ftest.h - helpers for the fault-injection and metrics-correctness tests
- * (check_faults, check_prometheus), on top of itest.h: scrape and parse a
- * Prometheus text exposition, compare two scrapes, run keep-alive load from
+ * (check_faults, check_prometheus), on top of itest.h: scrape a Prometheus
+ * text exposition, compare two scrapes, run keep-alive load from
  * forked client processes that count what they got, look at processes in
  * /proc.
  *
@@ -49,46 +49,38 @@ const char *ftest_http_header(const struct ftest_http *res, const char *name,
 /* Whether something accepts TCP connections on 127.0.0.1:port. */
 bool	ftest_port_open(uint16_t port);
 
+/* ---------------------------------------------------------------- server */
+
+struct itest_server;
+/* itest_start_ex() with the metrics port on 127.0.0.1 (a free port, set
+ * in *mport) before extra (NULL-terminated, may be NULL).  0 or -1. */
+int	ftest_start_metrics(struct itest_server *s, unsigned flags,
+	    const char *const *extra, uint16_t *mport);
+
 /* ------------------------------------------------------------ exposition */
 
-#define FTEST_KEY_MAX	224
+/* Expositions are read with observd's own strict reader (exposition.h):
+ * a scrape that breaks the format fails the test that made it. */
+struct expo;
 
-struct ftest_sample {
-	char		 key[FTEST_KEY_MAX];	/* name{labels} as written */
-	double		 value;
-	bool		 counter;	/* of a counter or histogram family */
-	int		 next;		/* hash chain */
-};
-
-struct ftest_metrics {
-	int		 n, cap;
-	struct ftest_sample *s;
-	int		 hash[1024];
-};
-
-/* Parse a text format 0.0.4 exposition; 0, or -1 (malformed) with a
- * reason in err. */
-int	ftest_metrics_parse(const char *text, size_t len, struct ftest_metrics *m,
-	    char *err, size_t errlen);
 /* GET /metrics on 127.0.0.1:port (identity, text format) and parse it;
  * token (may be NULL) is sent as a bearer token.  0, or -1 with err. */
 int	ftest_scrape(uint16_t port, const char *token, int timeout_ms,
-	    struct ftest_metrics *m, char *err, size_t errlen);
-void	ftest_metrics_free(struct ftest_metrics *m);
-/* The sample with exactly this key ("name" or "name{a=\"b\",...}"). */
-const struct ftest_sample *ftest_metric(const struct ftest_metrics *m, const char *key);
-/* Its value, or -1 if absent. */
-double	ftest_value(const struct ftest_metrics *m, const char *key);
-/* Sum of the samples named name whose labels contain every one of the
- * comma-separated label pairs in match (e.g. "endpoint=\"/health\""; NULL
- * or "" matches all).  -1 if there is none. */
-double	ftest_sum(const struct ftest_metrics *m, const char *name, const char *match);
+	    struct expo *m, char *err, size_t errlen);
+/* The value of the series key ("name" or "name{a=\"b\",...}"), or -1 if
+ * absent. */
+double	ftest_value(const struct expo *m, const char *key);
+/* Sum of the samples named name whose labels include every pair of match
+ * (e.g. "endpoint=\"/health\""; NULL or "" matches all).  -1 if there is
+ * none. */
+double	ftest_sum(const struct expo *m, const char *name, const char *match);
 /*
- * Counter samples of prev that are lower (or missing) in cur, except those
- * whose key starts with one of the prefixes in skip (NULL-terminated, may
- * be NULL).  Returns how many; the first few are described in why.
+ * Samples of counter and histogram families of prev that are lower (or
+ * missing) in cur, except those whose key starts with one of the prefixes
+ * in skip (NULL-terminated, may be NULL).  Returns how many; the first few
+ * are described in why.
  */
-int	ftest_decreases(const struct ftest_metrics *prev, const struct ftest_metrics *cur,
+int	ftest_decreases(const struct expo *prev, const struct expo *cur,
 	    const char *const *skip, char *why, size_t whylen);
 
 /* ------------------------------------------------------------------ load */

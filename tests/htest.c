@@ -15,6 +15,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "observd/exposition.h"
+
 #include "htest.h"
 #include "itest.h"
 
@@ -169,93 +171,19 @@ htest_pipeline(int fd, const char *reqs, size_t len, int n, unsigned counts[6],
 	return got;
 }
 
-/* The next line of [*pp, end): its start, and its length in *llen; NULL
- * at the end. */
-static const char *
-next_line(const char **pp, const char *end, size_t *llen)
-{
-	const char *line = *pp, *nl;
-
-	if (line >= end)
-		return NULL;
-	nl = memchr(line, '\n', (size_t)(end - line));
-	*llen = nl ? (size_t)(nl - line) : (size_t)(end - line);
-	*pp = nl ? nl + 1 : end;
-	return line;
-}
-
-#define FOR_LINES(text, len, line, llen)				\
-	for (const char *p_ = (text), *line; (line = next_line(&p_, (text) + (len), &llen)) != NULL;)
-
 int
-htest_count_samples(const char *text, size_t len)
+htest_label_outside(const struct expo *m, const char *name, const char *label,
+    const char *const *allowed, char *bad, size_t badsize)
 {
-	size_t llen;
 	int n = 0;
 
-	FOR_LINES(text, len, line, llen) {
-		if (llen > 0 && line[0] != '#')
-			n++;
-	}
-	return n;
-}
-
-static bool
-is_sample_of(const char *line, size_t llen, const char *name)
-{
-	size_t nl = strlen(name);
-
-	return llen > nl && strncmp(line, name, nl) == 0 && (line[nl] == ' ' || line[nl] == '{');
-}
-
-double
-htest_metric_sum(const char *text, size_t len, const char *name)
-{
-	double sum = 0;
-	bool found = false;
-	size_t llen;
-
-	FOR_LINES(text, len, line, llen) {
-		char tmp[512];
-		const char *sp;
-
-		if (!is_sample_of(line, llen, name) || llen >= sizeof(tmp))
-			continue;
-		memcpy(tmp, line, llen);
-		tmp[llen] = '\0';
-		/* The value follows the last '}' (or the name), then an
-		 * optional timestamp. */
-		sp = strrchr(tmp, '}');
-		sp = sp ? sp + 1 : tmp + strlen(name);
-		sum += strtod(sp, NULL);
-		found = true;
-	}
-	return found ? sum : -1;
-}
-
-int
-htest_label_outside(const char *text, size_t len, const char *name,
-    const char *label, const char *const *allowed, char *bad, size_t badsize)
-{
-	char key[80];
-	size_t llen;
-	int n = 0;
-
-	snprintf(key, sizeof(key), "%s=\"", label);
-	FOR_LINES(text, len, line, llen) {
-		char tmp[512], *v, *q;
+	for (unsigned i = 0; i < m->nsamples; i++) {
+		const struct expo_sample *s = &m->samples[i];
+		const char *v = expo_label(s, label);
 		bool ok = false;
 
-		if (!is_sample_of(line, llen, name) || llen >= sizeof(tmp))
+		if (strcmp(s->name, name) != 0 || v == NULL)
 			continue;
-		memcpy(tmp, line, llen);
-		tmp[llen] = '\0';
-		if ((v = strstr(tmp, key)) == NULL)
-			continue;
-		v += strlen(key);
-		if ((q = strchr(v, '"')) == NULL)
-			continue;
-		*q = '\0';
 		for (const char *const *a = allowed; *a != NULL; a++)
 			if (strcmp(*a, v) == 0)
 				ok = true;

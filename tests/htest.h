@@ -44,15 +44,11 @@ int	htest_status_poll(int fd, struct htest_status *st);
 int	htest_pipeline(int fd, const char *reqs, size_t len, int n,
 	    unsigned counts[6], int timeout_ms);
 
-/* Prometheus text exposition: number of sample lines (not '#', not
- * empty). */
-int	htest_count_samples(const char *text, size_t len);
-/* Sum of the values of the samples of the metric called name (exactly;
- * with or without labels); -1 if there is none. */
-double	htest_metric_sum(const char *text, size_t len, const char *name);
-/* Samples of name whose label label has a value outside allowed (NULL-
- * terminated list); the first such value is copied to bad. */
-int	htest_label_outside(const char *text, size_t len, const char *name,
+/* Samples called name (in an exposition read by exposition.h) whose label
+ * label has a value outside allowed (NULL-terminated list); the first such
+ * value is copied to bad. */
+struct expo;
+int	htest_label_outside(const struct expo *m, const char *name,
 	    const char *label, const char *const *allowed, char *bad, size_t badsize);
 
 /* A field of /proc/PID/status ("Uid", "NoNewPrivs", ...) into out,

@@ -1390,6 +1390,13 @@ int
 itest_run(const char *const *args, const char *const *env, int timeout_ms,
     struct itest_run *res)
 {
+	return itest_run_program(itest_bin(), args, env, timeout_ms, res);
+}
+
+int
+itest_run_program(const char *path, const char *const *args, const char *const *env,
+    int timeout_ms, struct itest_run *res)
+{
 	const char *argv[96];
 	char out_path[PATH_MAX], err_path[PATH_MAX];
 	char *out, *err;
@@ -1398,9 +1405,9 @@ itest_run(const char *const *args, const char *const *env, int timeout_ms,
 
 	memset(res, 0, sizeof(*res));
 	res->status = res->exit_code = -1;
-	if (itest_bin() == NULL)
+	if (path == NULL)
 		return -1;
-	argv[n++] = itest_bin();
+	argv[n++] = path;
 	for (int i = 0; args != NULL && args[i] != NULL && n < 95; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
@@ -1425,6 +1432,104 @@ itest_run(const char *const *args, const char *const *env, int timeout_ms,
 	free(out);
 	free(err);
 	return rv;
+}
+
+/* --------------------------------------------------------- canned server */
+
+int
+itest_canned_start(struct itest_canned *c, const char *const *answers, int hold_ms)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t slen = sizeof(sin);
+	pid_t parent = getpid();
+	int lfd, pfd[2];
+
+	memset(c, 0, sizeof(*c));
+	c->head_fd = -1;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	if (bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(lfd, 16) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sin, &slen) < 0 || pipe2(pfd, O_CLOEXEC) < 0) {
+		close(lfd);
+		return -1;
+	}
+	fflush(NULL);
+	if ((c->pid = fork()) < 0) {
+		close(lfd);
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (c->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		if (getppid() != parent)
+			_exit(0);
+		signal(SIGPIPE, SIG_IGN);
+		close(pfd[0]);
+		for (unsigned i = 0;; i++) {
+			const char *answer = answers[0];
+			char head[8192];
+			size_t len = 0;
+			int fd = accept(lfd, NULL, NULL);
+
+			if (fd < 0)
+				_exit(1);
+			for (unsigned k = 0; answers[k] != NULL && k <= i; k++)
+				answer = answers[k];
+			while (len < sizeof(head) - 1 && (len < 4 || memcmp(head + len - 4, "\r\n\r\n", 4) != 0)) {
+				ssize_t n = read(fd, head + len, 1);
+
+				if (n <= 0)
+					break;
+				len += (size_t)n;
+			}
+			head[len++] = '\0';
+			if (write(pfd[1], head, len) != (ssize_t)len)
+				_exit(1);
+			if (answer != NULL && itest_send_all(fd, answer, strlen(answer), 5000) < 0)
+				_exit(1);
+			if (hold_ms > 0)
+				itest_sleep_ms(hold_ms);
+			close(fd);
+		}
+	}
+	close(lfd);
+	close(pfd[1]);
+	c->head_fd = pfd[0];
+	c->port = ntohs(sin.sin_port);
+	return 0;
+}
+
+const char *
+itest_canned_head(struct itest_canned *c, int timeout_ms)
+{
+	static char head[8192];
+	struct pollfd pfd = { .fd = c->head_fd, .events = POLLIN };
+	size_t len = 0;
+
+	head[0] = '\0';
+	while (len < sizeof(head) - 1 && poll(&pfd, 1, timeout_ms) == 1) {
+		if (read(c->head_fd, head + len, 1) != 1 || head[len] == '\0')
+			break;
+		len++;
+	}
+	head[len] = '\0';
+	return head;
+}
+
+void
+itest_canned_stop(struct itest_canned *c)
+{
+	if (c->pid > 0) {
+		kill(c->pid, SIGKILL);
+		waitpid(c->pid, NULL, 0);
+		c->pid = 0;
+	}
+	if (c->head_fd >= 0) {
+		close(c->head_fd);
+		c->head_fd = -1;
+	}
 }
 
 /* ------------------------------------------------------------------ JSON */
@@ -1633,6 +1738,21 @@ j_next(struct jp *j, char close)
 	return j_close(j, close) ? 0 : -1;
 }
 
+/* A member's name and the colon after it, up to its value; 0 or -1. */
+static int
+j_member(struct jp *j, char *key, size_t keylen)
+{
+	j_ws(j);
+	if (j_string(j, key, keylen) < 0)
+		return -1;
+	j_ws(j);
+	if (j->p >= j->end || *j->p != ':')
+		return -1;
+	j->p++;
+	j_ws(j);
+	return 0;
+}
+
 /* An object; top (for the outermost one only) collects its members. */
 static int
 j_object(struct jp *j, struct itest_json *top)
@@ -1644,14 +1764,8 @@ j_object(struct jp *j, struct itest_json *top)
 		const char *vstart;
 		int i = -1;
 
-		j_ws(j);
-		if (j_string(j, key, sizeof(key)) < 0)
+		if (j_member(j, key, sizeof(key)) < 0)
 			return -1;
-		j_ws(j);
-		if (j->p >= j->end || *j->p != ':')
-			return -1;
-		j->p++;
-		j_ws(j);
 		vstart = j->p;
 		if (top != NULL && top->n < ITEST_JSON_KEYS) {
 			i = top->n++;
@@ -1744,6 +1858,56 @@ itest_json_get(const struct itest_json *o, const char *key)
 	int i = j_find(o->key, o->n, key);
 
 	return i >= 0 ? o->value[i] : NULL;
+}
+
+/* In the object at j->p: the member path[0] (descending for the rest of
+ * path) into out.  1 found, 0 not there, -1 malformed. */
+static int
+j_lookup(struct jp *j, const char *const *path, char *out, size_t outlen)
+{
+	int more = j_enter(j, '}');
+
+	while (more > 0) {
+		char key[256];
+		const char *vstart;
+
+		if (j_member(j, key, sizeof(key)) < 0)
+			return -1;
+		if (strcmp(key, path[0]) == 0) {
+			if (path[1] != NULL)
+				return j->p < j->end && *j->p == '{' ? j_lookup(j, path + 1, out, outlen) : 0;
+			if (j->p < j->end && *j->p == '"')
+				return j_string(j, out, outlen) < 0 ? -1 : 1;
+			vstart = j->p;
+			if (j_value(j, NULL) < 0)
+				return -1;
+			snprintf(out, outlen, "%.*s", (int)(j->p - vstart), vstart);
+			return 1;
+		}
+		if (j_value(j, NULL) < 0)
+			return -1;
+		more = j_next(j, '}');
+	}
+	return more < 0 ? -1 : 0;
+}
+
+int
+itest_json_lookup(const char *s, size_t len, const char *const *path, char *out, size_t outlen)
+{
+	struct jp j = { s, s + len, 0, false };
+
+	/* The whole document first: valid JSON, one value. */
+	j_ws(&j);
+	if (j_value(&j, NULL) < 0)
+		return -1;
+	j_ws(&j);
+	if (j.p != j.end)
+		return -1;
+	j = (struct jp){ s, s + len, 0, false };
+	j_ws(&j);
+	if (j.p >= j.end || *j.p != '{' || path[0] == NULL)
+		return -1;
+	return j_lookup(&j, path, out, outlen) == 1 ? 0 : -1;
 }
 
 int

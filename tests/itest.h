@@ -271,6 +271,28 @@ int	itest_request(uint16_t port, int family, const char *raw, size_t len,
 int	itest_get(const struct itest_server *s, const char *path,
 	    struct itest_response *r);
 
+/* --------------------------------------------------------- canned server */
+
+/*
+ * A stand-in HTTP server on 127.0.0.1 for clients under test: a child
+ * process that answers the i-th connection with answers[i] (the last one
+ * again for later connections; NULL: say nothing), closing after hold_ms
+ * (0: at once).  It hands the request head of every connection to the
+ * test (itest_canned_head), and dies with the test.
+ */
+struct itest_canned {
+	pid_t		 pid;
+	uint16_t	 port;
+	int		 head_fd;	/* request heads, NUL-separated */
+};
+
+int	itest_canned_start(struct itest_canned *c, const char *const *answers,
+	    int hold_ms);
+/* The next request head the server received (NUL-terminated, static),
+ * waiting up to timeout_ms; "" if none. */
+const char *itest_canned_head(struct itest_canned *c, int timeout_ms);
+void	itest_canned_stop(struct itest_canned *c);
+
 /* ----------------------------------------------------------- run to exit */
 
 struct itest_run {
@@ -285,6 +307,9 @@ struct itest_run {
  * or failure to run. */
 int	itest_run(const char *const *args, const char *const *env,
 	    int timeout_ms, struct itest_run *res);
+/* The same for the program at path (absolute; NULL fails). */
+int	itest_run_program(const char *path, const char *const *args,
+	    const char *const *env, int timeout_ms, struct itest_run *res);
 
 /* ------------------------------------------------------------------ JSON */
 
@@ -304,6 +329,14 @@ struct itest_json {
 int	itest_json_parse(const char *s, size_t len, struct itest_json *o);
 /* Value of key, or NULL. */
 const char *itest_json_get(const struct itest_json *o, const char *key);
+/*
+ * The value at path (member names of nested objects, NULL-terminated) in
+ * the JSON document s[0..len), which must be valid as a whole: strings
+ * unescaped, other values as written, into out (truncated to outlen).
+ * 0, or -1 if the document is not valid JSON or has no such member.
+ */
+int	itest_json_lookup(const char *s, size_t len, const char *const *path,
+	    char *out, size_t outlen);
 
 #define ITEST_JSON_FLAT_KEYS	16
 #define ITEST_JSON_FLAT_VALUE	8192

@@ -5,7 +5,8 @@
 #     then "Default: <the same default>", and say "restart" for the
 #     settings that change only on restart;
 #   the example observd.conf must list "# key = <default>";
-# and the example, uncommented, must pass `observd -n`.
+# and the example, uncommented, must pass `observd -n`; observctl(1) must
+# document the options and commands `observctl --help` lists.
 # Run by make check from the build directory (where make generated the man
 # pages and observd.conf from their .in files with the configured paths).
 # Exit status: 0 pass, 1 fail, 77 skip, as automake expects.
@@ -89,6 +90,29 @@ sed -e 's/\\-/-/g' -e 's/\\f[BIRP]//g' "$man8" >"$tmp/man8.txt"
 for word in --check --help --version --probe SIGHUP SIGTERM NOTIFY_SOCKET LISTEN_FDS; do
 	grep -qF -- "$word" "$tmp/man8.txt" || err "observd.8: '$word' not documented"
 done
+
+# observctl(1) must document every option and command its --help lists.
+ctl=${OBSERVCTL_BIN:-./observctl}
+man1=man/observctl.1
+if [[ -x $ctl && -e $man1 ]]; then
+	sed -e 's/\\-/-/g' -e 's/\\f[BIRP]//g' "$man1" >"$tmp/man1.txt"
+	"$ctl" --help >"$tmp/ctlhelp.txt"
+	words=$(grep -oE -- '--[a-z-]+' "$tmp/ctlhelp.txt" | sort -u)
+	[[ -n $words ]] || err "observctl --help lists no options"
+	# the tag lines (the line after each .TP) name the options and commands
+	awk 'tag { print; tag = 0 } /^\.TP/ { tag = 1 }' "$tmp/man1.txt" >"$tmp/man1.tags"
+	for word in $words; do
+		grep -qE -- "(^|[ \"])$word( |\"|$)" "$tmp/man1.tags" || err "observctl.1: no entry for '$word'"
+	done
+	for word in top status snapshot; do
+		grep -qx -- ".B $word" "$tmp/man1.tags" || err "observctl.1: no entry for the command '$word'"
+	done
+	for var in OBSERVD_METRICS_PORT OBSERVD_CONFIG; do
+		grep -qF -- "$var" "$tmp/man1.txt" || err "observctl.1: '$var' not documented"
+	done
+else
+	err "observctl or $man1 not built"
+fi
 
 ((n >= 20)) || err "parsed only $n settings from --help: has its format changed?"
 echo "man_settings: $n settings checked, $fail problems"

@@ -96,6 +96,22 @@ int	config_parse_args(int argc, char **argv, struct config_cli *cli,
  */
 int	config_load(struct config *cfg, const struct config_overrides *ov,
 	    char *const *envp, char *err, size_t errlen);
+/*
+ * The same without the checks that need the system or cross settings
+ * (workers = 0 stays 0, no user lookup, the template and token files are
+ * not read): what a client of a running observd needs to find its ports
+ * and token file without the daemon's privileges.
+ */
+int	config_read(struct config *cfg, const struct config_overrides *ov,
+	    char *const *envp, char *err, size_t errlen);
+/*
+ * Read a bearer token from path: a regular file not readable by every
+ * user, holding 16..size-1 printable ASCII characters without spaces
+ * (trailing newlines dropped).  Returns 0 with token NUL-terminated and
+ * its length in *len, or -1 with the reason in err (token zeroed).
+ */
+int	config_read_token_file(const char *path, char *token, size_t size,
+	    size_t *len, char *err, size_t errlen);
 
 /* Print the option/env/key table, with defaults, to f. */
 void	config_usage(FILE *f, const char *progname);

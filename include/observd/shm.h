@@ -70,7 +70,7 @@
 #include "observd/http_response.h"
 
 #define SHM_MAGIC	UINT64_C(0x0a6473767265626f)	/* "observd\n" */
-#define SHM_VERSION	5				/* 4: regions, positions; 5: sandbox */
+#define SHM_VERSION	5				/* 4: regions, positions; 5: sandbox, last reload */
 #define SHM_ALIGN	64				/* cache line */
 #define SHM_SLOT_MAGIC	UINT64_C(0x746f6c73646273)	/* "sbdslot" */
 /*

@@ -44,7 +44,7 @@ fi
 # 0) tools, only what is missing (apt-get is slow even when there is nothing to do)
 export DEBIAN_FRONTEND=noninteractive
 missing=()
-for p in podman buildah runc debootstrap prometheus curl; do
+for p in podman buildah runc debootstrap prometheus curl tmux; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if ((${#missing[@]})); then
@@ -168,6 +168,33 @@ health=$(podman inspect "$NAME" --format '{{.State.Health.Status}}' 2>/dev/null 
 	podman inspect "$NAME" --format '{{.State.Healthcheck.Status}}')
 check "health status healthy ($health)" test "$health" = healthy
 check "logs are JSON lines on stderr" bash -c "podman logs $NAME 2>&1 | head -n 1 | grep -q '^{\"ts\":'"
+
+# observctl inside the container, as an operator would use it: it finds
+# the metrics port from the image's configuration, and top draws with
+# the image's terminal descriptions (in a tmux pane, for a terminal).
+check "podman exec observctl status: serving" \
+	bash -c "podman exec $NAME observctl status 2>>$W/podman.err | grep -q '^state:      serving$'"
+check "podman exec observctl snapshot --json" \
+	bash -c "podman exec $NAME observctl snapshot --json 2>>$W/podman.err | grep -q '\"workers_serving\":2,'"
+tmux -S "$W/tmux.sock" -f /dev/null new-session -d -s top -x 100 -y 30 \
+	"podman exec -it $NAME observctl top; echo EXIT=\$?; sleep 60"
+drew=false
+for _ in $(seq 50); do
+	tmux -S "$W/tmux.sock" capture-pane -p -t top >"$W/top.txt"
+	grep -q '^WORKER' "$W/top.txt" && grep -q '^worker 1 ' "$W/top.txt" && { drew=true; break; }
+	sleep 0.2
+done
+check "podman exec -it observctl top draws the view" $drew
+tmux -S "$W/tmux.sock" send-keys -t top q
+quit=false
+for _ in $(seq 50); do
+	tmux -S "$W/tmux.sock" capture-pane -p -t top >"$W/top.txt"
+	grep -q '^EXIT=0$' "$W/top.txt" && { quit=true; break; }
+	sleep 0.2
+done
+check "observctl top quits with q, exit 0" $quit
+if ! $drew || ! $quit; then cat "$W/top.txt"; fi
+tmux -S "$W/tmux.sock" kill-server 2>/dev/null || true
 
 # 6) stop: SIGTERM must drain and exit 0 well before podman's SIGKILL
 s=$SECONDS

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # hardening.sh - install observd into a temporary DESTDIR and check the
-# installed binary's ELF hardening with hardening-check (devscripts):
+# installed binaries' (observd, and observctl, which reads whatever a URL
+# answers) ELF hardening with hardening-check (devscripts):
 # PIE, stack protector, FORTIFY_SOURCE, read-only relocations, immediate
 # binding (full RELRO), stack clash protection.  Control-flow protection
 # (CET) is not checked (--nocfprotection): Debian 12's toolchain does not
@@ -28,17 +29,18 @@ tmp=$(mktemp -d /tmp/observd-hardening.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 make -s -C "$build" install DESTDIR="$tmp" >"$tmp.log" 2>&1 || { cat "$tmp.log" >&2; rm -f "$tmp.log"; exit 1; }
 rm -f "$tmp.log"
-bin=$(find "$tmp" -type f -name observd -perm -u+x | head -n 1)
-[[ -n $bin ]] || { echo "hardening: no installed observd under $tmp" >&2; exit 1; }
-
-rc=0
-out=$(hardening-check --nocfprotection "$bin" 2>&1) || rc=$?
-echo "${out//$tmp/\$DESTDIR}"
-# hardening-check exits non-zero on any failed check; double-check the text.
-if ((rc != 0)) || grep ': no' <<<"$out" | grep -qv '(ignored)'; then
-	echo "hardening: FAILED"
-	exit 1
-fi
+for name in observd observctl; do
+	bin=$(find "$tmp" -type f -name "$name" -perm -u+x | head -n 1)
+	[[ -n $bin ]] || { echo "hardening: no installed $name under $tmp" >&2; exit 1; }
+	rc=0
+	out=$(hardening-check --nocfprotection "$bin" 2>&1) || rc=$?
+	echo "${out//$tmp/\$DESTDIR}"
+	# hardening-check exits non-zero on any failed check; double-check the text.
+	if ((rc != 0)) || grep ': no' <<<"$out" | grep -qv '(ignored)'; then
+		echo "hardening: FAILED"
+		exit 1
+	fi
+done
 # Stack clash protection is not among hardening-check's checks: look for
 # its probes' effect instead (the flag is in the build's CFLAGS).
 if ! grep -q -- '-fstack-clash-protection' "$build/Makefile"; then
