@@ -6,9 +6,9 @@
 #
 # Two stages: "build" compiles observd, runs its unit and integration
 # suites and assembles a minimal root file system; the runtime image is that
-# file system alone: the observd binary, the shared libraries it links
-# (glibc, libevent_core, zlib — found with ldd, so nothing is listed by
-# hand), its page template and example config, passwd/group entries, and
+# file system alone: the observd binary (its page is compiled in), the
+# shared libraries it links (glibc, libevent_core, zlib — found with ldd,
+# so nothing is listed by hand), its example config, passwd/group entries, and
 # the dpkg records of those libraries so that image scanners (trivy, grype)
 # still see their Debian versions.  No shell, no package manager: there is
 # nothing to exec into and nothing to patch in place — rebuild instead.
@@ -42,8 +42,7 @@ RUN autoreconf -fi \
 RUN set -eu; \
     r=/rootfs; \
     install -D -m 0755 /staging/usr/sbin/observd "$r/usr/sbin/observd"; \
-    mkdir -p "$r/usr/share" "$r/etc"; \
-    cp -a /staging/usr/share/observd "$r/usr/share/observd"; \
+    mkdir -p "$r/etc"; \
     cp -a /staging/etc/observd "$r/etc/observd"; \
     for lib in $(ldd /staging/usr/sbin/observd | grep -o '/[^ ]*'); do \
         cp -L --parents "$lib" "$r"; \
