@@ -128,7 +128,8 @@ ci_base_image() {
 }
 
 # ci_image_build TAG LOG: build the Dockerfile (its build stage runs make
-# check); --format docker keeps HEALTHCHECK.  Layers are cached, so a
+# check; on failure the failing checks are printed); --format docker keeps
+# HEALTHCHECK.  Layers are cached, so a
 # second stage building the same tree takes seconds.  A base image pinned
 # by digest (FROM name:tag@sha256:...) cannot be verified without the
 # registry: the local build uses the name:tag ci_base_image made, and says so.
@@ -139,5 +140,10 @@ ci_image_build() {
 		sed -E 's/^(FROM[[:space:]]+[^[:space:]@]+)@sha256:[0-9a-f]{64}/\1/' Dockerfile >"$df"
 		echo "note: base image digest not verifiable offline; built FROM $CI_BASE_IMAGE as made here"
 	fi
-	ci_time podman build --format docker -f "$df" -t "$1" . >"$2" 2>&1
+	if ! ci_time podman build --format docker -f "$df" -t "$1" . >"$2" 2>&1; then
+		# make check's summary and the failing suites' logs are in the build output
+		grep -E '^(FAIL|ERROR|XPASS):|^[0-9]+%: Checks|:F:|:E:' "$2" || true
+		tail -n 30 "$2"
+		return 1
+	fi
 }
