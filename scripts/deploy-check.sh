@@ -19,7 +19,9 @@
 # `npm ci`, and Debian's prometheus (promtool) if missing. kubectl (1.30+)
 # must be on PATH. Each check prints "ok" or "FAIL" (with the tool's output);
 # the last line is "deploy-check: N passed, M failed" and the exit status is
-# non-zero if anything failed. DEPLOY_CHECK_VERBOSE=1 shows every tool's output.
+# non-zero if anything failed. DEPLOY_CHECK_VERBOSE=1 shows every tool's output;
+# DEPLOY_CHECK_NO_PLANTS=1 and DEPLOY_CHECK_NO_TEMPLATE=1 leave out the
+# planted-defect runs and the service template (quicker while editing).
 # The sh -c snippets below get their values as "$1"...: single quotes are meant.
 # shellcheck disable=SC2016
 set -euo pipefail
@@ -164,19 +166,30 @@ if ((${#rule_files[@]})); then
 fi
 
 # --- policy --------------------------------------------------------------------
-# Each policy rule counts as one check.
-node "$CACHE/policy.mjs" "$ROOT" "$RENDER" >"$WORK/policy.log" 2>&1 || true
-while IFS= read -r line; do
-	case $line in
-	"ok   "*) passed=$((passed + 1)); echo "ok   policy: ${line#ok   }" ;;
-	"FAIL "*) failed=$((failed + 1)); echo "FAIL policy: ${line#FAIL }" ;;
-	"skip "*) echo "skip policy: ${line#skip }" ;;	# visible, not counted as passed
-	"     "*) echo "$line" ;;
-	esac
-done <"$WORK/policy.log"
-grep -q '^policy: ' "$WORK/policy.log" || {
-	failed=$((failed + 1)); echo "FAIL policy script did not finish:"; sed 's/^/     /' "$WORK/policy.log"
+# count_lines WHAT LOG: each "ok"/"FAIL" line of LOG counts as one check
+# ("skip" is shown, not counted as passed); LOG must end with "WHAT: ".
+count_lines() {
+	local what=$1 log=$2 line
+	while IFS= read -r line; do
+		case $line in
+		"ok   "*) passed=$((passed + 1)); echo "ok   $what: ${line#ok   }" ;;
+		"FAIL "*) failed=$((failed + 1)); echo "FAIL $what: ${line#FAIL }" ;;
+		"skip "*) echo "skip $what: ${line#skip }" ;;
+		"     "*) echo "$line" ;;
+		esac
+	done <"$log"
+	grep -q "^$what: " "$log" || {
+		failed=$((failed + 1)); echo "FAIL $what script did not finish:"; sed 's/^/     /' "$log"
+	}
 }
+node "$CACHE/policy.mjs" "$ROOT" "$RENDER" >"$WORK/policy.log" 2>&1 || true
+count_lines policy "$WORK/policy.log"
+# Each rule must fail on the defect it is for: plant them in copies of this
+# repository's files (tests/deploy/plant.mjs, about a minute).
+if [[ $ROOT == "$REPO" && -z ${DEPLOY_CHECK_NO_PLANTS:-} ]]; then
+	node "$CACHE/plant.mjs" "$REPO" >"$WORK/plants.log" 2>&1 || true
+	count_lines plants "$WORK/plants.log"
+fi
 
 # --- dashboards and metric names -------------------------------------------------
 metrics_md=$ROOT/docs/METRICS.md
