@@ -71,14 +71,17 @@ ci_free_port() {
 
 # The machine's Debian mirror (the only registry these machines reach).
 ci_mirror() {
-	awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null ||
-		echo http://deb.debian.org/debian
+	local m
+	m=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+	echo "${m:-http://deb.debian.org/debian}"
 }
 
 # ci_debootstrap NAME [INCLUDE]: echo the path of a cached bookworm root
 # (debootstrap --variant=minbase --include=INCLUDE), making it if needed.
 ci_debootstrap() {
 	local name=$1 include=${2:-} key dir
+	# The keyring: Debian has it; elsewhere (an Ubuntu CI runner) it is a package.
+	ci_apt debootstrap debian-archive-keyring || return 1
 	key=$(printf '%s' "$include" | sha256sum | cut -c1-12)
 	dir=$CI_CACHE/$name-$key
 	mkdir -p "$CI_CACHE"
