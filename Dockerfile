@@ -6,14 +6,15 @@
 #
 # Two stages: "build" compiles observd, runs its unit and integration
 # suites and assembles a minimal root file system; the runtime image is that
-# file system alone: the observd and observctl binaries, the shared
-# libraries they link (glibc, libevent_core, zlib, ncurses — found with
-# ldd, so nothing is listed by hand), the terminal descriptions of Debian's
-# ncurses-base (for observctl top), observd's page template and example
-# config, passwd/group entries, and the dpkg records of those packages so
-# that image scanners (trivy, grype) still see their Debian versions.  No
-# shell, no package manager: nothing to patch in place — rebuild instead.
-# What there is to exec is observctl, to look at the server:
+# file system alone: the observd and observctl binaries (observd's page is
+# compiled in), the shared libraries they link (glibc, libevent_core, zlib,
+# ncurses — found with ldd, so nothing is listed by hand), the terminal
+# descriptions of Debian's ncurses-base (for observctl top), observd's
+# example config, passwd/group entries, and the dpkg records of those
+# packages so that image scanners (trivy, grype) still see their Debian
+# versions.  No shell, no package manager: nothing to patch in place —
+# rebuild instead.  What there is to exec is observctl, to look at the
+# server:
 #   podman exec -it observd observctl top        (or status, snapshot --json)
 # The health check is observd's own --probe client for the same reason.
 
@@ -34,6 +35,10 @@ COPY . .
 # Out-of-tree build: a source tree configured on the host (see
 # .dockerignore) can never leak objects or a config.status into the image.
 # QUICK: make check, not distcheck (that is CI's job on the host).
+# The suites' timeouts are sized for a quiet machine; a build shares its
+# cores with whatever else runs (as scripts/test.sh allows for).
+ARG CK_TIMEOUT_MULTIPLIER=2
+ENV CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER}
 RUN autoreconf -fi \
  && mkdir /build && cd /build \
  && /src/configure -q --prefix=/usr --sysconfdir=/etc --localstatedir=/var --enable-werror \
@@ -46,8 +51,7 @@ RUN set -eu; \
     r=/rootfs; \
     install -D -m 0755 /staging/usr/sbin/observd "$r/usr/sbin/observd"; \
     install -D -m 0755 /staging/usr/bin/observctl "$r/usr/bin/observctl"; \
-    mkdir -p "$r/usr/share" "$r/etc" "$r/lib"; \
-    cp -a /staging/usr/share/observd "$r/usr/share/observd"; \
+    mkdir -p "$r/etc" "$r/lib"; \
     cp -a /staging/etc/observd "$r/etc/observd"; \
     cp -a /lib/terminfo "$r/lib/terminfo"; \
     for lib in $( (ldd /staging/usr/sbin/observd; ldd /staging/usr/bin/observctl) | grep -o '/[^ ]*' | sort -u); do \

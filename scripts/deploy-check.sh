@@ -7,7 +7,9 @@
 # ROOT defaults to this repository; scripts/new-service.sh passes a freshly
 # instantiated service directory. ROOT is expected to hold
 #   deploy-artifacts/k8s/overlays/*/   kustomize overlays (one per environment)
-#   deploy-artifacts/argocd/           AppProject + Applications
+#   deploy-artifacts/service.env       the service's name, image, user
+#   deploy-artifacts/argocd/           AppProject + Applications (+ bootstrap/:
+#                                      the app-of-apps root)
 #   deploy-artifacts/grafana/*.json    dashboards
 #   tests/deploy/*.test.yml            promtool rule unit tests
 #   .github/workflows/*.yml, Dockerfile   (checked when present)
@@ -17,7 +19,9 @@
 # `npm ci`, and Debian's prometheus (promtool) if missing. kubectl (1.30+)
 # must be on PATH. Each check prints "ok" or "FAIL" (with the tool's output);
 # the last line is "deploy-check: N passed, M failed" and the exit status is
-# non-zero if anything failed. DEPLOY_CHECK_VERBOSE=1 shows every tool's output.
+# non-zero if anything failed. DEPLOY_CHECK_VERBOSE=1 shows every tool's output;
+# DEPLOY_CHECK_NO_PLANTS=1 and DEPLOY_CHECK_NO_TEMPLATE=1 leave out the
+# planted-defect runs and the service template (quicker while editing).
 # The sh -c snippets below get their values as "$1"...: single quotes are meant.
 # shellcheck disable=SC2016
 set -euo pipefail
@@ -116,11 +120,13 @@ else
 	check "Argo CD objects present" \
 		sh -c 'for f in "$1"/*.yaml; do cat "$f"; echo "---"; done >"$2"' _ "$ROOT/deploy-artifacts/argocd" "$RENDER/argocd.yaml"
 fi
-rendered=("$RENDER"/*.yaml)
-# The sealed-secret placeholders render fine but cannot be decrypted: say so.
-if grep -l 'AgPLACEHOLDER' "${rendered[@]}" >/dev/null 2>&1; then
-	echo "note: SealedSecret placeholders still present in: $(grep -l AgPLACEHOLDER "${rendered[@]}" | xargs -n1 basename | tr '\n' ' ')(seal real tokens: docs/SEALED_SECRETS.md)"
+# The app-of-apps root, applied once by hand (plain files, not a kustomization).
+roots=("$ROOT"/deploy-artifacts/argocd/bootstrap/*.yaml)
+if [[ -f ${roots[0]} ]]; then
+	check "Argo CD root objects present" \
+		sh -c 'out=$1; shift; for f; do cat "$f"; echo "---"; done >"$out"' _ "$RENDER/argocd-root.yaml" "${roots[@]}"
 fi
+rendered=("$RENDER"/*.yaml)
 
 # --- schemas -------------------------------------------------------------------
 check "schema: every object valid for kubernetes-models / Argo CD / prometheus-operator / sealed-secrets" \
@@ -160,18 +166,30 @@ if ((${#rule_files[@]})); then
 fi
 
 # --- policy --------------------------------------------------------------------
-# Each policy rule counts as one check.
-node "$CACHE/policy.mjs" "$ROOT" "$RENDER" >"$WORK/policy.log" 2>&1 || true
-while IFS= read -r line; do
-	case $line in
-	"ok   "*) passed=$((passed + 1)); echo "ok   policy: ${line#ok   }" ;;
-	"FAIL "*) failed=$((failed + 1)); echo "FAIL policy: ${line#FAIL }" ;;
-	"     "*) echo "$line" ;;
-	esac
-done <"$WORK/policy.log"
-grep -q '^policy: ' "$WORK/policy.log" || {
-	failed=$((failed + 1)); echo "FAIL policy script did not finish:"; sed 's/^/     /' "$WORK/policy.log"
+# count_lines WHAT LOG: each "ok"/"FAIL" line of LOG counts as one check
+# ("skip" is shown, not counted as passed); LOG must end with "WHAT: ".
+count_lines() {
+	local what=$1 log=$2 line
+	while IFS= read -r line; do
+		case $line in
+		"ok   "*) passed=$((passed + 1)); echo "ok   $what: ${line#ok   }" ;;
+		"FAIL "*) failed=$((failed + 1)); echo "FAIL $what: ${line#FAIL }" ;;
+		"skip "*) echo "skip $what: ${line#skip }" ;;
+		"     "*) echo "$line" ;;
+		esac
+	done <"$log"
+	grep -q "^$what: " "$log" || {
+		failed=$((failed + 1)); echo "FAIL $what script did not finish:"; sed 's/^/     /' "$log"
+	}
 }
+node "$CACHE/policy.mjs" "$ROOT" "$RENDER" >"$WORK/policy.log" 2>&1 || true
+count_lines policy "$WORK/policy.log"
+# Each rule must fail on the defect it is for: plant them in copies of this
+# repository's files (tests/deploy/plant.mjs, about a minute).
+if [[ $ROOT == "$REPO" && -z ${DEPLOY_CHECK_NO_PLANTS:-} ]]; then
+	node "$CACHE/plant.mjs" "$REPO" >"$WORK/plants.log" 2>&1 || true
+	count_lines plants "$WORK/plants.log"
+fi
 
 # --- dashboards and metric names -------------------------------------------------
 metrics_md=$ROOT/docs/METRICS.md
@@ -240,11 +258,16 @@ else
 	echo "skip workflow checks (no $ROOT/.github/workflows)"
 fi
 
-# --- onboarding template --------------------------------------------------------------
-# Instantiate the template and run these checks on it, so it cannot rot.
+# --- the service template -------------------------------------------------------------
+# Instantiate it for each example service (the Flask service observd
+# replaced, and one with a separate metrics port) and run these checks on
+# the result, so it keeps fitting services that are not observd.
 if [[ $ROOT == "$REPO" && -d $REPO/templates/service && -z ${DEPLOY_CHECK_NO_TEMPLATE:-} ]]; then
-	check "onboarding template: new-service.sh output passes deploy-check" \
-		"$REPO/scripts/new-service.sh" demo ghcr.io/observd/demo demo "$WORK/new-service"
+	for spec in "$REPO"/templates/service/examples/*.env; do
+		name=$(basename "$spec" .env)
+		check "service template: new-service.sh $name passes deploy-check" \
+			"$REPO/scripts/new-service.sh" "$spec" "$WORK/new-service-$name"
+	done
 fi
 
 finish

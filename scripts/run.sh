@@ -8,4 +8,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh build
 scripts/build.sh
-exec ./observd --template data/index.html.in "$@"
+exec ./observd "$@"

@@ -9,10 +9,15 @@
 #   sanitizers  every suite again against an ASan+UBSan build
 #   fuzz        each libFuzzer harness for 60 s
 #   bench       the side-by-side benchmark's smoke mode (no timing asserted)
-#   deploy      Kubernetes/Argo CD/workflow/rules checks (scripts/deploy-check.sh)
-#   container   podman build and run of the Dockerfile (as root)
+#   deploy      Kubernetes/Argo CD/workflow/rules checks, the policy's planted
+#               defects, the service template (scripts/deploy-check.sh)
+#   container   podman build and run of the Dockerfile, workers under --cpus
+#   kube        the dev overlay run by podman kube play (tests/container/kube-play.sh)
+#   systemd     observd.service under a real systemd in systemd-nspawn
+#               (tests/systemd/nspawn-check.sh)
+#   (container, kube and systemd run as root)
 #
-#   scripts/test.sh              everything (about 20 minutes on 2 cores)
+#   scripts/test.sh              everything (about 25 minutes on 2 cores)
 #   QUICK=1 scripts/test.sh      the check stage only, without distcheck
 #
 # Every stage runs even if an earlier one failed; each prints a closing
@@ -58,6 +63,8 @@ if [[ -z ${QUICK:-} ]]; then
 	stage bench tests/bench/run.sh --smoke
 	stage deploy scripts/deploy-check.sh
 	stage container tests/container/ci-container.sh
+	stage kube tests/container/kube-play.sh
+	stage systemd tests/systemd/nspawn-check.sh
 fi
 
 ((${#broken[@]})) && echo "== failed stages: ${broken[*]}"

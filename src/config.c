@@ -21,10 +21,8 @@
 
 #include "observd/config.h"
 #include "observd/sandbox.h"
+#include "observd/cpu_limit.h"
 
-#ifndef OBSERVD_DATADIR
-#define OBSERVD_DATADIR "/usr/local/share/observd"
-#endif
 #ifndef OBSERVD_SYSCONFDIR
 #define OBSERVD_SYSCONFDIR "/usr/local/etc"
 #endif
@@ -74,7 +72,7 @@ static const struct setting settings[] = {
 	{ "metrics_token_file", "OBSERVD_METRICS_TOKEN_FILE", T_STRING, F(metrics_token_file), "", 0, 0, false,
 	    "file with a bearer token required for /metrics (not world-readable)" },
 	{ "workers", "OBSERVD_WORKERS", T_UINT, F(workers), "0", 0, CONFIG_MAX_WORKERS, true,
-	    "worker processes; 0 = one per CPU" },
+	    "worker processes; 0 = one per usable CPU, within the cgroup CPU quota" },
 	{ "service_name", "SERVICE_NAME", T_STRING, F(service_name), "observd", 0, 0, false,
 	    "service name shown on / and in /health" },
 	{ "environment", "OBSERVD_ENVIRONMENT", T_STRING, F(environment), "production", 0, 0, false,
@@ -83,8 +81,8 @@ static const struct setting settings[] = {
 	    "DEBUG, INFO, WARNING or ERROR" },
 	{ "access_log", "OBSERVD_ACCESS_LOG", T_BOOL, F(access_log), "false", 0, 0, false,
 	    "log every request (JSON lines on stderr)" },
-	{ "template", "OBSERVD_TEMPLATE", T_STRING, F(template_file), OBSERVD_DATADIR "/index.html.in", 0, 0, false,
-	    "HTML template for / ({{service}}, {{version}}, {{environment}})" },
+	{ "template", "OBSERVD_TEMPLATE", T_STRING, F(template_file), "", 0, 0, false,
+	    "HTML template for / ({{service}}, {{version}}, {{environment}}); none: the built-in page" },
 	{ "user", "OBSERVD_USER", T_STRING, F(user), "nobody", 0, 0, true,
 	    "unprivileged user the workers run as when started as root" },
 	{ "allow_root", "OBSERVD_ALLOW_ROOT", T_BOOL, F(allow_root), "false", 0, 0, true,
@@ -511,7 +509,7 @@ fail:
 	return -1;
 }
 
-static int
+int
 config_read_token(struct config *cfg, char *err, size_t errlen)
 {
 	char why[CONFIG_ERR_MAX];
@@ -537,10 +535,10 @@ config_validate(struct config *cfg, char *err, size_t errlen)
 	 * master says so in its log). */
 	if (!sandbox_supported())
 		cfg->sandbox = false;
-	if (cfg->workers == 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		cfg->workers = n < 1 ? 1 : n > CONFIG_MAX_WORKERS ? CONFIG_MAX_WORKERS : (unsigned)n;
-	}
+	cfg->workers_how[0] = '\0';
+	if (cfg->workers == 0)
+		cfg->workers = cpu_workers_auto(CONFIG_MAX_WORKERS, cfg->workers_how,
+		    sizeof(cfg->workers_how));
 	if (cfg->max_header_size < cfg->max_request_line) {
 		seterr(err, errlen, "max_header_size: must be at least max_request_line (%u)",
 		    cfg->max_request_line);
@@ -554,7 +552,7 @@ config_validate(struct config *cfg, char *err, size_t errlen)
 		seterr(err, errlen, "service_name: must not be empty");
 		return -1;
 	}
-	if (access(cfg->template_file, R_OK) < 0) {
+	if (cfg->template_file[0] != '\0' && access(cfg->template_file, R_OK) < 0) {
 		seterr(err, errlen, "template: cannot read %s: %s", cfg->template_file, strerror(errno));
 		return -1;
 	}
@@ -683,6 +681,14 @@ config_parse_args(int argc, char **argv, struct config_cli *cli,
 	static const struct { char opt; const char *key; } shorts[] = {
 		{ 'c', "config" }, { 'p', "port" }, { 'w', "workers" },
 	};
+	/* The health-check client's options (not settings): --NAME VALUE or
+	 * --NAME=VALUE, into the config_cli field at offset. */
+	static const struct { const char *name, *what; size_t offset; } probe_opts[] = {
+		{ "--probe", "a URL", offsetof(struct config_cli, probe_url) },
+		{ "--probe-expect", "a text", offsetof(struct config_cli, probe_expect) },
+		{ "--probe-token-file", "a file", offsetof(struct config_cli, probe_token_file) },
+	};
+	size_t k;
 
 	memset(cli, 0, sizeof(*cli));
 	for (int i = 1; i < argc; i++) {
@@ -704,20 +710,27 @@ config_parse_args(int argc, char **argv, struct config_cli *cli,
 			cli->version = true;
 			continue;
 		}
-		if (strcmp(arg, "--probe") == 0 || strncmp(arg, "--probe=", 8) == 0) {
-			if (arg[7] == '=')
-				cli->probe_url = arg + 8;
+		for (k = 0; k < sizeof(probe_opts) / sizeof(probe_opts[0]); k++) {
+			size_t n = strlen(probe_opts[k].name);
+
+			if (strncmp(arg, probe_opts[k].name, n) == 0 && (arg[n] == '\0' || arg[n] == '='))
+				break;
+		}
+		if (k < sizeof(probe_opts) / sizeof(probe_opts[0])) {
+			const char **to = (const char **)(void *)((char *)cli + probe_opts[k].offset);
+			size_t n = strlen(probe_opts[k].name);
+
+			if (arg[n] == '=')
+				*to = arg + n + 1;
 			else if (i + 1 < argc)
-				cli->probe_url = argv[++i];
+				*to = argv[++i];
 			else {
-				seterr(err, errlen, "--probe: needs a URL");
+				seterr(err, errlen, "%s: needs %s", probe_opts[k].name, probe_opts[k].what);
 				return -1;
 			}
 			continue;
 		}
 		if (arg[0] == '-' && arg[1] != '-' && arg[1] != '\0' && arg[2] == '\0') {
-			size_t k;
-
 			for (k = 0; k < sizeof(shorts) / sizeof(shorts[0]); k++)
 				if (shorts[k].opt == arg[1])
 					break;
@@ -789,13 +802,15 @@ void
 config_usage(FILE *f, const char *progname)
 {
 	fprintf(f,
-	    "usage: %s [-nhV] [--probe URL] [--SETTING VALUE ...]\n"
+	    "usage: %s [-nhV] [--probe URL [--probe-...]] [--SETTING VALUE ...]\n"
 	    "\n"
 	    "  -n, --check      check the configuration and exit (0 = valid)\n"
 	    "  -h, --help       show this help\n"
 	    "  -V, --version    show version and build options\n"
 	    "  --probe URL      GET URL (http://host:port/path) and exit 0 on a 2xx answer\n"
-	    "                   (for container health checks)\n"
+	    "                   (for container health checks and deploy smoke tests)\n"
+	    "    --probe-expect TEXT      ... whose body contains TEXT\n"
+	    "    --probe-token-file FILE  send the bearer token in FILE (as metrics_token_file)\n"
 	    "  -c FILE, -p PORT, -w N  short for --config, --port, --workers\n"
 	    "\n"
 	    "Settings (precedence: option > environment > config file > default).\n"
@@ -819,6 +834,8 @@ void
 config_log(const struct config *cfg)
 {
 	log_info("configuration: %s", cfg->config_file[0] ? cfg->config_file : "defaults, environment and options");
+	if (cfg->workers_how[0] != '\0')
+		log_info("workers: %s", cfg->workers_how);
 	for (size_t i = 0; i < NSETTINGS; i++) {
 		const struct setting *st = &settings[i];
 		const char *field = (const char *)cfg + st->offset;

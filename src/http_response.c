@@ -363,13 +363,18 @@ http_responses_build(struct http_responses *rs, const struct config *cfg,
 	size_t head_off[CANNED_COUNT], head_len[CANNED_COUNT];
 	size_t body_off[CANNED_COUNT], body_len[CANNED_COUNT];
 	size_t common_off, common_len, tlen, plen;
-	char *tmpl, *page, common[256];
+	const char *tmpl = (const char *)http_default_page;
+	char *file = NULL, *page, common[256];
 
 	memset(rs, 0, sizeof(*rs));
-	if ((tmpl = template_read(cfg->template_file, &tlen, err, errlen)) == NULL)
-		return -1;
+	tlen = http_default_page_len;
+	if (cfg->template_file[0] != '\0') {
+		if ((file = template_read(cfg->template_file, &tlen, err, errlen)) == NULL)
+			return -1;
+		tmpl = file;
+	}
 	page = http_template_render(tmpl, tlen, cfg, &plen, err, errlen);
-	free(tmpl);
+	free(file);
 	if (page == NULL)
 		return -1;
 

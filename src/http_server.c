@@ -2,7 +2,7 @@
  * http_server.c - HTTP/1.1 connections on libevent's core event loop, for
  * the workers and the aggregator alike (see http_server.h).
  *
- * Shape of the hot path (DESIGN.md §4 has the measurements behind it):
+ * Shape of the hot path (docs/BENCHMARKS.md has the measurements behind it):
  * one persistent EV_READ event per connection; read(2) into a per-process
  * buffer; parse every complete request head in it; append each response
  * to a per-process output buffer; one write(2) for all of them.  Write

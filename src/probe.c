@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "observd/clock.h"
+#include "observd/config.h"
 #include "observd/probe.h"
 
 #define PROBE_LINE_MAX		1024	/* a chunk-size or trailer line */
@@ -531,8 +532,10 @@ out_close:
 /* ------------------------------------------------------------- --probe */
 
 int
-probe_run(const char *url)
+probe_run(const char *url, const char *expect, const char *token_file)
 {
+	static struct config tcfg;	/* only its token fields */
+	char why[CONFIG_ERR_MAX];
 	struct probe_request req = {
 		.url = url,
 		.user_agent = "observd-probe",
@@ -540,10 +543,27 @@ probe_run(const char *url)
 		.max_body = PROBE_MAX_BODY,
 	};
 	struct probe_response res;
-	int ok = probe_fetch(&req, &res) == 0 && res.status >= 200 && res.status <= 299;
+	int ok;
 
+	if (token_file != NULL) {
+		/* The same rules as the server's metrics_token_file. */
+		snprintf(tcfg.metrics_token_file, sizeof(tcfg.metrics_token_file), "%s", token_file);
+		if (config_read_token(&tcfg, why, sizeof(why)) < 0) {
+			fprintf(stderr, "observd: probe %s: %s\n", url, why);
+			return 1;
+		}
+		req.token = tcfg.metrics_token;
+	}
+	ok = probe_fetch(&req, &res) == 0 && res.status >= 200 && res.status <= 299;
+	explicit_bzero(tcfg.metrics_token, sizeof(tcfg.metrics_token));
 	if (!ok && res.error == PROBE_OK)
 		snprintf(res.why, sizeof(res.why), "status %d", res.status);
+	else if (ok && expect != NULL &&
+	    (res.body == NULL || memmem(res.body, res.body_len, expect, strlen(expect)) == NULL)) {
+		snprintf(res.why, sizeof(res.why), "status %d, but the body lacks \"%.80s\"",
+		    res.status, expect);
+		ok = 0;
+	}
 	if (!ok)
 		fprintf(stderr, "observd: probe %s: %s\n", url, res.why);
 	probe_response_free(&res);

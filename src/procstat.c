@@ -20,9 +20,7 @@
 #include "observd/clock.h"
 #include "observd/procstat.h"
 
-/* Read a small /proc file whole into buf (NUL-terminated).  Returns the
- * length, or -1 with errno. */
-static ssize_t
+ssize_t
 procstat_slurp(const char *path, char *buf, size_t size)
 {
 	size_t off = 0;

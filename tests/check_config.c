@@ -27,6 +27,7 @@
 
 #include "itest.h"
 #include "observd/config.h"
+#include "observd/cpu_limit.h"
 #include "observd/log.h"
 #include "observd/sandbox.h"
 
@@ -390,17 +391,200 @@ START_TEST(test_defaults)
 }
 END_TEST
 
+/* workers = 0 resolves to what cpu_workers_auto() finds on this machine
+ * (its cgroup reading is tested with fake trees below) and says how;
+ * a number given is taken as it is. */
 START_TEST(test_workers_zero_resolves)
 {
 	struct config cfg;
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	char how[CONFIG_ERR_MAX];
+	unsigned want = cpu_workers_auto(CONFIG_MAX_WORKERS, how, sizeof(how));
 
 	load_ok(&cfg, ARGS("-w", "0"), NOARGS);
-	if (ncpu < 1)
-		ncpu = 1;
-	if (ncpu > CONFIG_MAX_WORKERS)
-		ncpu = CONFIG_MAX_WORKERS;
-	ck_assert_uint_eq(cfg.workers, (unsigned)ncpu);
+	ck_assert_uint_eq(cfg.workers, want);
+	ck_assert_uint_ge(cfg.workers, 1);
+	ck_assert_msg(strncmp(cfg.workers_how, how, strlen(how)) == 0, "how '%s', want '%s'",
+	    cfg.workers_how, how);
+	load_ok(&cfg, ARGS("-w", "3"), NOARGS);
+	ck_assert_uint_eq(cfg.workers, 3);
+	ck_assert_str_eq(cfg.workers_how, "");
+}
+END_TEST
+
+/* -------------------------------------------------- cgroup CPU quota */
+
+/* Files of a fake system under the test directory: "path=content" lines
+ * (content's "\n" are newlines); "path/" makes a directory. */
+struct cgfile {
+	const char	*path;
+	const char	*content;
+};
+
+static void
+fake_tree(const struct cgfile *files)
+{
+	for (; files->path != NULL; files++) {
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%s/%s", tdir, files->path);
+		for (char *p = path + strlen(tdir) + 1; (p = strchr(p, '/')) != NULL; p++) {
+			*p = '\0';
+			ck_assert_msg(mkdir(path, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", path,
+			    strerror(errno));
+			*p = '/';
+		}
+		if (files->content != NULL)
+			write_file(files->path, files->content, 0644);
+	}
+}
+
+#define MOUNT_V2	"30 25 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw\n"
+#define MOUNT_V2_HYBRID	"31 25 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw,nsdelegate\n"
+#define MOUNT_V1_CPU	"32 25 0:28 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"
+#define MOUNT_V1_CPUSET	"34 25 0:31 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset\n"
+#define MOUNT_V1_MEM	"33 25 0:29 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
+#define MOUNT_ROOT	"22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+
+static const struct cgqrow {
+	const char	*name;
+	struct cgfile	 files[8];	/* up to 7, then { NULL } */
+	int		 ret;		/* of cpu_quota_read */
+	uint64_t	 quota, period;
+	int		 version;
+	const char	*dir;		/* under the test directory */
+	unsigned	 ncpu, workers;	/* cpu_workers_choose(ncpu, ...) */
+} cgqrows[] = {
+	{ "v2, cgroup namespace: the mount is our cgroup",
+	  { { "proc/self/cgroup", "0::/\n" }, { "proc/self/mountinfo", MOUNT_ROOT MOUNT_V2 },
+	    { "sys/fs/cgroup/cpu.max", "25000 100000\n" }, { NULL, NULL } },
+	  1, 25000, 100000, 2, "/sys/fs/cgroup", 8, 1 },
+	{ "v2, a pod's quota above the container's unlimited cgroup binds",
+	  { { "proc/self/cgroup", "0::/kubepods/pod1/c1\n" }, { "proc/self/mountinfo", MOUNT_ROOT MOUNT_V2 },
+	    { "sys/fs/cgroup/kubepods/pod1/c1/cpu.max", "max 100000\n" },
+	    { "sys/fs/cgroup/kubepods/pod1/cpu.max", "150000 100000\n" },
+	    { "sys/fs/cgroup/kubepods/cpu.max", "max 100000\n" }, { NULL, NULL } },
+	  1, 150000, 100000, 2, "/sys/fs/cgroup/kubepods/pod1", 8, 2 },
+	{ "v2, the tightest of two quotas wins: 1.5 CPUs in 150000/100000, not 2 in 100000/50000",
+	  { { "proc/self/cgroup", "0::/a/b\n" }, { "proc/self/mountinfo", MOUNT_V2 },
+	    { "sys/fs/cgroup/a/b/cpu.max", "150000 100000\n" },
+	    { "sys/fs/cgroup/a/cpu.max", "100000 50000\n" }, { NULL, NULL } },
+	  1, 150000, 100000, 2, "/sys/fs/cgroup/a/b", 16, 2 },
+	{ "v2, no quota anywhere: one per usable CPU",
+	  { { "proc/self/cgroup", "0::/system.slice/observd.service\n" },
+	    { "proc/self/mountinfo", MOUNT_ROOT MOUNT_V2 },
+	    { "sys/fs/cgroup/system.slice/observd.service/cpu.max", "max 100000\n" },
+	    { "sys/fs/cgroup/system.slice/cpu.max", "max 100000\n" }, { NULL, NULL } },
+	  0, 0, 0, 0, NULL, 3, 3 },
+	{ "v1 on a host: mount root /, path below it",
+	  { { "proc/self/cgroup", "6:cpuset:/docker/abc\n5:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n0::/\n" },
+	    { "proc/self/mountinfo", MOUNT_ROOT MOUNT_V1_CPUSET MOUNT_V1_MEM MOUNT_V1_CPU MOUNT_V2_HYBRID },
+	    { "sys/fs/cgroup/cpu,cpuacct/docker/abc/cpu.cfs_quota_us", "50000\n" },
+	    { "sys/fs/cgroup/cpu,cpuacct/docker/abc/cpu.cfs_period_us", "100000\n" },
+	    { "sys/fs/cgroup/cpu,cpuacct/docker/cpu.cfs_quota_us", "-1\n" },
+	    { "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us", "-1\n" }, { NULL, NULL } },
+	  1, 50000, 100000, 1, "/sys/fs/cgroup/cpu,cpuacct/docker/abc", 4, 1 },
+	{ "v1 in a container: the runtime mounted our own cgroup (root = path)",
+	  { { "proc/self/cgroup", "4:cpu,cpuacct:/libpod_parent/libpod-1\n" },
+	    { "proc/self/mountinfo", MOUNT_ROOT
+	      "40 39 0:28 /libpod_parent/libpod-1 /sys/fs/cgroup/cpu,cpuacct ro - cgroup cgroup rw,cpuacct,cpu\n" },
+	    { "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us", "250000\n" },
+	    { "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us", "100000\n" }, { NULL, NULL } },
+	  1, 250000, 100000, 1, "/sys/fs/cgroup/cpu,cpuacct", 8, 3 },
+	{ "v1, the mount shows the pod's cgroup: ours is below its root",
+	  { { "proc/self/cgroup", "4:cpu,cpuacct:/kubepods/pod1/c1\n" },
+	    { "proc/self/mountinfo", MOUNT_ROOT
+	      "40 39 0:28 /kubepods/pod1 /sys/fs/cgroup/cpu,cpuacct ro - cgroup cgroup rw,cpu,cpuacct\n" },
+	    { "sys/fs/cgroup/cpu,cpuacct/c1/cpu.cfs_quota_us", "50000\n" },
+	    { "sys/fs/cgroup/cpu,cpuacct/c1/cpu.cfs_period_us", "100000\n" },
+	    { "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us", "150000\n" },
+	    { "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us", "100000\n" }, { NULL, NULL } },
+	  1, 50000, 100000, 1, "/sys/fs/cgroup/cpu,cpuacct/c1", 8, 1 },
+	{ "v1 quota above the usable CPUs: the CPUs bind",
+	  { { "proc/self/cgroup", "1:cpu:/x\n" },
+	    { "proc/self/mountinfo", "41 1 0:30 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n" },
+	    { "sys/fs/cgroup/cpu/x/cpu.cfs_quota_us", "250000\n" },
+	    { "sys/fs/cgroup/cpu/x/cpu.cfs_period_us", "100000\n" }, { NULL, NULL } },
+	  1, 250000, 100000, 1, "/sys/fs/cgroup/cpu/x", 2, 2 },
+	{ "v1 quota -1: none",
+	  { { "proc/self/cgroup", "1:cpu:/\n" },
+	    { "proc/self/mountinfo", "41 1 0:30 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n" },
+	    { "sys/fs/cgroup/cpu/cpu.cfs_quota_us", "-1\n" }, { NULL, NULL } },
+	  0, 0, 0, 0, NULL, 2, 2 },
+	{ "hybrid: the cpu controller is in v1, not in the unified hierarchy",
+	  { { "proc/self/cgroup", "2:cpu:/s\n0::/s\n" },
+	    { "proc/self/mountinfo", MOUNT_V2_HYBRID
+	      "41 1 0:30 / /sys/fs/cgroup/cpu rw shared:9 - cgroup cgroup rw,cpu\n" },
+	    { "sys/fs/cgroup/unified/s/cpu.max", "10000 100000\n" },
+	    { "sys/fs/cgroup/cpu/s/cpu.cfs_quota_us", "200000\n" },
+	    { "sys/fs/cgroup/cpu/s/cpu.cfs_period_us", "100000\n" }, { NULL, NULL } },
+	  1, 200000, 100000, 1, "/sys/fs/cgroup/cpu/s", 4, 2 },
+	{ "a mount point with an escaped space",
+	  { { "proc/self/cgroup", "0::/\n" },
+	    { "proc/self/mountinfo", "30 25 0:26 / /sys/fs/c\\040g rw - cgroup2 cgroup2 rw\n" },
+	    { "sys/fs/c g/cpu.max", "50000 100000" }, { NULL, NULL } },
+	  1, 50000, 100000, 2, "/sys/fs/c g", 2, 1 },
+	{ "v2, a malformed cpu.max is an error, not a limit",
+	  { { "proc/self/cgroup", "0::/\n" }, { "proc/self/mountinfo", MOUNT_V2 },
+	    { "sys/fs/cgroup/cpu.max", "lots\n" }, { NULL, NULL } },
+	  -1, 0, 0, 0, NULL, 2, 2 },
+	{ "no cgroup file system mounted",
+	  { { "proc/self/cgroup", "0::/\n" }, { "proc/self/mountinfo", MOUNT_ROOT }, { NULL, NULL } },
+	  -1, 0, 0, 0, NULL, 4, 4 },
+	{ "no /proc at all",
+	  { { "sys/", NULL }, { NULL, NULL } },
+	  -1, 0, 0, 0, NULL, 1, 1 },
+};
+
+START_TEST(test_cgroup_quota)
+{
+	const struct cgqrow *r = &cgqrows[_i];
+	struct cpu_quota q;
+	char why[256] = "", how[CONFIG_ERR_MAX], want_dir[PATH_MAX];
+	int ret;
+
+	fake_tree(r->files);
+	ret = cpu_quota_read(tdir, &q, why, sizeof(why));
+	ck_assert_msg(ret == r->ret, "%s: returned %d (%s), want %d", r->name, ret, why, r->ret);
+	if (ret < 0)
+		ck_assert_msg(why[0] != '\0', "%s: no reason given", r->name);
+	if (ret == 1) {
+		ck_assert_msg(q.quota_us == r->quota && q.period_us == r->period && q.cgroup_version == r->version,
+		    "%s: %llu/%llu v%d, want %llu/%llu v%d", r->name, (unsigned long long)q.quota_us,
+		    (unsigned long long)q.period_us, q.cgroup_version, (unsigned long long)r->quota,
+		    (unsigned long long)r->period, r->version);
+		snprintf(want_dir, sizeof(want_dir), "%s%s", tdir, r->dir);
+		ck_assert_str_eq(q.dir, want_dir);
+	}
+	ck_assert_uint_eq(cpu_workers_choose(r->ncpu, ret == 1 ? &q : NULL, CONFIG_MAX_WORKERS, how,
+	    sizeof(how)), r->workers);
+	if (ret == 1)
+		ck_assert_msg(strstr(how, "rounded up") && strstr(how, q.dir), "%s: how '%s'", r->name, how);
+	else
+		ck_assert_msg(strstr(how, "no cgroup CPU quota") != NULL, "%s: how '%s'", r->name, how);
+}
+END_TEST
+
+START_TEST(test_cpu_workers_choose)
+{
+	struct cpu_quota q = { .quota_us = 1, .period_us = 100000, .cgroup_version = 2, .dir = "/x" };
+	char how[CONFIG_ERR_MAX];
+
+	/* a sliver of a CPU still gets one worker */
+	ck_assert_uint_eq(cpu_workers_choose(4, &q, CONFIG_MAX_WORKERS, how, sizeof(how)), 1);
+	/* exactly 2 CPUs: 2, not 3 */
+	q.quota_us = 200000;
+	ck_assert_uint_eq(cpu_workers_choose(4, &q, CONFIG_MAX_WORKERS, how, sizeof(how)), 2);
+	q.quota_us = 200001;
+	ck_assert_uint_eq(cpu_workers_choose(4, &q, CONFIG_MAX_WORKERS, how, sizeof(how)), 3);
+	/* no CPU count known: still one */
+	ck_assert_uint_eq(cpu_workers_choose(0, NULL, CONFIG_MAX_WORKERS, how, sizeof(how)), 1);
+	/* a big machine is capped at the maximum, and says so */
+	ck_assert_uint_eq(cpu_workers_choose(200, NULL, CONFIG_MAX_WORKERS, how, sizeof(how)),
+	    CONFIG_MAX_WORKERS);
+	ck_assert_msg(strstr(how, "capped at") != NULL, "how '%s'", how);
+	q.quota_us = 100 * 100000ULL;
+	ck_assert_uint_eq(cpu_workers_choose(128, &q, CONFIG_MAX_WORKERS, how, sizeof(how)),
+	    CONFIG_MAX_WORKERS);
 }
 END_TEST
 
@@ -826,7 +1010,6 @@ static const struct vrow vrows[] = {
 	{ { "--service-name", "" }, "service_name: must not be empty", NULL },
 	{ { "--service-name=" }, "service_name: must not be empty", NULL },
 	{ { "--template", "$D/none.html" }, "template: cannot read $D/none.html", "No such file" },
-	{ { "--template", "" }, "template: cannot read", NULL },
 };
 
 START_TEST(test_validation_errors)
@@ -859,6 +1042,11 @@ START_TEST(test_template_from_env_and_file)
 	    err, sizeof(err)), 0);
 	ck_assert_str_eq(cfg.template_file, tpath("tmpl2.html"));
 	load_fail(ARGS("-c", conf), NOARGS, false, "template: cannot read /nonexistent/x.html", NULL, NULL);
+	/* unset, or set empty: the built-in page, no file needed */
+	ck_assert_int_eq(load_ex(&cfg, NOARGS, NOARGS, false, err, sizeof(err)), 0);
+	ck_assert_str_eq(cfg.template_file, "");
+	ck_assert_int_eq(load_ex(&cfg, ARGS("-c", conf, "--template", ""), NOARGS, false, err, sizeof(err)), 0);
+	ck_assert_str_eq(cfg.template_file, "");
 }
 END_TEST
 
@@ -1021,6 +1209,9 @@ static const struct argrow argbad[] = {
 	{ { "-c" }, "option '-c' needs a value" },
 	{ { "-w" }, "option '-w' needs a value" },
 	{ { "--probe" }, "--probe: needs a URL" },
+	{ { "--probe", "u", "--probe-expect" }, "--probe-expect: needs a text" },
+	{ { "--probe-token-file" }, "--probe-token-file: needs a file" },
+	{ { "--probex", "u" }, "unknown option '--probex'" },
 	{ { "--no-port" }, "unknown option '--no-port'" },
 	{ { "--no-access-log=yes" }, "unknown option '--no-access-log'" },
 	{ { "--no-" }, "unknown option '--no-'" },
@@ -1075,6 +1266,14 @@ START_TEST(test_args_good)
 	ck_assert_int_eq(cli.overrides.count, 0);
 	ck_assert_int_eq(parse(&cli, ARGS("--probe=http://[::1]:1/ready"), err, sizeof(err)), 0);
 	ck_assert_str_eq(cli.probe_url, "http://[::1]:1/ready");
+	ck_assert_ptr_null(cli.probe_expect);
+	ck_assert_ptr_null(cli.probe_token_file);
+	ck_assert_int_eq(parse(&cli, ARGS("--probe-expect=a b", "--probe", "u", "--probe-token-file", "/t"),
+	    err, sizeof(err)), 0);
+	ck_assert_str_eq(cli.probe_url, "u");
+	ck_assert_str_eq(cli.probe_expect, "a b");
+	ck_assert_str_eq(cli.probe_token_file, "/t");
+	ck_assert_int_eq(cli.overrides.count, 0);
 
 	ck_assert_int_eq(parse(&cli, ARGS("-c", "/x.conf", "-p", "81", "-w", "2"), err, sizeof(err)), 0);
 	ck_assert_int_eq(cli.overrides.count, 3);
@@ -1403,6 +1602,12 @@ config_suite(void)
 	tcase_add_test(tc, test_negated_bool_option);
 	tcase_add_loop_test(tc, test_bad_value, 0, NELEM(badrows));
 	tcase_add_test(tc, test_empty_env_value_is_an_error);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("cpu_limit");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, test_cgroup_quota, 0, NELEM(cgqrows));
+	tcase_add_test(tc, test_cpu_workers_choose);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("precedence");

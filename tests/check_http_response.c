@@ -606,6 +606,37 @@ START_TEST(test_build_real_template)
 }
 END_TEST
 
+/* No template configured: the page compiled in, which is the repository's
+ * template rendered the same way. */
+START_TEST(test_build_builtin_page)
+{
+	const char *env = getenv("OBSERVD_TEMPLATE_DEFAULT");
+	const char *const vars[] = { "--service-name", "A&B", "--environment", "prod" };
+	struct config cfg, fcfg;
+	struct http_responses rs, fs;
+	const struct http_canned_response *p, *fp;
+	char err[512];
+
+	ck_assert_uint_gt(http_default_page_len, 100);
+	ck_assert_ptr_nonnull(memmem(http_default_page, http_default_page_len, "{{service}}", 11));
+	load_cfg(&cfg, ARGS("--template", "", vars[0], vars[1], vars[2], vars[3]), NOARGS);
+	ck_assert_str_eq(cfg.template_file, "");
+	ck_assert_msg(http_responses_build(&rs, &cfg, err, sizeof(err)) == 0, "%s", err);
+	check_responses(&rs, &cfg);
+	p = &rs.canned[CANNED_PAGE];
+	ck_assert_ptr_nonnull(memmem(p->body, p->body_len, "<h1>A&amp;B</h1>", 16));
+	ck_assert_ptr_null(memmem(p->body, p->body_len, "{{", 2));
+	ck_assert_msg(env != NULL, "OBSERVD_TEMPLATE_DEFAULT (data/index.html.in) not set");
+	load_cfg(&fcfg, ARGS("--template", env, vars[0], vars[1], vars[2], vars[3]), NOARGS);
+	ck_assert_msg(http_responses_build(&fs, &fcfg, err, sizeof(err)) == 0, "%s", err);
+	fp = &fs.canned[CANNED_PAGE];
+	ck_assert_uint_eq(p->body_len, fp->body_len);
+	ck_assert(memcmp(p->body, fp->body, p->body_len) == 0);
+	http_responses_free(&rs);
+	http_responses_free(&fs);
+}
+END_TEST
+
 START_TEST(test_build_errors)
 {
 	struct config cfg;
@@ -785,6 +816,7 @@ http_response_suite(void)
 	tcase_add_test(tc, test_build_escaped_service_name);
 	tcase_add_test(tc, test_build_two_sets);
 	tcase_add_test(tc, test_build_real_template);
+	tcase_add_test(tc, test_build_builtin_page);
 	tcase_add_test(tc, test_build_errors);
 	suite_add_tcase(s, tc);
 

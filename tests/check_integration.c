@@ -25,6 +25,7 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <sys/prctl.h>
@@ -280,6 +281,63 @@ START_TEST(test_template_escaped)
 	ck_assert_str_eq(r1.body, "<p>&lt;b&gt;&amp;co|" PACKAGE_VERSION "|e&#39;v&quot;x</p>\n");
 	get(&srv, "/health", &r1);
 	ck_assert_str_eq(r1.body, "{\"status\":\"healthy\",\"service\":\"<b>&co\"}");
+}
+END_TEST
+
+/* No template configured: the page compiled into the binary, so that an
+ * uninstalled build serves / (the build tree has no $datadir). */
+START_TEST(test_builtin_page)
+{
+	start(&srv, ITEST_NO_TEMPLATE, ARGS("--service-name", "built<in>"), NULL);
+	get(&srv, "/", &r1);
+	ck_assert_int_eq(r1.status, 200);
+	ck_assert_msg(strstr(r1.body, "<h1>built&lt;in&gt;</h1>") != NULL, "body: %s", r1.body);
+	ck_assert_msg(strstr(r1.body, "{{") == NULL, "unrendered placeholder: %s", r1.body);
+}
+END_TEST
+
+/* observd --probe, the client of HEALTHCHECKs and deploy smoke tests:
+ * 2xx or not, a text the body must hold, a bearer token from a file. */
+START_TEST(test_probe)
+{
+	static const char tok[] = "probe-token-0123456789";
+	const char *token = itest_write_file("token", tok), *loose = itest_write_file("loose", tok);
+	uint16_t mport = itest_free_port();
+	char mp[8], app[64], health[64], metrics[64], nope[64];
+	struct itest_run res;
+	const struct { const char *what; const char *const *args; int code; const char *err; } rows[] = {
+		{ "health", ARGS("--probe", health), 0, NULL },
+		{ "404", ARGS("--probe", nope), 1, "status 404" },
+		{ "metrics without the token", ARGS("--probe", metrics), 1, "status 401" },
+		{ "metrics with it", ARGS("--probe", metrics, "--probe-token-file", token), 0, NULL },
+		{ "metrics holding a family", ARGS("--probe", metrics, "--probe-token-file", token,
+		    "--probe-expect", "app_requests_total{"), 0, NULL },
+		{ "metrics lacking a text", ARGS("--probe", metrics, "--probe-token-file", token,
+		    "--probe-expect", "no_such_family"), 1, "lacks \"no_such_family\"" },
+		{ "the page, --option=value", ARGS(app, "--probe-expect=<h1>observd</h1>"), 0, NULL },
+		{ "a world-readable token file", ARGS("--probe", metrics, "--probe-token-file", loose), 1,
+		    "readable by every user" },
+		{ "a closed port", ARGS("--probe", "http://127.0.0.1:1/health"), 1, "probe http://127.0.0.1:1/health" },
+		{ "--probe-expect alone", ARGS("--probe-expect", "x"), 2, "go with --probe" },
+	};
+
+	ck_assert_int_eq(chmod(token, 0600), 0);
+	ck_assert_int_eq(chmod(loose, 0644), 0);
+	snprintf(mp, sizeof(mp), "%u", mport);
+	start(&srv, 0, ARGS("--metrics-port", mp, "--metrics-listen", "127.0.0.1", "--metrics-token-file", token),
+	    NULL);
+	snprintf(app, sizeof(app), "--probe=http://127.0.0.1:%u/", srv.port);
+	snprintf(health, sizeof(health), "http://127.0.0.1:%u/health", srv.port);
+	snprintf(nope, sizeof(nope), "http://127.0.0.1:%u/nope", srv.port);
+	snprintf(metrics, sizeof(metrics), "http://127.0.0.1:%u/metrics", mport);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		ck_assert_msg(itest_run(rows[i].args, NULL, 10000, &res) == 0, "%s: did not finish", rows[i].what);
+		ck_assert_msg(res.exit_code == rows[i].code, "%s: exit %d, want %d; stderr: %s", rows[i].what,
+		    res.exit_code, rows[i].code, res.err);
+		if (rows[i].err != NULL)
+			ck_assert_msg(strstr(res.err, rows[i].err) != NULL, "%s: stderr '%s' lacks '%s'",
+			    rows[i].what, res.err, rows[i].err);
+	}
 }
 END_TEST
 
@@ -1745,6 +1803,8 @@ integration_suite(void)
 	tcase_add_test(tc, test_routes);
 	tcase_add_test(tc, test_head);
 	tcase_add_test(tc, test_template_escaped);
+	tcase_add_test(tc, test_builtin_page);
+	tcase_add_test(tc, test_probe);
 	tcase_add_test(tc, test_server_tokens);
 	suite_add_tcase(s, tc);
 

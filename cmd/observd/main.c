@@ -41,7 +41,11 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (cli.probe_url != NULL)
-		return probe_run(cli.probe_url);
+		return probe_run(cli.probe_url, cli.probe_expect, cli.probe_token_file);
+	if (cli.probe_expect != NULL || cli.probe_token_file != NULL) {
+		fprintf(stderr, "observd: --probe-expect and --probe-token-file go with --probe\n");
+		return EXIT_CONFIG;
+	}
 
 	if (config_load(&cfg, &cli.overrides, environ, err, sizeof(err)) < 0) {
 		if (cli.test_only) {

@@ -35,12 +35,12 @@ struct config {
 	bool		 app_metrics;		/* serve /metrics on the app port too */
 	bool		 app_metrics_all;	/* ... with every family, not only app_* */
 	char		 metrics_token_file[PATH_MAX];
-	unsigned	 workers;		/* 0 in the file/env: one per CPU */
+	unsigned	 workers;		/* 0 in the file/env: one per usable CPU */
 	char		 service_name[128];
 	char		 environment[64];
 	enum log_level	 log_level;
 	bool		 access_log;
-	char		 template_file[PATH_MAX];
+	char		 template_file[PATH_MAX];	/* "": the built-in page */
 	char		 user[64];		/* drop to this user when started as root */
 	bool		 allow_root;		/* serve as root if user resolves to 0 */
 	bool		 server_tokens;		/* version in the Server header */
@@ -57,6 +57,7 @@ struct config {
 	/* Derived by config_load(), not settable. */
 	char		 metrics_token[256];	/* contents of metrics_token_file */
 	size_t		 metrics_token_len;
+	char		 workers_how[PATH_MAX + 256];	/* how workers = 0 was resolved */
 	bool		 drop_privileges;	/* started as root with a user set */
 	uid_t		 uid;
 	gid_t		 gid;
@@ -76,6 +77,8 @@ struct config_cli {
 	bool		 help;		/* -h, --help */
 	bool		 version;	/* -V, --version */
 	const char	*probe_url;	/* --probe URL: health check client mode */
+	const char	*probe_expect;	/* --probe-expect TEXT: the body must hold it */
+	const char	*probe_token_file; /* --probe-token-file FILE: bearer token */
 	struct config_overrides overrides;
 };
 
@@ -112,6 +115,13 @@ int	config_read(struct config *cfg, const struct config_overrides *ov,
  */
 int	config_read_token_file(const char *path, char *token, size_t size,
 	    size_t *len, char *err, size_t errlen);
+
+/* Read cfg->metrics_token_file ("": none) into cfg->metrics_token and
+ * metrics_token_len.  The file must be a regular file (or a symlink to
+ * one, as Kubernetes mounts Secrets), not readable by "other", and hold
+ * 16-255 printable ASCII characters without spaces (a trailing newline is
+ * dropped).  Returns 0, or -1 with "metrics_token_file: why" in err. */
+int	config_read_token(struct config *cfg, char *err, size_t errlen);
 
 /* Print the option/env/key table, with defaults, to f. */
 void	config_usage(FILE *f, const char *progname);

@@ -134,4 +134,9 @@ const char *http_date_line(size_t *len);
 size_t	http_response_write(char *out, const struct http_canned_response *r,
 	    bool head_only, bool closing, bool keep_alive_10);
 
+/* The default page template (data/index.html.in), compiled in: served
+ * when no template file is configured. */
+extern const unsigned char http_default_page[];
+extern const size_t http_default_page_len;
+
 #endif /* OBSERVD_HTTP_RESPONSE_H */

@@ -86,8 +86,11 @@ int	probe_reader_feed(struct probe_reader *r, const char *data, size_t len,
 	    struct probe_response *res);
 void	probe_reader_free(struct probe_reader *r);
 
-/* observd --probe: GET url with a PROBE_TIMEOUT_MS deadline.  Returns 0
- * on a 2xx answer, 1 otherwise (reason on stderr). */
-int	probe_run(const char *url);
+/* observd --probe: GET url with a PROBE_TIMEOUT_MS deadline, sending the
+ * bearer token read from token_file (NULL: none; the file is checked like
+ * metrics_token_file).  Returns 0 on a 2xx answer whose body contains
+ * expect (NULL: anything), 1 otherwise (reason on stderr).  A deploy
+ * smoke test, with no shell or curl in the image, is a few of these. */
+int	probe_run(const char *url, const char *expect, const char *token_file);
 
 #endif /* OBSERVD_PROBE_H */

@@ -47,6 +47,10 @@ struct procstat {
 	bool			 stop;
 };
 
+/* Read a small file (/proc, /sys) whole into buf, NUL-terminated.  Returns
+ * the length, or -1 with errno. */
+ssize_t	procstat_slurp(const char *path, char *buf, size_t size);
+
 /* Prepare ps for seg.  0, or -1 with errno. */
 int	procstat_init(struct procstat *ps, struct shm_segment *seg, unsigned interval_ms);
 /* Entries of /proc/<pid>/fd (not counting the one used to read our own),

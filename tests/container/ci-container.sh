@@ -1,95 +1,52 @@
 #!/usr/bin/env bash
 # ci-container.sh - build the real Dockerfile with rootful podman and check
 # the image the way Kubernetes will run it: non-root, read-only root file
-# system, every capability dropped, no-new-privileges.
+# system, every capability dropped, no-new-privileges; workers sized by
+# the container's CPU limit (podman run --cpus).
 #
 #   tests/container/ci-container.sh          (as root; about 3 min on a fresh
 #                                             2-core machine, 1 min cached)
 #
-# Based on /work/shared/recipes/ci-container.sh (known-good on these
-# machines): podman needs runc (crun 1.8 rejects this kernel's hybrid cgroup
-# layout), cgroupfs and rlimits no higher than the machine's hard limits;
-# there is no registry access, so the base image is debootstrapped once and
-# tagged as the name the Dockerfile uses (kept between runs, like a pulled
-# image would be).  Idempotent: it removes its container and temp files on
+# The podman set-up for these machines (runc, cgroupfs, rlimits, a base
+# image made with debootstrap since no registry is reachable) is
+# tests/lib/ci-env.sh, shared with tests/container/kube-play.sh.
+# Idempotent: it removes its containers, its image tag and temp files on
 # exit; the base image and the build cache stay.
 #
 # Exit 0 when every check passed; last line "container: N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-exec 3>&2	# timings go to the original stderr even when a step's output is redirected
 started=$(date +%s)
-IMAGE=localhost/observd:ci
-NAME=observd-ci
+# Names of this run only: other checkouts may run the same checks at once.
+IMAGE=localhost/observd:ci-$$
+NAME=observd-ci-$$
 MAX_MB=${MAX_MB:-40}
-
-# Time a step; keeps its exit status (callers test it with if/!, where set -e is off).
-t() {
-	local s=$SECONDS rc=0
-	"$@" || rc=$?
-	echo "[time] $((SECONDS - s))s: $*" >&3
-	return $rc
-}
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $*"; }
-nok() { fail=$((fail + 1)); echo "FAIL - $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else nok "$what"; fi; }
-
-if [[ $(id -u) -ne 0 ]]; then
-	command -v sudo >/dev/null || { echo "ci-container.sh: needs root (rootful podman)" >&2; exit 1; }
-	exec sudo -E "$0" "$@"
-fi
+# shellcheck source=tests/lib/ci-env.sh
+. tests/lib/ci-env.sh
+ci_need_root "$0" "$@"
 
 # 0) tools, only what is missing (apt-get is slow even when there is nothing to do)
-export DEBIAN_FRONTEND=noninteractive
-missing=()
-for p in podman buildah runc debootstrap prometheus curl tmux; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-	t apt-get update -q >/dev/null
-	t apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-fi
+ci_apt podman buildah runc debootstrap prometheus curl tmux
 
 W=$(mktemp -d /tmp/observd-ci-container.XXXXXX)
 cleanup() {
-	podman rm -f -t 0 "$NAME" >/dev/null 2>&1 || true
+	podman rm -f -i -t 0 "$NAME" "$NAME-cpus" >/dev/null 2>&1 || true
+	podman rmi "$IMAGE" >/dev/null 2>&1 || true
 	# Build-stage images of earlier runs; this run's stay as the layer cache.
 	podman image prune -f --filter "until=$started" --filter label=io.observd.stage=build >/dev/null 2>&1 || true
 	rm -rf "$W"
 }
 trap cleanup EXIT
 
-# 1) podman configuration for this machine (see the header)
-cat >"$W/containers.conf" <<CONF
-[containers]
-default_ulimits = ["nofile=$(ulimit -Hn):$(ulimit -Hn)", "nproc=32768:32768"]
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-CONF
-export CONTAINERS_CONF="$W/containers.conf"
-
-# 2) base image, once: Debian's own bootstrap instead of a registry pull
-if ! podman image exists docker.io/library/debian:bookworm-slim; then
-	MIRROR=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-	t debootstrap --variant=minbase bookworm "$W/rootfs" "$MIRROR" >/dev/null
-	rm -f "$W/rootfs/etc/apt/sources.list"
-	cp /etc/apt/sources.list.d/debian.sources "$W/rootfs/etc/apt/sources.list.d/"
-	rm -rf "$W/rootfs/var/cache/apt/archives/"*.deb "$W/rootfs/var/lib/apt/lists/"*
-	t sh -c "tar -C '$W/rootfs' -c . | podman import --change 'CMD [\"/bin/bash\"]' - docker.io/library/debian:bookworm-slim >/dev/null"
-	rm -rf "$W/rootfs"
-fi
+# 1) podman configuration and 2) base image for this machine (ci-env.sh)
+ci_podman_setup "$W"
+ci_base_image || { nok "base image ($CI_BASE_IMAGE) made with debootstrap"; ci_summary container; exit 1; }
 
 # 3) build (the build stage runs make check); --format docker keeps HEALTHCHECK
-if ! t podman build --format docker -t "$IMAGE" . >"$W/build.log" 2>&1; then
-	# make check's summary and the failing suites' logs are in the build output
-	grep -E '^(FAIL|ERROR|XPASS):|^[0-9]+%: Checks|:F:|:E:' "$W/build.log" || true
-	tail -n 30 "$W/build.log"
+if ! ci_image_build "$IMAGE" "$W/build.log"; then
 	nok "image builds (make check passes in the build stage)"
-	echo "container: $pass passed, $fail failed"
+	ci_summary container
 	exit 1
 fi
 ok "image builds (make check passes in the build stage)"
@@ -115,23 +72,15 @@ check "observd --version runs" bash -c "podman run --rm $IMAGE --version 2>>$W/p
 
 # 5) run it the way the Deployment does, published on free loopback ports
 # (fixed ones collide with whatever else runs on a shared machine)
-free_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
-		[[ -z $(ss -Htln "sport = :$p") ]] && { echo "$p"; return 0; }
-	done
-	return 1
-}
-APP_PORT=${APP_PORT:-$(free_port)}
-METRICS_PORT=${METRICS_PORT:-$(free_port)}
+APP_PORT=${APP_PORT:-$(ci_free_port)}
+METRICS_PORT=${METRICS_PORT:-$(ci_free_port)}
 podman rm -f -t 0 "$NAME" >/dev/null 2>&1 || true
 if ! podman run -d --name "$NAME" --read-only --cap-drop=ALL --security-opt no-new-privileges \
 	-p "127.0.0.1:$APP_PORT:8080" -p "127.0.0.1:$METRICS_PORT:9464" \
 	-e OBSERVD_WORKERS=2 "$IMAGE" >/dev/null 2>>"$W/podman.err"; then
 	cat "$W/podman.err"
 	nok "podman run --read-only --cap-drop=ALL --security-opt no-new-privileges"
-	echo "container: $pass passed, $fail failed"
+	ci_summary container
 	exit 1
 fi
 up=false
@@ -204,5 +153,28 @@ code=$(podman inspect "$NAME" --format '{{.State.ExitCode}}')
 check "SIGTERM: exit status 0 ($code) in ${took}s" test "$code" = 0 -a "$took" -lt 15
 check "log says stopped" bash -c "podman logs $NAME 2>&1 | grep -q '\"msg\":\"stopped\"'"
 
-echo "container: $pass passed, $fail failed"
-((fail == 0))
+# 7) workers = 0 under a CPU limit: one per CPU of the quota, rounded up
+# (and no more than the CPUs there are), and the log says so.
+ncpu=$(nproc)
+for cpus in 0.5 1.5; do
+	want=$(awk -v c="$cpus" -v n="$ncpu" 'BEGIN { w = int(c); if (w < c) w++; print (w < n ? w : n) }')
+	podman rm -f -t 0 "$NAME-cpus" >/dev/null 2>&1 || true
+	if ! podman run -d --name "$NAME-cpus" --cpus "$cpus" --read-only --cap-drop=ALL \
+		--security-opt no-new-privileges -e OBSERVD_METRICS_PORT=0 "$IMAGE" >/dev/null 2>>"$W/podman.err"; then
+		nok "podman run --cpus $cpus"
+		continue
+	fi
+	line=""
+	for _ in $(seq 50); do
+		line=$(podman logs "$NAME-cpus" 2>&1 | grep -m1 '"msg":"workers: ' || true)
+		[[ -n $line ]] && podman logs "$NAME-cpus" 2>&1 | grep -q '"msg":"ready: ' && break
+		sleep 0.1
+	done
+	echo "  --cpus $cpus: $line"
+	check "--cpus $cpus: $want worker(s), chosen from the cgroup CPU quota" \
+		bash -c "grep -q '\"msg\":\"workers: $want for a cgroup v[12] CPU quota of $cpus' <<<'$line' &&
+			podman logs $NAME-cpus 2>&1 | grep -q '\"msg\":\"ready: $want workers serving'"
+	podman rm -f -t 0 "$NAME-cpus" >/dev/null 2>&1 || true
+done
+
+ci_summary container

@@ -1,8 +1,7 @@
 // Unknown-field check: every object becomes a typed TypeScript literal, and
 // tsc's excess-property check rejects fields the schema does not have (a
 // typo such as "readinesProbe" passes kubectl kustomize and the JSON-schema
-// check but is silently dropped by the API server). Adapted from
-// shared/recipes/strict-k8s.mjs.
+// check but is silently dropped by the API server).
 // usage: node strict-k8s.mjs OUT.ts file.yaml [...]
 // OUT.ts must sit where node_modules resolves (the deploy-check cache).
 import { readFileSync, writeFileSync } from "node:fs";

@@ -1,6 +1,5 @@
 // Schema check of rendered manifests with the kubernetes-models family
-// (types, enums, required fields, formats). Adapted from
-// shared/recipes/validate-k8s.mjs.
+// (types, enums, required fields, formats).
 // usage: node validate-k8s.mjs file.yaml [...]   (multi-document YAML)
 // Prints one line per object and "objects: N valid, M invalid"; exit 1 on any
 // invalid or unknown object (an unknown kind means no schema checked it).

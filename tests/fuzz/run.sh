@@ -56,14 +56,19 @@ cat >"$out/obj/config.h" <<'EOF'
 #define PACKAGE_STRING "observd 0.0.0-fuzz"
 #define OBSERVD_BUILD_OPTIONS "fuzz"
 EOF
+# And the sources make generates, wherever this runs.
+mkdir -p "$out/obj/observd"
+sh "$top/scripts/gen-source.sh" syscall-names "$cc" -E >"$out/obj/observd/syscall_names.h"
+sh "$top/scripts/gen-source.sh" default-page "$top/data/index.html.in" >"$out/obj/default_page.c"
 flags=(-g -O1 -std=c11 -fno-omit-frame-pointer -fsanitize=address,undefined
 	-fno-sanitize-recover=all -I"$out/obj" -I"$top/include" $incs
-	-DOBSERVD_DATADIR='"/nonexistent"' -DOBSERVD_SYSCONFDIR='"/nonexistent"')
+	-DOBSERVD_SYSCONFDIR='"/nonexistent"')
 
 # ------------------------------------------------------------------- build
 echo "fuzz: building with $cc into $out"
 objs=()
-for src in "$top"/src/*.c; do
+for src in "$top"/src/*.c "$out/obj/default_page.c"; do
+	[[ $src == "$top/src/default_page.c" ]] && continue	# an in-tree build's copy
 	o="$out/obj/$(basename "${src%.c}").o"
 	"$cc" "${flags[@]}" -fsanitize=fuzzer-no-link -c "$src" -o "$o"
 	objs+=("$o")
