@@ -995,6 +995,8 @@ http_server_run(const struct http_server_params *params)
 		}
 		log_debug("%s: confined to its system calls (%s)", srv.role->name, sandbox_description());
 	}
+	if (srv.role->serving != NULL)
+		srv.role->serving();
 	log_debug("%s: serving on %d sockets", srv.role->name, params->nlisten);
 	if (event_base_dispatch(srv.base) < 0) {
 		log_warnx("%s: event loop failed", srv.role->name);

@@ -38,6 +38,11 @@ privsep_caps_set(uint64_t keep)
 	if (syscall(SYS_capget, &hdr, data) < 0)
 		return -1;
 	have = (uint64_t)data[1].permitted << 32 | data[0].permitted;
+	/* Nothing to give up (a service manager's empty bounding set, say):
+	 * done, without a capset(2) its system call filter may refuse. */
+	if (have == 0 && data[0].effective == 0 && data[1].effective == 0 &&
+	    data[0].inheritable == 0 && data[1].inheritable == 0)
+		return 0;
 	keep &= have;
 	memset(data, 0, sizeof(data));
 	data[0].effective = data[0].permitted = (uint32_t)keep;

@@ -91,9 +91,8 @@ worker_draining(void)
 }
 
 static void
-worker_started(struct event_base *base)
+worker_serving(void)
 {
-	(void)base;
 	SHM_STORE(&w.slot->state, SHM_SLOT_SERVING);
 }
 
@@ -101,7 +100,7 @@ static const struct http_server_role worker_role = {
 	.name = "worker",
 	.dispatch = worker_dispatch,
 	.record = worker_record,
-	.started = worker_started,
+	.serving = worker_serving,
 	.draining = worker_draining,
 	.sandbox = SANDBOX_WORKER,
 };

@@ -46,8 +46,12 @@ struct http_server_role {
 	/* Count an answered request (status_index from http_status_index). */
 	void	(*record)(enum http_method method, enum http_route route,
 		    int status_index, uint64_t duration_ns);
-	/* Called once the event loop exists, before serving (may be NULL). */
+	/* Called once the event loop exists, before the process confines
+	 * itself (threads are started here; may be NULL). */
 	void	(*started)(struct event_base *base);
+	/* Called once confined, just before serving (may be NULL): only now
+	 * may the role say it serves. */
+	void	(*serving)(void);
 	/* Called when draining begins (may be NULL). */
 	void	(*draining)(void);
 	/* The allow-list this role confines itself with (sandbox.h). */
