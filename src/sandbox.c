@@ -169,11 +169,18 @@ static const int allow_aggregator[] = {
 #ifdef SANDBOX_SANITIZER
 /* The leak check at exit: a clone of the process stops its threads with
  * ptrace (made dumpable for it with prctl), waits for them, and reads
- * /proc/self (openat, read-only as in the aggregator); the allocator
- * asks for the CPUs. */
+ * /proc/self (openat, read-only as in the aggregator); its report looks
+ * at the binary (readlink, newfstatat, fcntl, ioctl); the allocator asks
+ * for the CPUs.  Without them a leak would go unreported. */
 static const int allow_sanitizer[] = {
 	SYS_clone, SYS_ptrace, SYS_prctl, SYS_wait4, SYS_sched_yield, SYS_sigaltstack,
-	SYS_rt_sigaction, SYS_getppid, SYS_sched_getaffinity,
+	SYS_rt_sigaction, SYS_getppid, SYS_sched_getaffinity, SYS_fcntl, SYS_ioctl,
+#ifdef SYS_readlink
+	SYS_readlink,
+#endif
+#ifdef SYS_newfstatat
+	SYS_newfstatat,
+#endif
 #ifdef SYS_getdents
 	SYS_getdents,
 #endif

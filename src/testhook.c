@@ -24,12 +24,31 @@
 #include "observd/clock.h"
 #include "observd/log.h"
 
+/* OBSERVD_TESTHOOK_EXIT2 names role: exit as a fatal setup error does. */
+static void
+testhook_exit2(const char *role)
+{
+	const char *want = getenv("OBSERVD_TESTHOOK_EXIT2");
+
+	if (want != NULL && strcmp(want, role) == 0) {
+		log_errorx("test hook: a fatal setup error in the %s", role);
+		exit(EXIT_CONFIG);
+	}
+}
+
+void
+testhook_aggregator_start(void)
+{
+	testhook_exit2("aggregator");
+}
+
 void
 testhook_worker_start(void)
 {
 	const char *path = getenv("OBSERVD_TESTHOOK_WORKER_FAIL");
 	const char *delay = getenv("OBSERVD_TESTHOOK_WORKER_DELAY_MS");
 
+	testhook_exit2("worker");
 	if (path != NULL && access(path, F_OK) == 0) {
 		log_warnx("test hook: %s exists: failing at start", path);
 		exit(EXIT_RESPAWN);
@@ -87,6 +106,13 @@ testhook_request(const char *path, size_t len, void *segment, bool aggregator)
 		__asm__ volatile("int $0x80" : "+a"(nr) : : "memory");
 		rv = nr;
 #endif
+	} else if (strcmp(call, "leak") == 0) {	/* for the leak checker to find */
+		static char *volatile lost;
+
+		lost = malloc(64);
+		if (lost != NULL)
+			lost[0] = 1;
+		rv = lost != NULL ? 0 : -1;
 	} else if (strcmp(call, "mmap-exec") == 0) {
 		void *p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 

@@ -7,6 +7,10 @@
  *   OBSERVD_TESTHOOK_WORKER_FAIL=PATH   a worker that starts while PATH
  *                                       exists exits with status 1
  *                                       before serving
+ *   OBSERVD_TESTHOOK_EXIT2=ROLE         a worker (ROLE worker) or the
+ *                                       aggregator (aggregator) exits
+ *                                       with status 2 as it starts, as
+ *                                       for a fatal setup error
  *   OBSERVD_TESTHOOK_WORKER_DELAY_MS=N  a worker waits N ms after its
  *                                       set-up, before its event loop
  *                                       handles signals
@@ -19,7 +23,9 @@
  *                                       127.0.0.1:PID), mprotect (the
  *                                       segment's header writable),
  *                                       mmap-exec, int80 (an i386 call on
- *                                       x86-64); then answers as usual
+ *                                       x86-64), or leak (64 bytes, lost
+ *                                       at the next request: for a leak
+ *                                       checker); then answers as usual
  *                                       if the call returned
  */
 #ifndef OBSERVD_TESTHOOK_H
@@ -31,12 +37,19 @@
 #ifdef OBSERVD_TEST_HOOKS
 /* In a worker, after its set-up, before it serves. */
 void	testhook_worker_start(void);
+/* The same in the aggregator. */
+void	testhook_aggregator_start(void);
 /* Before dispatching a request for path; segment is the shared one and
  * aggregator says which role we are. */
 void	testhook_request(const char *path, size_t len, void *segment, bool aggregator);
 #else
 static inline void
 testhook_worker_start(void)
+{
+}
+
+static inline void
+testhook_aggregator_start(void)
 {
 }
 
