@@ -6,14 +6,15 @@
 #
 # build: compiler, autotools, libevent, zlib, ncurses (observctl), check.
 # test: plus what the test suites start or call (curl, Prometheus' promtool
-# and server, tmux for observctl's terminal test).
+# and server, tmux for observctl's terminal test, systemd-analyze for the
+# unit's checks).
 set -euo pipefail
 
 want=${1:-all}
 pkgs=(gcc make autoconf automake libtool pkg-config libevent-dev zlib1g-dev libncurses-dev check curl)
 case $want in
 build) ;;
-test | all) pkgs+=(prometheus tmux) ;;
+test | all) pkgs+=(prometheus tmux systemd) ;;
 *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
 esac
 

@@ -21,7 +21,9 @@
 #   QUICK=1 scripts/test.sh      the check stage only, without distcheck
 #
 # Every stage runs even if an earlier one failed; each prints a closing
-# "NAME: N passed, M failed" line, and the last line totals them.
+# "NAME: N passed, M failed[, K skipped]" line (the skipped tests listed
+# under it, and allowed only as tests/skips.allow says), and the last line
+# totals them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -31,7 +33,7 @@ export CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-2}
 
 log=$(mktemp -d /tmp/observd-test.XXXXXX)
 trap 'rm -rf "$log"' EXIT
-passed=0 failed=0 broken=()
+passed=0 failed=0 skipped=0 broken=()
 
 stage() { # NAME COMMAND...: run it, echo its output, add up its closing line
 	local name=$1 start=$SECONDS rc line
@@ -43,6 +45,9 @@ stage() { # NAME COMMAND...: run it, echo its output, add up its closing line
 	if [[ -n $line ]]; then
 		passed=$((passed + $(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")))
 		failed=$((failed + $(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")))
+		if [[ $line =~ ([0-9]+)\ skipped ]]; then
+			skipped=$((skipped + BASH_REMATCH[1]))
+		fi
 	fi
 	if ((rc != 0)); then
 		broken+=("$name")
@@ -68,5 +73,5 @@ if [[ -z ${QUICK:-} ]]; then
 fi
 
 ((${#broken[@]})) && echo "== failed stages: ${broken[*]}"
-echo "all: $passed passed, $failed failed"
+echo "all: $passed passed, $failed failed, $skipped skipped"
 ((${#broken[@]} == 0))

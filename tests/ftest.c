@@ -225,20 +225,10 @@ int
 ftest_start_metrics(struct itest_server *s, unsigned flags, const char *const *extra,
     uint16_t *mport)
 {
-	static char port[16];
-	const char *args[32];
-	int n = 0;
+	int rv = itest_start_ex(s, flags | ITEST_METRICS, extra, NULL);
 
-	*mport = itest_free_port();
-	snprintf(port, sizeof(port), "%u", (unsigned)*mport);
-	args[n++] = "--metrics-port";
-	args[n++] = port;
-	args[n++] = "--metrics-listen";
-	args[n++] = "127.0.0.1";
-	for (int i = 0; extra != NULL && extra[i] != NULL && n < 31; i++)
-		args[n++] = extra[i];
-	args[n] = NULL;
-	return itest_start_ex(s, flags, args, NULL);
+	*mport = s->mport;
+	return rv;
 }
 
 /* ------------------------------------------------------------ exposition */

@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -31,7 +32,7 @@
 
 #include "itest.h"
 
-#define MAX_SERVERS	16
+#define MAX_SERVERS	64
 #define MAX_FILES	32
 #define CONN_BUF	(ITEST_HEAD_MAX + ITEST_BODY_MAX + 4096)
 #define IO_TIMEOUT_MS	5000
@@ -45,10 +46,13 @@ struct itest_conn {
 	char		 buf[CONN_BUF];
 };
 
-/* What this process started, for itest_stop_all(). */
+/* What this process started, for itest_stop_all(): every server until
+ * the teardown, whose log it scans then, reaped or not. */
 static struct {
 	pid_t		 pid;
 	bool		 reaped;
+	bool		 report_expected;
+	char		 log_path[PATH_MAX];
 } started[MAX_SERVERS];
 static int nstarted;
 static struct itest_conn *conns;
@@ -206,8 +210,7 @@ int
 itest_run_suite(const char *prog, struct Suite *s)
 {
 	char pid[32];
-	SRunner *sr;
-	int failed;
+	int rv;
 
 	if (itest_bin() == NULL || itest_template() == NULL) {
 		fprintf(stderr, "%s: set OBSERVD_BIN (the observd binary) and "
@@ -225,13 +228,28 @@ itest_run_suite(const char *prog, struct Suite *s)
 	setenv("ITEST_RUNNER_PID", pid, 1);
 	signal(SIGPIPE, SIG_IGN);
 
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	rv = crunner_run(prog, s);
 	itest_cleanup_runner();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return rv;
+}
+
+int
+itest_run_heavy_suite(const char *prog, struct Suite *s)
+{
+	int fd = open("tests/.heavy-suites.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+
+	/* Without the lock (another working directory) it just runs. */
+	if (fd >= 0 && flock(fd, LOCK_EX) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	{
+		int rv = itest_run_suite(prog, s);
+
+		if (fd >= 0)
+			close(fd);
+		return rv;
+	}
 }
 
 uint16_t
@@ -274,22 +292,15 @@ itest_have_ipv6(void)
 /* ---------------------------------------------------------------- server */
 
 static void
-registry_add(pid_t pid)
+registry_add(pid_t pid, const char *log_path)
 {
-	for (int i = 0; i < nstarted; i++) {
-		if (started[i].reaped) {
-			started[i].pid = pid;
-			started[i].reaped = false;
-			return;
-		}
-	}
-	if (nstarted < MAX_SERVERS) {
-		started[nstarted].pid = pid;
-		started[nstarted].reaped = false;
-		nstarted++;
-	} else
-		fprintf(stderr, "itest: more than %d servers at once; %ld is not tracked\n",
-		    MAX_SERVERS, (long)pid);
+	/* A test that starts more servers than this has gone wrong. */
+	ck_assert_msg(nstarted < MAX_SERVERS, "itest: more than %d servers in one test", MAX_SERVERS);
+	started[nstarted].pid = pid;
+	started[nstarted].reaped = false;
+	started[nstarted].report_expected = false;
+	snprintf(started[nstarted].log_path, sizeof(started[nstarted].log_path), "%s", log_path);
+	nstarted++;
 }
 
 static void
@@ -528,7 +539,7 @@ itest_start_wrapped(struct itest_server *s, unsigned flags, const char *const *w
 	}
 	for (int attempt = 0; attempt < 5; attempt++) {
 		const char *argv[96];
-		char portbuf[16];
+		char portbuf[16], mportbuf[16];
 		uint64_t deadline, answered_at = 0;
 		int n = 0, polls = 0;
 		bool exited = false, ready = false;
@@ -552,7 +563,14 @@ itest_start_wrapped(struct itest_server *s, unsigned flags, const char *const *w
 		argv[n++] = "--listen";
 		argv[n++] = (flags & ITEST_IPV6) ? "::1" : "127.0.0.1";
 		argv[n++] = "--metrics-port";
-		argv[n++] = "0";
+		if (flags & ITEST_METRICS) {
+			s->mport = itest_free_port();
+			snprintf(mportbuf, sizeof(mportbuf), "%u", (unsigned)s->mport);
+			argv[n++] = mportbuf;
+			argv[n++] = "--metrics-listen";
+			argv[n++] = "127.0.0.1";
+		} else
+			argv[n++] = "0";
 		if (!(flags & ITEST_NO_WORKERS)) {
 			argv[n++] = "--workers";
 			argv[n++] = "2";
@@ -573,7 +591,7 @@ itest_start_wrapped(struct itest_server *s, unsigned flags, const char *const *w
 		if ((s->pid = itest_spawn(argv, build_env(env), s->out_path, s->log_path, flags)) < 0)
 			return -1;
 		s->running = true;
-		registry_add(s->pid);
+		registry_add(s->pid, s->log_path);
 		if (flags & ITEST_NO_WAIT)
 			return 0;
 		if ((probe = malloc(sizeof(*probe))) == NULL)
@@ -609,8 +627,8 @@ itest_start_wrapped(struct itest_server *s, unsigned flags, const char *const *w
 			s->running = false;
 			free(log);
 			free(probe);
-			if (in_use && !(flags & ITEST_NO_PORT))
-				continue;	/* someone took the port meanwhile */
+			if (in_use && (!(flags & ITEST_NO_PORT) || (flags & ITEST_METRICS)))
+				continue;	/* someone took a port meanwhile */
 			fprintf(stderr, "itest: observd exited during startup (status 0x%x)\n", s->status);
 			itest_dump_log(s);
 			return -1;
@@ -718,17 +736,29 @@ sanitizer_check(const struct itest_server *s)
 	static const char *const marks[] = {
 		"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
 	};
-	char *log = itest_log_read(s);
+	char *log;
 
+	for (int i = 0; i < nstarted; i++)
+		if (started[i].pid == s->pid && started[i].report_expected)
+			return;
+	log = itest_log_read(s);
 	for (size_t i = 0; log != NULL && i < sizeof(marks) / sizeof(marks[0]); i++) {
 		if (strstr(log, marks[i]) != NULL) {
-			fprintf(stderr, "itest: sanitizer report in the server log (%s)\n", marks[i]);
-			itest_dump_log(s);
 			free(log);
-			abort();
+			itest_dump_log(s);
+			ck_abort_msg("itest: a sanitizer report in the log of server %ld (%s)",
+			    (long)s->pid, marks[i]);
 		}
 	}
 	free(log);
+}
+
+void
+itest_expect_sanitizer_report(const struct itest_server *s)
+{
+	for (int i = 0; i < nstarted; i++)
+		if (started[i].pid == s->pid)
+			started[i].report_expected = true;
 }
 
 int
@@ -745,12 +775,23 @@ itest_stop(struct itest_server *s)
 void
 itest_stop_all(void)
 {
+	int n = nstarted;
+
 	while (conns != NULL)
 		itest_close(conns);
-	for (int i = 0; i < nstarted; i++)
+	for (int i = 0; i < n; i++)
 		if (!started[i].reaped)
 			stop_pid(started[i].pid);
 	nstarted = 0;
+	/* Then every server's log: a report fails the test. */
+	for (int i = 0; i < n; i++) {
+		struct itest_server s = { .pid = started[i].pid };
+
+		if (started[i].report_expected)
+			continue;
+		snprintf(s.log_path, sizeof(s.log_path), "%s", started[i].log_path);
+		sanitizer_check(&s);
+	}
 	for (int i = 0; i < nfiles; i++)
 		free(files[i]);
 	nfiles = 0;
@@ -886,6 +927,26 @@ itest_log_contains(const struct itest_server *s, const char *proc, const char *t
     int timeout_ms)
 {
 	return itest_log_wait(s, proc, text, 1, timeout_ms);
+}
+
+long long
+itest_log_ts_ms(const struct itest_server *s, const char *msg)
+{
+	char *log = itest_log_read(s), *p, *ts;
+	int h, mi, sec, ms;
+	long long v = -1;
+
+	if (log == NULL)
+		return -1;
+	if ((p = strstr(log, msg)) != NULL) {
+		while (p > log && p[-1] != '\n')
+			p--;
+		if ((ts = strstr(p, "\"ts\":\"")) != NULL && (ts = strchr(ts + 6, 'T')) != NULL &&
+		    sscanf(ts + 1, "%d:%d:%d.%d", &h, &mi, &sec, &ms) == 4)
+			v = ((h * 60LL + mi) * 60 + sec) * 1000 + ms;
+	}
+	free(log);
+	return v;
 }
 
 void

@@ -34,6 +34,8 @@
 
 #include "observd/clock.h"
 
+#include "crunner.h"
+
 /* ------------------------------------------------------------- utilities */
 
 uint64_t	 itest_now_ms(void);
@@ -56,6 +58,11 @@ const char	*itest_write_file(const char *name, const char *content);
  */
 struct Suite;
 int		 itest_run_suite(const char *prog, struct Suite *s);
+/* The same for a heavy suite (many servers, load, timing): heavy suites
+ * take turns (a lock in the build directory), beside the light ones; on
+ * two cores, side by side they would make each other's time bounds
+ * meaningless. */
+int		 itest_run_heavy_suite(const char *prog, struct Suite *s);
 /* dir/name, in one of 64 buffers used in turn (valid until 63 more
  * calls). */
 const char	*itest_path_in(const char *dir, const char *name);
@@ -83,10 +90,13 @@ bool		 itest_have_ipv6(void);
 					 * unshare" */
 #define ITEST_HOOKS		0x40	/* run tests/observd-hooks (OBSERVD_HOOKS_BIN):
 					 * the failures of testhook.h built in */
+#define ITEST_METRICS		0x80	/* --metrics-port (a free one, in
+					 * s->mport) --metrics-listen 127.0.0.1 */
 
 struct itest_server {
 	pid_t		 pid;		/* the master; also its process group */
 	uint16_t	 port;
+	uint16_t	 mport;		/* with ITEST_METRICS */
 	int		 family;	/* AF_INET or AF_INET6: how to reach it */
 	bool		 running;	/* not reaped yet */
 	int		 status;	/* wait status once reaped */
@@ -131,6 +141,9 @@ int	itest_signal(const struct itest_server *s, int sig);
  * master's wait status (-1 if it had to be killed or was never started).
  */
 int	itest_stop(struct itest_server *s);
+/* s's log is expected to hold a sanitizer report (a test of the checker
+ * itself): itest_stop_all() does not fail on it. */
+void	itest_expect_sanitizer_report(const struct itest_server *s);
 /* Close every connection still open and stop every server started by
  * this process; then remove the temporary directory.  For teardown. */
 void	itest_stop_all(void);
@@ -170,8 +183,17 @@ bool	itest_log_wait(const struct itest_server *s, const char *proc,
 	    const char *text, int n, int timeout_ms);
 bool	itest_log_contains(const struct itest_server *s, const char *proc,
 	    const char *text, int timeout_ms);
+/* The server's own clock: milliseconds since midnight (UTC) of the "ts"
+ * of the first log line containing msg, or -1.  For durations measured
+ * by the server itself, whatever the load on the machine running the
+ * test; add a day to a later one that came out smaller. */
+long long itest_log_ts_ms(const struct itest_server *s, const char *msg);
 /* Print the log on stderr (for failure diagnostics). */
 void	itest_dump_log(const struct itest_server *s);
+/* A NULL-terminated argument or environment list, inline. */
+#define ARGS(...)	((const char *const[]){ __VA_ARGS__, NULL })
+/* ITEST_CHECK on the suite's own server, which such a suite names srv. */
+#define SCHECK(cond, ...)	ITEST_CHECK(&srv, cond, __VA_ARGS__)
 /* check's ck_assert_msg, printing the log of server s (if it was
  * started) before failing. */
 #define ITEST_CHECK(s, cond, ...) do {					\

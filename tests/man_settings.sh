@@ -19,7 +19,7 @@ man5=man/observd.conf.5
 man8=man/observd.8
 conf=observd.conf
 for f in "$bin" "$man5" "$man8" "$conf"; do
-	[[ -e $f ]] || { echo "SKIP: $f not built"; exit 77; }
+	[[ -e $f ]] || { echo "observd-skip: man_settings: *: $f not built" >&2; exit 77; }
 done
 
 tmp=$(mktemp -d)

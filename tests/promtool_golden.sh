@@ -18,7 +18,7 @@ text="$golden/metrics.txt"
 om="$golden/metrics.om.txt"
 
 if ! command -v promtool >/dev/null 2>&1; then
-	echo "SKIP: promtool not found (apt-get install prometheus)"
+	echo "observd-skip: promtool_golden: *: promtool not found (apt-get install prometheus)" >&2
 	exit 77
 fi
 for f in "$text" "$om"; do

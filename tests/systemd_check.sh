@@ -17,8 +17,8 @@ THRESHOLD=${THRESHOLD:-20}	# tenths: exposure 2.0
 srcdir=${srcdir:-.}
 bin=$(cd "$(dirname "${OBSERVD_BIN:-./observd}")" && pwd)/$(basename "${OBSERVD_BIN:-./observd}")
 
-command -v systemd-analyze >/dev/null || { echo "SKIP: systemd-analyze not found"; exit 77; }
-[[ -f observd.service ]] || { echo "SKIP: observd.service not built"; exit 77; }
+command -v systemd-analyze >/dev/null || { echo "observd-skip: systemd_check: *: systemd-analyze not found (scripts/deps.sh installs systemd)" >&2; exit 77; }
+[[ -f observd.service ]] || { echo "observd-skip: systemd_check: *: observd.service not built" >&2; exit 77; }
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -31,7 +31,10 @@ if ((status)); then
 	done
 fi
 if compgen -G 'tests/*.log' >/dev/null; then
-	scripts/check-summary.sh sanitizers .
+	scripts/check-summary.sh sanitizers . --allow tests/skips.allow || {
+		echo "sanitizers: a test was skipped that tests/skips.allow does not allow on this machine"
+		status=1
+	}
 else
 	echo "sanitizers: 0 passed, 1 failed (the build failed)"
 fi
