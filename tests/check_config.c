@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crunner.h"
 #include "itest.h"
 #include "observd/config.h"
 #include "observd/cpu_limit.h"
@@ -191,7 +192,6 @@ load_fail(const char *const *args, const char *const *env, bool base_template,
 			    "error '%s' does not contain '%s'", err, subst(needles[i]));
 }
 
-#define ARGS(...)	((const char *const[]){ __VA_ARGS__, NULL })
 #define NOARGS		((const char *const *)NULL)
 
 /* -------------------------------------------- every setting, 5 ways */
@@ -1663,12 +1663,5 @@ config_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return crunner_run("check_config", config_suite());
 }

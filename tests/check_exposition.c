@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crunner.h"
 #include "observd/exposition.h"
 
 static struct expo e;
@@ -363,11 +364,5 @@ exposition_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(exposition_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return crunner_run("check_exposition", exposition_suite());
 }

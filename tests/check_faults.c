@@ -29,6 +29,7 @@
 #include "config.h"
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -46,7 +47,6 @@
 #include "ftest.h"
 #include "itest.h"
 
-#define ARGS(...)	((const char *const[]){ __VA_ARGS__, NULL })
 #define LOG_MS		10000
 #define SCRAPE_MS	5000
 
@@ -54,7 +54,6 @@ static struct itest_server srv;
 static struct ftest_load load;
 static uint16_t mport;		/* the metrics port of srv */
 
-#define SCHECK(cond, ...)	ITEST_CHECK(&srv, cond, __VA_ARGS__)
 
 static void
 teardown(void)
@@ -482,8 +481,11 @@ START_TEST(test_sigterm_under_load)
 	    (unsigned long long)elapsed);
 	SCHECK(itest_log_count(&srv, NULL, "drain timeout") == 0, "the drain timed out");
 	SCHECK(srv.leftovers == 0, "%d processes outlived the master", srv.leftovers);
-	SCHECK(s.lost_before == 0, "%llu requests sent before SIGTERM got no complete response (%s)",
-	    (unsigned long long)s.lost_before, buf);
+	/* Draining answers every request that reaches a worker, with
+	 * Connection: close from SIGTERM on: no request is lost, before or
+	 * after the signal (clients that reconnect are refused instead). */
+	SCHECK(s.lost == 0, "%llu requests got no complete response, %llu of them sent before SIGTERM (%s)",
+	    (unsigned long long)s.lost, (unsigned long long)s.lost_before, buf);
 	SCHECK(s.connect_fail_before == 0, "connections refused before SIGTERM (%s)", buf);
 	SCHECK(s.bad_status == 0, "responses other than 200 (%s)", buf);
 	SCHECK(s.closes >= 1, "no response carried Connection: close during the drain (%s)", buf);
@@ -723,8 +725,7 @@ START_TEST(test_child_exit_2)
 	elapsed = itest_now_ms() - t0;
 	code = itest_exit_code(&srv);
 	if (code == 126 && itest_log_count(&srv, NULL, "itest: unshare") > 0) {
-		fprintf(stderr, "test_child_exit_2: no user namespaces here; skipped\n");
-		return;
+		CRUNNER_SKIP("no user namespaces here (test_hooked_exit_2 makes the same check without)");
 	}
 	SCHECK(code == 1, "exit code %d (1 expected) after a child exited with status 2", code);
 	SCHECK(itest_log_count(&srv, "master",
@@ -734,6 +735,96 @@ START_TEST(test_child_exit_2)
 	SCHECK(itest_log_count(&srv, "master", "restarting in") == 0, "a child that exited with status 2 was restarted");
 	SCHECK(srv.leftovers == 0, "%d processes outlived the master", srv.leftovers);
 	SCHECK(elapsed < 10000, "the master took %llu ms to stop", (unsigned long long)elapsed);
+}
+END_TEST
+
+/*
+ * The same without user namespaces, which most containers refuse: the
+ * test build makes a worker, then the aggregator, exit with status 2 as
+ * it starts.
+ */
+START_TEST(test_hooked_exit_2)
+{
+	static const char *const roles[] = { "worker", "aggregator" };
+
+	for (int i = 0; i < 2; i++) {
+		char env[64], mp[16];
+		uint64_t t0 = itest_now_ms(), elapsed;
+		int code;
+
+		snprintf(env, sizeof(env), "OBSERVD_TESTHOOK_EXIT2=%s", roles[i]);
+		snprintf(mp, sizeof(mp), "%u", itest_free_port());
+		ck_assert_int_eq(itest_start_ex(&srv, ITEST_HOOKS | ITEST_NO_WAIT,
+		    ARGS("--metrics-port", mp, "--metrics-listen", "127.0.0.1"), ARGS(env)), 0);
+		SCHECK(itest_wait_exit(&srv, 15000) == 0, "the master kept running with a %s that exits 2",
+		    roles[i]);
+		elapsed = itest_now_ms() - t0;
+		code = itest_exit_code(&srv);
+		SCHECK(code == 1, "%s: exit code %d (1 expected) after a child exited with status 2",
+		    roles[i], code);
+		SCHECK(itest_log_count(&srv, "master",
+		    "exited with status 2: fatal configuration or setup error (see its log above); stopping") >= 1,
+		    "%s: no clear message from the master", roles[i]);
+		SCHECK(itest_log_count(&srv, roles[i], "test hook: a fatal setup error") >= 1,
+		    "%s: the child's reason is not logged", roles[i]);
+		SCHECK(itest_log_count(&srv, "master", "restarting in") == 0,
+		    "%s: a child that exited with status 2 was restarted", roles[i]);
+		SCHECK(srv.leftovers == 0, "%s: %d processes outlived the master", roles[i], srv.leftovers);
+		fprintf(stderr, "test_hooked_exit_2: %s: master stopped (exit 1) %llu ms after start\n",
+		    roles[i], (unsigned long long)elapsed);
+	}
+}
+END_TEST
+
+/*
+ * A worker that keeps dying at start is restarted at once, then after
+ * 100 ms, doubling up to the 10 s cap; one that then lives STABLE_MS (5 s)
+ * is restarted at once again when it dies.
+ */
+START_TEST(test_backoff_cap_and_reset)
+{
+	static const long want[] = { 0, 100, 200, 400, 800, 1600, 3200, 6400, 10000, 10000 };
+	enum { N = sizeof(want) / sizeof(want[0]) };
+	char dir[] = "/tmp/observd-backoff-XXXXXX", fail[64], env[128];
+	long got[N + 2];
+	pid_t pids[4], stable;
+	int n;
+	FILE *f;
+
+	/* Where the workers' user can look (our temporary directory is
+	 * ours alone). */
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	snprintf(fail, sizeof(fail), "%s/fail", dir);
+	snprintf(env, sizeof(env), "OBSERVD_TESTHOOK_WORKER_FAIL=%s", fail);
+	ck_assert_int_eq(itest_start_ex(&srv, ITEST_HOOKS, ARGS("--workers", "1"), ARGS(env)), 0);
+	ck_assert_ptr_nonnull(f = fopen(fail, "w"));
+	fclose(f);
+	ck_assert_int_eq(ftest_children(srv.pid, "observd-worker", pids, 4), 1);
+	ck_assert_int_eq(kill(pids[0], SIGKILL), 0);	/* from now on it fails at start */
+	/* 0 + 0.1 + 0.2 + ... + 6.4 + 10 s: about 23 s to the second 10 s. */
+	SCHECK(itest_log_wait(&srv, "master", "restarting in", N, 60000), "fewer than %d restarts logged", N);
+	n = restart_delays("\"msg\":\"worker ", NULL, got, N);
+	for (int i = 0; i < N; i++)
+		SCHECK(got[i] <= want[i] && got[i] >= want[i] - 1,
+		    "restart %d after %ld ms (want %ld: 0, then 100 ms doubling to the 10 s cap)", i + 1, got[i],
+		    want[i]);
+	/* Let the next one live: after 5 s of life its death is not quick. */
+	ck_assert_int_eq(unlink(fail), 0);
+	rmdir(dir);
+	SCHECK(itest_log_wait(&srv, "master", "ready: 1 workers serving", 1, 20000) ||
+	    itest_wait_ready(&srv, 20000) == 0, "no worker serves once it may");
+	for (int tries = 0; tries < 200 && ftest_children(srv.pid, "observd-worker", pids, 4) != 1; tries++)
+		itest_sleep_ms(50);
+	ck_assert_int_eq(ftest_children(srv.pid, "observd-worker", pids, 4), 1);
+	stable = pids[0];
+	itest_sleep_ms(5500);
+	n = itest_log_count(&srv, "master", "restarting in");
+	ck_assert_int_eq(kill(stable, SIGKILL), 0);
+	SCHECK(itest_log_wait(&srv, "master", "restarting in", n + 1, 10000), "the stable worker's death not logged");
+	n = restart_delays("\"msg\":\"worker ", NULL, got, N + 2);
+	SCHECK(got[n - 1] == 0, "a worker that lived 5 s restarted after %ld ms, not at once", got[n - 1]);
+	SCHECK(itest_wait_ready(&srv, 10000) == 0, "not serving after the restart");
 }
 END_TEST
 
@@ -919,6 +1010,8 @@ faults_suite(void)
 		{ "sighup", test_sighup_under_load, 90 },
 		{ "worker_start_failure", test_worker_start_failure, 90 },
 		{ "child_exit_2", test_child_exit_2, 60 },
+		{ "hooked_exit_2", test_hooked_exit_2, 60 },
+		{ "backoff", test_backoff_cap_and_reset, 120 },
 		{ "soak", test_soak, 0 },
 	};
 	Suite *s = suite_create("faults");
@@ -938,5 +1031,5 @@ faults_suite(void)
 int
 main(void)
 {
-	return itest_run_suite("check_faults", faults_suite());
+	return itest_run_heavy_suite("check_faults", faults_suite());
 }

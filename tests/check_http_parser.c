@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crunner.h"
 #include "observd/http_parser.h"
 
 static const struct http_limits deflim = {
@@ -1012,11 +1013,5 @@ http_parser_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(http_parser_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return crunner_run("check_http_parser", http_parser_suite());
 }

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crunner.h"
 #include "itest.h"
 #include "observd/config.h"
 #include "observd/http_response.h"
@@ -94,7 +95,6 @@ load_cfg(struct config *cfg, const char *const *args, const char *const *env)
 	    "config_load: %s", err);
 }
 
-#define ARGS(...)	((const char *const[]){ __VA_ARGS__, NULL })
 #define NOARGS		((const char *const *)NULL)
 
 /* Occurrences of needle in s[0..len). */
@@ -832,12 +832,5 @@ http_response_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(http_response_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return crunner_run("check_http_response", http_response_suite());
 }

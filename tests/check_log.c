@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crunner.h"
 #include "itest.h"
 #include "observd/log.h"
 
@@ -653,12 +654,5 @@ log_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(log_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return crunner_run("check_log", log_suite());
 }

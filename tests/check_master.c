@@ -29,7 +29,6 @@
 #include "itest.h"
 #include "observd/shm.h"
 
-#define ARGS(...)	((const char *const[]){ __VA_ARGS__, NULL })
 #define MAX_PIDS	64
 
 static struct itest_server srv;
@@ -141,28 +140,6 @@ canary_alive(pid_t pid)
 	return waitpid(pid, NULL, WNOHANG) == 0;
 }
 
-/* Milliseconds since midnight of the "ts" of the master's first log line
- * that contains msg, or -1. */
-static long long
-log_ts_ms(const struct itest_server *s, const char *msg)
-{
-	char *log = itest_log_read(s), *p, *ts;
-	int h, mi, sec, ms;
-	long long v = -1;
-
-	if (log == NULL)
-		return -1;
-	if ((p = strstr(log, msg)) != NULL) {
-		while (p > log && p[-1] != '\n')
-			p--;
-		if ((ts = strstr(p, "\"ts\":\"")) != NULL && (ts = strchr(ts + 6, 'T')) != NULL &&
-		    sscanf(ts + 1, "%d:%d:%d.%d", &h, &mi, &sec, &ms) == 4)
-			v = ((h * 60LL + mi) * 60 + sec) * 1000 + ms;
-	}
-	free(log);
-	return v;
-}
-
 /* Wait until the master logged want lines with either message. */
 static bool
 log_wait_either(const struct itest_server *s, const char *a, const char *b, int want,
@@ -184,7 +161,7 @@ START_TEST(test_hostile_worker)
 {
 	struct ftest_load load;
 	struct ftest_client_stats before, after;
-	char mport[16], stats[256], garbage[4096];
+	char stats[256], garbage[4096];
 	pid_t workers[MAX_PIDS], agg[4], canary;
 	unsigned seed = (unsigned)getpid(), nslots = 0;
 	uint64_t end, hup_at, kill_at;
@@ -193,14 +170,11 @@ START_TEST(test_hostile_worker)
 	bool hup_sent = false, kill_sent = false;
 	int status, n, scribbles = 0;
 
-	if (geteuid() != 0) {
-		fprintf(stderr, "check_master: test_hostile_worker skipped: needs root to write the workers' memory\n");
-		return;
-	}
+	if (geteuid() != 0)
+		CRUNNER_SKIP("needs root to write the workers' memory");
 	canary = canary_start();
-	snprintf(mport, sizeof(mport), "%u", itest_free_port());
-	ck_assert_msg(itest_start(&srv, ARGS("--user", "nobody", "--metrics-port", mport,
-	    "--metrics-listen", "127.0.0.1", "--drain-timeout", "2s"), NULL) == 0, "observd did not start");
+	ck_assert_msg(itest_start_ex(&srv, ITEST_METRICS, ARGS("--user", "nobody", "--drain-timeout", "2s"),
+	    NULL) == 0, "observd did not start");
 	ck_assert_int_eq(ftest_load_start(&load, 4, srv.port, "/health", 2000, 3000, 60000), 0);
 	ck_assert_int_eq(ftest_children(srv.pid, "observd-worker", workers, MAX_PIDS), 2);
 	ck_assert_int_eq(ftest_children(srv.pid, "observd-metrics", agg, 4), 1);
@@ -212,8 +186,7 @@ START_TEST(test_hostile_worker)
 
 		snprintf(path, sizeof(path), "/proc/%ld/mem", (long)workers[0]);
 		if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0 && (errno == EACCES || errno == EPERM)) {
-			fprintf(stderr, "check_master: test_hostile_worker skipped: cannot open %s (%s): "
-			    "needs CAP_SYS_PTRACE\n", path, strerror(errno));
+			crunner_skip(__func__, "cannot open %s (%s): needs CAP_SYS_PTRACE", path, strerror(errno));
 			ftest_load_stop(&load, 5000);
 			kill(canary, SIGKILL);
 			waitpid(canary, NULL, 0);
@@ -293,7 +266,7 @@ START_TEST(test_hostile_worker)
 	for (int i = 0; i < 3; i++) {
 		struct ftest_http res;
 
-		ITEST_CHECK(&srv, ftest_http_get((uint16_t)atoi(mport), "/metrics", NULL, false, 5000, &res) == 0,
+		ITEST_CHECK(&srv, ftest_http_get(srv.mport, "/metrics", NULL, false, 5000, &res) == 0,
 		    "scrape %d: %s", i, res.error);
 		ITEST_CHECK(&srv, res.status == 200 || res.status == 500, "scrape %d: status %d", i, res.status);
 		ftest_http_free(&res);
@@ -361,17 +334,16 @@ labels_are(uint16_t port, int n, double since, double *start)
 static void
 labels_stable(int nworkers)
 {
-	char mport[16], workers[16];
+	char workers[16];
 	double start[CONFIG_MAX_WORKERS], first[CONFIG_MAX_WORKERS], t_reload;
 	pid_t pids[MAX_PIDS];
 	uint16_t port;
 	bool ok = false;
 
-	snprintf(mport, sizeof(mport), "%u", itest_free_port());
 	snprintf(workers, sizeof(workers), "%d", nworkers);
-	port = (uint16_t)atoi(mport);
-	ck_assert_msg(itest_start(&srv, ARGS("--workers", workers, "--metrics-port", mport,
-	    "--metrics-listen", "127.0.0.1", "--drain-timeout", "1s"), NULL) == 0, "observd did not start");
+	ck_assert_msg(itest_start_ex(&srv, ITEST_METRICS, ARGS("--workers", workers, "--drain-timeout", "1s"),
+	    NULL) == 0, "observd did not start");
+	port = srv.mport;
 	/* The sampler runs at the aggregator's start and then every 5 s. */
 	for (int tries = 0; tries < 150 && !ok; tries++) {
 		if (tries)
@@ -445,9 +417,9 @@ START_TEST(test_reload_stopped_retiree)
 	 * the retirement (not before; later only as late as the machine lets
 	 * the master run), and the reload completes as soon as the killed
 	 * worker is reaped. */
-	commit = log_ts_ms(&srv, "retiring the old ones");
-	killed = log_ts_ms(&srv, "still running 3000 ms after it was asked to stop: killing it");
-	done = log_ts_ms(&srv, "reload complete");
+	commit = itest_log_ts_ms(&srv, "retiring the old ones");
+	killed = itest_log_ts_ms(&srv, "still running 3000 ms after it was asked to stop: killing it");
+	done = itest_log_ts_ms(&srv, "reload complete");
 	ITEST_CHECK(&srv, commit >= 0 && killed >= 0 && done >= 0,
 	    "the stopped worker was not killed as overstaying its drain timeout + 1 s");
 	if (killed < commit)
@@ -649,5 +621,5 @@ master_suite(void)
 int
 main(void)
 {
-	return itest_run_suite("check_master", master_suite());
+	return itest_run_heavy_suite("check_master", master_suite());
 }

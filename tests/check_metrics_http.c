@@ -13,6 +13,7 @@
 
 #include <zlib.h>
 
+#include "crunner.h"
 #include "tshm.h"
 #include "observd/config.h"
 #include "observd/http_parser.h"
@@ -559,11 +560,5 @@ metrics_http_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(metrics_http_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return crunner_run("check_metrics_http", metrics_http_suite());
 }

@@ -45,7 +45,6 @@
 #define MSG_MS		10000	/* one notification we wait for */
 #define QUIET_MS	300	/* "no further message" */
 
-#define ARGS(...)	((const char *const[]){ __VA_ARGS__, NULL })
 
 static struct itest_server srv;
 static struct itest_response resp;
@@ -60,7 +59,6 @@ struct note {
 };
 
 /* Fail, printing the server's log first. */
-#define SCHECK(cond, ...)	ITEST_CHECK(&srv, cond, __VA_ARGS__)
 
 static void
 teardown(void)

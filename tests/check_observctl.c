@@ -38,7 +38,6 @@
 #include "ftest.h"
 #include "itest.h"
 
-#define ARGS(...)	((const char *const[]){ __VA_ARGS__, NULL })
 #define RUN_MS		20000
 
 static struct itest_server srv;
@@ -47,7 +46,6 @@ static struct itest_canned canned;
 static uint16_t mport;
 static char url[128];
 
-#define SCHECK(cond, ...)	ITEST_CHECK(&srv, cond, __VA_ARGS__)
 
 static void
 teardown(void)

@@ -36,7 +36,6 @@
 #include "observd/privsep.h"
 #include "itest.h"
 
-#define ARGS(...)	((const char *const[]){ __VA_ARGS__, NULL })
 
 static struct itest_server srv;
 static struct itest_response r1;
@@ -92,14 +91,13 @@ START_TEST(test_children_unprivileged)
 {
 	static const char scrape_req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 	struct passwd *pw = getpwnam("nobody");
-	char mport[16], v[256];
+	char v[256];
 	pid_t kids[16];
 	int n, nworkers;
 
 	ck_assert_msg(pw != NULL, "no user nobody");
-	snprintf(mport, sizeof(mport), "%u", itest_free_port());
-	ck_assert_msg(itest_start_ex(&srv, 0, ARGS("--user", "nobody", "--workers", "2", "--metrics-port", mport,
-	    "--metrics-listen", "127.0.0.1"), NULL) == 0, "observd did not start");
+	ck_assert_msg(itest_start_ex(&srv, ITEST_METRICS, ARGS("--user", "nobody", "--workers", "2"), NULL) == 0,
+	    "observd did not start");
 	nworkers = itest_wait_children(srv.pid, 2, kids, 16, 10000);
 	ck_assert_int_eq(nworkers, 2);
 	n = htest_children_of(srv.pid, kids, 16);
@@ -161,7 +159,7 @@ START_TEST(test_children_unprivileged)
 
 	/* It serves, on both ports, as nobody. */
 	ck_assert_msg(itest_get(&srv, "/health", &r1) == 0 && r1.status == 200, "%s", r1.error);
-	ck_assert_msg(itest_request((uint16_t)atoi(mport), AF_INET,
+	ck_assert_msg(itest_request(srv.mport, AF_INET,
 	    scrape_req, strlen(scrape_req), &r1) == 0 &&
 	    r1.status == 200, "metrics port: %s", r1.error);
 
@@ -210,17 +208,15 @@ START_TEST(test_fd_counts_as_root)
 		"observd_process_open_fds{role=\"worker\",worker=\"0\"}",
 		"observd_process_open_fds{role=\"worker\",worker=\"1\"}",
 	};
-	char mport[16];
 	int missing = -1;
 
-	snprintf(mport, sizeof(mport), "%u", itest_free_port());
-	ck_assert_msg(itest_start_ex(&srv, 0, ARGS("--user", "nobody", "--workers", "2", "--metrics-port", mport,
-	    "--metrics-listen", "127.0.0.1"), NULL) == 0, "observd did not start");
+	ck_assert_msg(itest_start_ex(&srv, ITEST_METRICS, ARGS("--user", "nobody", "--workers", "2"), NULL) == 0,
+	    "observd did not start");
 	/* The sampler runs every 5 s; the workers count theirs within 1 s. */
 	for (int tries = 0; tries < 60 && missing != 0; tries++) {
 		if (tries > 0)
 			usleep(250 * 1000);
-		if (itest_request((uint16_t)atoi(mport), AF_INET, scrape_req, strlen(scrape_req), &r1) != 0 ||
+		if (itest_request(srv.mport, AF_INET, scrape_req, strlen(scrape_req), &r1) != 0 ||
 		    r1.status != 200)
 			continue;
 		missing = 0;
@@ -433,9 +429,7 @@ privsep_suite(void)
 int
 main(void)
 {
-	if (geteuid() != 0) {
-		fprintf(stderr, "check_privsep: not root; skipped\n");
-		return 77;
-	}
+	if (geteuid() != 0)
+		return crunner_skip_all("check_privsep", "not root");
 	return itest_run_suite("check_privsep", privsep_suite());
 }

@@ -17,7 +17,6 @@
 
 #include "itest.h"
 
-#define ARGS(...)	((const char *const[]){ __VA_ARGS__, NULL })
 
 /* ------------------------------------------------------------- reader */
 

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crunner.h"
 #include "tshm.h"
 #include "observd/clock.h"
 #include "observd/procstat.h"
@@ -207,11 +208,5 @@ procstat_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(procstat_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return crunner_run("check_procstat", procstat_suite());
 }

@@ -8,6 +8,7 @@
  * intended change, regenerate them with OBSERVD_UPDATE_GOLDEN=1 and
  * review the diff; regenerate the docs table with "check_render --doc".
  */
+#include "crunner.h"
 #include "config.h"
 
 #include <check.h>
@@ -935,9 +936,6 @@ render_suite(void)
 int
 main(int argc, char **argv)
 {
-	SRunner *sr;
-	int failed;
-
 	if (argc == 2 && strcmp(argv[1], "--doc") == 0) {
 		char *table = doc_table();
 
@@ -947,9 +945,5 @@ main(int argc, char **argv)
 		free(table);
 		return 0;
 	}
-	sr = srunner_create(render_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return crunner_run("check_render", render_suite());
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crunner.h"
 #include "tshm.h"
 #include "observd/clock.h"
 #include "observd/exposition.h"
@@ -477,11 +478,5 @@ snapshot_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(snapshot_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return crunner_run("check_snapshot", snapshot_suite());
 }

@@ -26,14 +26,12 @@
 #include "ftest.h"
 #include "itest.h"
 
-#define ARGS(...)	((const char *const[]){ __VA_ARGS__, NULL })
 #define WAIT_MS		20000
 
 static struct itest_server srv;
 static struct ftest_load load;
 static char tmux_bin[PATH_MAX], sock[PATH_MAX], url[96];
 
-#define SCHECK(cond, ...)	ITEST_CHECK(&srv, cond, __VA_ARGS__)
 
 static bool
 find_tmux(void)
@@ -305,9 +303,7 @@ main(void)
 		fprintf(stderr, "check_top: $OBSERVCTL_BIN is not an executable observctl\n");
 		return 99;
 	}
-	if (!find_tmux()) {
-		printf("SKIP: check_top: no tmux (scripts/deps.sh installs it)\n");
-		return 77;
-	}
+	if (!find_tmux())
+		return crunner_skip_all("check_top", "no tmux (scripts/deps.sh installs it)");
 	return itest_run_suite("check_top", top_suite());
 }
