@@ -350,6 +350,26 @@ config_defaults(struct config *cfg)
 	}
 }
 
+/*
+ * Cut a comment off a value: '#' starts one at the start of the value or
+ * after a blank, outside double quotes ("a#b" and "\"a # b\"" stay).
+ */
+static void
+config_strip_comment(char *v)
+{
+	bool quoted = false;
+
+	for (char *p = v; *p != '\0'; p++) {
+		if (*p == '"')
+			quoted = !quoted;
+		else if (*p == '#' && !quoted &&
+		    (p == v || p[-1] == ' ' || p[-1] == '\t')) {
+			*p = '\0';
+			return;
+		}
+	}
+}
+
 /* Strip OWS and one pair of double quotes; returns the value in place. */
 static char *
 config_value_trim(char *v, int *bad)
@@ -418,6 +438,7 @@ config_read_file(struct config *cfg, const char *path, bool must_exist,
 			seterr(err, errlen, "%s:%u: unknown setting '%.*s'", path, lineno, (int)keylen, key);
 			goto fail;
 		}
+		config_strip_comment(eq + 1);
 		value = config_value_trim(eq + 1, &bad);
 		if (bad) {
 			seterr(err, errlen, "%s:%u: %s: unterminated quote", path, lineno, st->key);

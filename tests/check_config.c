@@ -621,6 +621,33 @@ START_TEST(test_file_syntax)
 }
 END_TEST
 
+/* '#' after a blank starts a comment, also after a value; not inside
+ * double quotes, nor glued to a value. */
+START_TEST(test_file_inline_comments)
+{
+	struct config cfg;
+	const char *conf = write_file("inline.conf",
+	    "port = 8092  # the app port\n"
+	    "max_header_size = 16k\t# tab before\n"
+	    "service_name = \"a # b\"   # quoted '#' is kept\n"
+	    "environment = stage#2 # glued '#' is kept\n"
+	    "log_level = warn #\n"
+	    "metrics_token_file = # none\n"
+	    "access_log = yes # \"quotes in a comment\r\n", 0644);
+
+	load_ok(&cfg, ARGS("-c", conf), NOARGS);
+	ck_assert_uint_eq(cfg.port, 8092);
+	ck_assert_uint_eq(cfg.max_header_size, 16384);
+	ck_assert_str_eq(cfg.service_name, "a # b");
+	ck_assert_str_eq(cfg.environment, "stage#2");
+	ck_assert_int_eq(cfg.log_level, LOG_LEVEL_WARNING);
+	ck_assert_str_eq(cfg.metrics_token_file, "");
+	ck_assert(cfg.access_log);
+	load_fail(ARGS("-c", write_file("glued.conf", "drain_timeout = 2s# glued\n", 0644)), NOARGS,
+	    false, "drain_timeout: ", "'2s# glued'", NULL);
+}
+END_TEST
+
 START_TEST(test_file_crlf)
 {
 	struct config cfg;
@@ -1408,6 +1435,7 @@ config_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_file_syntax);
 	tcase_add_test(tc, test_file_crlf);
+	tcase_add_test(tc, test_file_inline_comments);
 	tcase_add_test(tc, test_file_sample_fixture);
 	tcase_add_loop_test(tc, test_file_errors, 0, NELEM(filerows));
 	tcase_add_test(tc, test_file_long_line);

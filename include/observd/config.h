@@ -6,8 +6,9 @@
  * Every setting has a long option (--metrics-port), an environment variable
  * (OBSERVD_METRICS_PORT, or the names the old service's ConfigMaps used:
  * PORT, SERVICE_NAME, LOG_LEVEL) and a config-file key (metrics_port).
- * The config file holds "key = value" lines; a line whose first non-blank
- * character is '#' is a comment; values may be double-quoted.
+ * The config file holds "key = value" lines; '#' starts a comment at the
+ * start of a line or after a blank outside double quotes; values may be
+ * double-quoted.
  */
 #ifndef OBSERVD_CONFIG_H
 #define OBSERVD_CONFIG_H
