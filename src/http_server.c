@@ -737,6 +737,7 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	log_flush();		/* lines stderr did not take yet */
 	if (srv.params.stats.open_fds != NULL &&
 	    now - srv.fds_counted_ms >= FD_COUNT_INTERVAL_MS) {
 		SHM_STORE(srv.params.stats.open_fds, procstat_count_fds(getpid()));

@@ -46,6 +46,7 @@
 #define POLL_BUSY_MS		20	/* while waiting for a child to serve */
 #define KILL_GRACE_MS		1000	/* after the drain timeout, then SIGKILL */
 #define STARTUP_TIMEOUT_MS	10000	/* a worker not serving by then is killed */
+#define LOG_RETRY_MS		250	/* while log lines wait for stderr */
 
 /* A worker position: what should run, and what runs. */
 struct position {
@@ -587,6 +588,10 @@ master_loop(void)
 		/* Our descriptors change only in this loop: count them before
 		 * waiting, for the sampler (which may not read ours). */
 		SHM_STORE(&m.seg->master.open_fds, procstat_count_fds(getpid()));
+		/* Log lines stderr did not take: try again soon. */
+		log_flush();
+		if (log_pending() && (timeout < 0 || timeout > LOG_RETRY_MS))
+			timeout = LOG_RETRY_MS;
 		if (poll(&pfd, 1, timeout) < 0 && errno != EINTR)
 			fatal("poll");
 		if (!(pfd.revents & POLLIN))
@@ -655,6 +660,7 @@ master_main(struct config *cfg, const struct config_overrides *overrides,
 		log_error("cannot create the metrics segment");
 		return 1;
 	}
+	log_count_drops(&m.seg->master.log_lines_dropped);
 	if (privsep_master_limit() < 0) {
 		log_error("cannot limit the master's capabilities");
 		return 1;

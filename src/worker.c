@@ -125,6 +125,7 @@ worker_main(const struct worker_ctx *ctx)
 
 	w.cfg = ctx->cfg;
 	w.slot = ctx->slot;
+	log_count_drops(&ctx->slot->log_lines_dropped);
 	if (ctx->cfg->app_metrics &&
 	    (w.metrics = metrics_responder_new(ctx->cfg, ctx->responses, ctx->seg)) == NULL)
 		fatalx("out of memory for the metrics responder");

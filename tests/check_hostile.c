@@ -11,6 +11,8 @@
  *                 service resumes when the flood ends
  *   smuggling     a table of request-smuggling and malformed inputs: status,
  *                 Connection: close + EOF, or the connection stays in sync
+ *   logging       a log pipe nobody reads: serving goes on, lines are
+ *                 dropped whole and counted
  *   series        100,000 requests to random paths with random methods do
  *                 not create metric series
  *   auth          /metrics bearer token on both ports; token file checks
@@ -817,6 +819,145 @@ START_TEST(test_metrics_token_file_checks)
 }
 END_TEST
 
+/* ============================================================== logging */
+
+#define LOG_BATCH	200
+
+/* One batch of keep-alive /health requests on fd; asserts all came back. */
+static void
+health_batch(int fd)
+{
+	static char reqs[LOG_BATCH * 40];
+	static size_t len;
+	unsigned counts[6] = { 0 };
+
+	if (len == 0)
+		for (int i = 0; i < LOG_BATCH; i++)
+			len += (size_t)snprintf(reqs + len, sizeof(reqs) - len,
+			    "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+	ITEST_CHECK(&srv, htest_pipeline(fd, reqs, len, LOG_BATCH, counts, IO_MS) == LOG_BATCH &&
+	    counts[2] == LOG_BATCH, "a batch of %d requests was not answered", LOG_BATCH);
+}
+
+/* Read what waits on the log FIFO into buf (grows *len), or, with a
+ * NULL buf, throw it away.  The pipe holds whole lines: read up to the
+ * end of what waits, a read never stops inside one. */
+static void
+log_drain(char *buf, size_t *len, size_t cap)
+{
+	static char scratch[65536];
+	ssize_t n;
+
+	if (buf == NULL) {
+		while (read(srv.log_fd, scratch, sizeof(scratch)) > 0)
+			;
+		return;
+	}
+	while (*len < cap && (n = read(srv.log_fd, buf + *len, cap - *len)) > 0)
+		*len += (size_t)n;
+	ITEST_CHECK(&srv, *len < cap, "more log than the test can hold");
+}
+
+/*
+ * stderr is a pipe nobody reads, access log on: requests keep being
+ * served at the rate they had while the log was read, for 10 s; the
+ * dropped-lines counter rises; once the pipe is read again, the log goes
+ * on with whole lines, saying how many were dropped.
+ */
+START_TEST(test_blocked_log)
+{
+	static char logbuf[4 << 20];
+	size_t loglen = 0;
+	char mport[16];
+	uint16_t mp = itest_free_port();
+	int fd;
+	unsigned base = 0;
+	uint64_t t, t_end;
+	double d0, d1, d2;
+	const char *m;
+	size_t mlen;
+	int reports = 0, access_after = 0, lines = 0;
+	char *after, rates[256];
+	size_t rates_len = 0;
+	unsigned total = 0;
+
+	snprintf(mport, sizeof(mport), "%u", mp);
+	ck_assert_msg(itest_start_ex(&srv, ITEST_STDERR_FIFO, ARGS("--access-log", "--metrics-port", mport,
+	    "--metrics-listen", "127.0.0.1"), NULL) == 0, "observd did not start");
+	fd = itest_connect_fd(srv.port, AF_INET, IO_MS);
+	ITEST_CHECK(&srv, fd >= 0, "connect");
+	/* The rate while the log is read. */
+	for (t = itest_now_ms(), t_end = t + 2000; itest_now_ms() < t_end; base += LOG_BATCH) {
+		health_batch(fd);
+		log_drain(NULL, NULL, 0);
+	}
+	base = (unsigned)(base * 1000 / (itest_now_ms() - t));
+	m = scrape(mp, "", &mlen);
+	d0 = htest_metric_sum(m, mlen, "observd_log_lines_dropped_total");
+	log_drain(NULL, NULL, 0);
+	/* Nobody reads the log for 10 s: every second as many requests. */
+	for (int s = 0; s < 10; s++) {
+		unsigned n = 0;
+
+		for (t = itest_now_ms(), t_end = t + 1000; itest_now_ms() < t_end; n += LOG_BATCH)
+			health_batch(fd);
+		n = (unsigned)(n * 1000 / (itest_now_ms() - t));
+		rates_len += (size_t)snprintf(rates + rates_len, sizeof(rates) - rates_len, " %u", n);
+		total += n;
+		if (s == 4) {
+			m = scrape(mp, "", &mlen);
+			d1 = htest_metric_sum(m, mlen, "observd_log_lines_dropped_total");
+		}
+	}
+	m = scrape(mp, "", &mlen);
+	d2 = htest_metric_sum(m, mlen, "observd_log_lines_dropped_total");
+	/* The log is read again: what waited, then the report, then new lines. */
+	for (int i = 0; i < 20; i++) {
+		log_drain(logbuf, &loglen, sizeof(logbuf) - 1);
+		itest_sleep_ms(100);
+	}
+	health_batch(fd);
+	for (int i = 0; i < 10; i++) {
+		log_drain(logbuf, &loglen, sizeof(logbuf) - 1);
+		itest_sleep_ms(100);
+	}
+	logbuf[loglen] = '\0';
+	after = NULL;
+	for (char *line = logbuf, *nl; line < logbuf + loglen; line = nl + 1) {
+		static struct itest_json_flat jo;
+		const char *msg;
+
+		nl = memchr(line, '\n', (size_t)(logbuf + loglen - line));
+		ITEST_CHECK(&srv, nl != NULL, "the log ends in a cut line: '%.100s'", line);
+		ITEST_CHECK(&srv, itest_json_flat_parse(line, (size_t)(nl - line), &jo) == 0,
+		    "not a whole JSON line: '%.*s'", (int)(nl - line) > 200 ? 200 : (int)(nl - line), line);
+		lines++;
+		if ((msg = itest_json_flat_get(&jo, "msg")) != NULL && strstr(msg, "lines dropped") != NULL) {
+			reports++;
+			after = nl;
+		} else if (after != NULL && itest_json_flat_get(&jo, "type") != NULL)
+			access_after++;
+	}
+	close(fd);
+	fprintf(stderr, "blocked log: %u requests/s while the log was read; without a reader, each second:%s; "
+	    "observd_log_lines_dropped_total %.0f -> %.0f -> %.0f; then %d whole lines, %d reports of "
+	    "dropped lines, %d access lines after them\n", base, rates, d0, d1, d2, lines, reports,
+	    access_after);
+	/* A writer that waited for the log would have stopped serving after
+	 * a few hundred lines, and a batch would have waited in vain
+	 * (health_batch); the rate is the same but for what the load of a
+	 * shared machine takes from single seconds. */
+	ITEST_CHECK(&srv, total / 10 * 2 >= base, "%u requests/s without a log reader, %u/s with one",
+	    total / 10, base);
+	ITEST_CHECK(&srv, d1 > d0 && d2 > d1, "the dropped-lines counter did not rise: %.0f %.0f %.0f",
+	    d0, d1, d2);
+	ITEST_CHECK(&srv, reports >= 1, "no report of the dropped lines once the log was read");
+	ITEST_CHECK(&srv, access_after >= LOG_BATCH, "only %d access lines after the report", access_after);
+	close(srv.log_fd);
+	stop_clean(&srv);
+}
+END_TEST
+
 /* ================================================================= suite */
 
 static Suite *
@@ -830,6 +971,12 @@ hostile_suite(void)
 	tcase_set_timeout(tc, 90);
 	tcase_add_test(tc, test_slowloris);
 	tcase_add_test(tc, test_connection_flood);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("logging");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 90);
+	tcase_add_test(tc, test_blocked_log);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("smuggling");

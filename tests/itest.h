@@ -80,6 +80,12 @@ bool		 itest_have_ipv6(void);
 					 * If the system refuses, the master
 					 * exits 126 having logged "itest:
 					 * unshare" */
+#define ITEST_STDERR_FIFO	0x40	/* stderr is a FIFO at log_path whose
+					 * read end the test holds (s->log_fd,
+					 * non-blocking) and reads when it
+					 * likes; readiness is then judged by
+					 * /ready alone, and the itest_log_*
+					 * functions see an empty log */
 
 struct itest_server {
 	pid_t		 pid;		/* the master; also its process group */
@@ -90,6 +96,7 @@ struct itest_server {
 	int		 leftovers;	/* other processes of its group still
 					 * alive when it exited by itself */
 	char		 log_path[PATH_MAX];	/* its stderr */
+	int		 log_fd;		/* ITEST_STDERR_FIFO's read end, or -1 */
 	char		 out_path[PATH_MAX];	/* its stdout */
 };
 

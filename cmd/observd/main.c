@@ -55,6 +55,10 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_init(cfg.log_level, "master", -1);
+	/* From here on a log reader that falls behind costs lines, not
+	 * service (every process inherits this). */
+	if (log_nonblocking() < 0)
+		log_warn("stderr stays blocking");
 	config_log(&cfg);
 	return master_main(&cfg, &cli.overrides, environ);
 }
