@@ -378,6 +378,8 @@ master_reload(void)
 		notify_send("READY=1\nSTATUS=reload failed (%s); serving the previous configuration", err);
 		return;
 	}
+	if (config_fit_descriptors(&next, false, err, sizeof(err)) > 0)
+		log_warnx("%s", err);
 	http_responses_free(&m.rs);
 	m.rs = rs;
 	explicit_bzero(m.cfg.metrics_token, sizeof(m.cfg.metrics_token));

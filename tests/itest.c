@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -56,6 +57,7 @@ static char tmpdir[PATH_MAX];
 static char *files[MAX_FILES];
 static int nfiles;
 static unsigned nlogs;
+static unsigned long child_nofile;	/* itest_set_nofile() */
 
 /* ------------------------------------------------------------- utilities */
 
@@ -307,9 +309,10 @@ exited_nowait(pid_t pid)
 
 /* State, parent, process group, comm and (if cpu is not NULL) utime +
  * stime in clock ticks of pid; 0 or -1. */
-int
-itest_proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, char *comm,
-    size_t commlen, long long *cpu)
+/* /proc/PID/stat: state, parent, group, comm (if not NULL), utime, stime. */
+static int
+proc_stat_read(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, char *comm,
+    size_t commlen, long long *user, long long *sys)
 {
 	char path[64], buf[1024], *lp, *rp;
 	unsigned long long ut = 0, st = 0;
@@ -341,9 +344,31 @@ itest_proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, char *comm,
 		return -1;
 	*ppid = (pid_t)pp;
 	*pgrp = (pid_t)pg;
-	if (cpu != NULL)
-		*cpu = (long long)(ut + st);
+	*user = (long long)ut;
+	*sys = (long long)st;
 	return 0;
+}
+
+int
+itest_proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, char *comm,
+    size_t commlen, long long *cpu)
+{
+	long long ut, st;
+
+	if (proc_stat_read(pid, state, ppid, pgrp, comm, commlen, &ut, &st) < 0)
+		return -1;
+	if (cpu != NULL)
+		*cpu = ut + st;
+	return 0;
+}
+
+int
+itest_proc_cpu(pid_t pid, long long *user, long long *sys)
+{
+	pid_t ppid, pgrp;
+	char state;
+
+	return proc_stat_read(pid, &state, &ppid, &pgrp, NULL, 0, user, sys);
 }
 
 /* The master pid has exited (not reaped): kill what is left of its group
@@ -474,6 +499,12 @@ itest_spawn(const char *const *argv, const char *const *envp, const char *out_pa
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
+		if (child_nofile != 0) {
+			struct rlimit rl = { child_nofile, child_nofile };
+
+			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+				_exit(127);
+		}
 		if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 			_exit(127);
 		if ((flags & ITEST_USERNS) && enter_userns() < 0) {
@@ -493,6 +524,12 @@ itest_spawn(const char *const *argv, const char *const *envp, const char *out_pa
 	close(out);
 	close(err);
 	return pid;
+}
+
+void
+itest_set_nofile(unsigned long n)
+{
+	child_nofile = n;
 }
 
 int

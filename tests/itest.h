@@ -116,6 +116,9 @@ int	itest_start(struct itest_server *s, const char *const *args,
 	    const char *const *env);
 int	itest_start_ex(struct itest_server *s, unsigned flags,
 	    const char *const *args, const char *const *env);
+/* Servers started from now on run with RLIMIT_NOFILE soft = hard = n
+ * (0: the test's own limits). */
+void	itest_set_nofile(unsigned long n);
 /* Poll GET /ready until it answers 200; 0, or -1 after timeout_ms. */
 int	itest_wait_ready(const struct itest_server *s, int timeout_ms);
 /* Whether the master still runs (reaps it if it exited). */
@@ -139,6 +142,8 @@ void	itest_stop_all(void);
  * stime in clock ticks of pid, from /proc/PID/stat; 0 or -1. */
 int	itest_proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, char *comm,
 	    size_t commlen, long long *cpu);
+/* User and system CPU time of pid, in clock ticks; 0 or -1. */
+int	itest_proc_cpu(pid_t pid, long long *user, long long *sys);
 /* Live (not zombie) processes other than skip whose parent is ppid (if
  * > 0), whose process group is pgrp (if > 0) and whose comm is comm (if
  * not NULL), sorted by pid.  Returns how many (at most max are stored;
