@@ -382,22 +382,31 @@ scraped_run() { # ROUND: observd /health keep-alive with a 10/s scraper on the m
 	load observd "$round" health-ka-unscraped /health keepalive "${conns_all[0]}" "$P_OBS"
 }
 
-idle_test() { # NAME ROUND PORT: RSS growth with idle_n idle keep-alive connections
-	local name=$1 round=$2 lport=$3 ip res m0 m1 ok open
-	read -r m0 _ _ < <(memory)
-	"${tool[@]}" idle --port "$lport" --path /health -n "$idle_n" >"$out/r$round/$name/idle.out" 2>&1 &
-	ip=$!
-	helpers+=("$ip")
-	for ((i = 0; i < 1200; i++)); do
-		grep -qs '^opened' "$out/r$round/$name/idle.out" && break
-		kill -0 "$ip" 2>/dev/null || break
+# idle_open PORT N FILE: benchtool.py idle in the background (idle_pid, a
+# helper) until its N connections are open; idle_res is its "opened ..."
+# line (empty if it did not get there within 150 s).
+idle_open() {
+	local lport=$1 n=$2 f=$3
+	"${tool[@]}" idle --port "$lport" --path /health -n "$n" --sources $(((n + 19999) / 20000)) >"$f" 2>&1 &
+	idle_pid=$!
+	helpers+=("$idle_pid")
+	for ((i = 0; i < 3000; i++)); do
+		grep -qs '^opened' "$f" && break
+		kill -0 "$idle_pid" 2>/dev/null || break
 		sleep 0.05
 	done
-	res=$(grep '^opened' "$out/r$round/$name/idle.out")
+	idle_res=$(grep '^opened' "$f")
+}
+
+idle_close() { kill -TERM "$idle_pid" 2>/dev/null; wait "$idle_pid" 2>/dev/null; helpers=(); }
+
+idle_test() { # NAME ROUND PORT: RSS growth with idle_n idle keep-alive connections
+	local name=$1 round=$2 lport=$3 res m0 m1 ok open
+	read -r m0 _ _ < <(memory)
+	idle_open "$lport" "$idle_n" "$out/r$round/$name/idle.out"
+	res=$idle_res
 	read -r m1 _ _ < <(memory)
-	kill -TERM "$ip" 2>/dev/null
-	wait "$ip" 2>/dev/null
-	helpers=()
+	idle_close
 	read -r _ _ _ ok _ open <<<"${res:-x 0 x 0 x 0}"
 	if [[ -z $res || $ok != "$idle_n" ]]; then
 		fail "$name: idle connections: ${res:-no result} ($(tail -2 "$out/r$round/$name/idle.out"))"
@@ -459,7 +468,7 @@ attack_test() {
 # the same with N idle keep-alive connections held open, and the RSS they
 # added per connection.
 idle_scale_test() {
-	local name=$1 round=$2 n=$3 c0=${conns_all[0]} ip res m0 m1 ok open
+	local name=$1 round=$2 n=$3 c0=${conns_all[0]} res m0 m1 ok open
 	case $name in
 	observd) obs_extra=(--max-connections "$n") ;;	# one worker may get most
 	nginx) nginx_conns=$((n + 1024)) ;;
@@ -471,16 +480,8 @@ idle_scale_test() {
 	((smoke)) || wrk -t1 -c"$c0" -d1s "http://127.0.0.1:$port/health" >"$out/r$round/$name/warm-idle$n.out" 2>&1
 	load "$name" "$round" "idle$n-none" /health keepalive "$c0" "$port"
 	read -r m0 _ _ < <(memory)
-	"${tool[@]}" idle --port "$port" --path /health -n "$n" --sources $(((n + 19999) / 20000)) \
-		>"$out/r$round/$name/idle$n.out" 2>&1 &
-	ip=$!
-	helpers+=("$ip")
-	for ((i = 0; i < 3000; i++)); do
-		grep -qs '^opened' "$out/r$round/$name/idle$n.out" && break
-		kill -0 "$ip" 2>/dev/null || break
-		sleep 0.05
-	done
-	res=$(grep '^opened' "$out/r$round/$name/idle$n.out")
+	idle_open "$port" "$n" "$out/r$round/$name/idle$n.out"
+	res=$idle_res
 	read -r m1 _ _ < <(memory)
 	read -r _ _ _ ok _ open <<<"${res:-x 0 x 0 x 0}"
 	if [[ -n $res && $ok == "$n" ]]; then
@@ -492,9 +493,7 @@ idle_scale_test() {
 	else
 		fail "$name: $n idle connections: ${res:-no result} ($(tail -2 "$out/r$round/$name/idle$n.out"))"
 	fi
-	kill -TERM "$ip" 2>/dev/null
-	wait "$ip" 2>/dev/null
-	helpers=()
+	idle_close
 	stop_peer
 }
 
