@@ -137,8 +137,9 @@ static const int8_t hex_tab[256] = {
 	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
 };
 
-/* struct http_parser.path_off of the literal "/" (absolute-form without
- * a path). */
+/* The path of an absolute-form target without one (RFC 9112 3.2.1), and
+ * struct http_parser.path_off for it. */
+static const char root_path[] = "/";
 #define PATH_ROOT	UINT32_MAX
 
 /*
@@ -331,11 +332,11 @@ parse_authority(const char *a, size_t len, bool need_port)
 
 /*
  * Check the form of the complete request-target t[0..len) (RFC 9112 3.2)
- * and note the path in ps.  cls is the OR of target_tab over the target.
+ * and set req->path.  cls is the OR of target_tab over the target.
  */
 static int
-parse_target(struct http_parser *ps, const char *buf, const char *t,
-    size_t len, unsigned cls)
+parse_target(struct http_request *req, const char *t, size_t len,
+    unsigned cls)
 {
 	const char	*e = t + len, *p, *q;
 	size_t		 skip;
@@ -353,11 +354,11 @@ parse_target(struct http_parser *ps, const char *buf, const char *t,
 		}
 	}
 
-	if (ps->method == HTTP_METHOD_CONNECT) {
+	if (req->method == HTTP_METHOD_CONNECT) {
 		if (!parse_authority(t, len, true))
 			return 400;
-		ps->path_off = (uint32_t)(t - buf);
-		ps->path_len = (uint32_t)len;
+		req->path = t;
+		req->path_len = (uint32_t)len;
 		return 0;
 	}
 
@@ -365,15 +366,15 @@ parse_target(struct http_parser *ps, const char *buf, const char *t,
 	case '/':
 		if (cls & TC_BRACKET)
 			return 400;
-		ps->path_off = (uint32_t)(t - buf);
+		req->path = t;
 		q = memchr(t, '?', len);
-		ps->path_len = (uint32_t)(q != NULL ? q - t : e - t);
+		req->path_len = (uint32_t)(q != NULL ? q - t : e - t);
 		return 0;
 	case '*':
-		if (len != 1 || ps->method != HTTP_METHOD_OPTIONS)
+		if (len != 1 || req->method != HTTP_METHOD_OPTIONS)
 			return 400;
-		ps->path_off = (uint32_t)(t - buf);
-		ps->path_len = 1;
+		req->path = t;
+		req->path_len = 1;
 		return 0;
 	}
 
@@ -393,13 +394,13 @@ parse_target(struct http_parser *ps, const char *buf, const char *t,
 		return 400;
 	if (p == e || *p == '?') {
 		/* RFC 9112 3.2.1: an empty path is "/". */
-		ps->path_off = PATH_ROOT;
-		ps->path_len = 1;
+		req->path = root_path;
+		req->path_len = 1;
 		return 0;
 	}
-	ps->path_off = (uint32_t)(p - buf);
+	req->path = p;
 	q = memchr(p, '?', (size_t)(e - p));
-	ps->path_len = (uint32_t)(q != NULL ? q - p : e - p);
+	req->path_len = (uint32_t)(q != NULL ? q - p : e - p);
 	return 0;
 }
 
@@ -484,14 +485,15 @@ field_connection_option(struct http_parser *ps, const char *tok, size_t len,
 }
 
 static int
-field_content_length(struct http_parser *ps, const char *v, size_t len)
+field_content_length(struct http_parser *ps, struct http_request *req,
+    const char *v, size_t len)
 {
 	uint64_t	 n = 0;
 	unsigned	 d;
 
 	/* RFC 9112 6.3: several lengths, or a length next to a transfer
 	 * coding, are how requests get smuggled; refuse them outright. */
-	if (ps->has_content_length || ps->te || len == 0)
+	if (req->has_content_length || ps->te || len == 0)
 		return 400;
 	for (size_t i = 0; i < len; i++) {
 		d = (unsigned)((unsigned char)v[i] - '0');
@@ -499,27 +501,26 @@ field_content_length(struct http_parser *ps, const char *v, size_t len)
 			return 400;
 		n = n * 10 + d;
 	}
-	ps->has_content_length = true;
-	ps->content_length = n;
+	req->has_content_length = true;
+	req->content_length = n;
 	return 0;
 }
 
 /* One more line of a list-valued field: the first one's value is kept,
  * the others are found again in the head (http_field_lines_next). */
-static void
-field_list_line(uint32_t *off, uint32_t *len, uint32_t *n, const char *buf,
-    const char *v, size_t vlen)
+static inline void
+field_list_line(struct http_field_lines *f, const char *v, size_t vlen)
 {
-	if ((*n)++ == 0) {
-		*off = (uint32_t)(v - buf);
-		*len = (uint32_t)vlen;
+	if (f->n++ == 0) {
+		f->value = v;
+		f->len = (uint32_t)vlen;
 	}
 }
 
 /* Interpret one field line; name is a token, value is trimmed. */
 static int
-parse_field(struct http_parser *ps, const char *buf, const char *name,
-    size_t nlen, const char *v, size_t vlen)
+parse_field(struct http_parser *ps, struct http_request *req,
+    const char *name, size_t nlen, const char *v, size_t vlen)
 {
 	switch (nlen) {
 	case 4:
@@ -531,14 +532,13 @@ parse_field(struct http_parser *ps, const char *buf, const char *name,
 		break;
 	case 6:
 		if (ascii_ieq(name, "accept", 6)) {
-			field_list_line(&ps->accept_off, &ps->accept_len,
-			    &ps->accept_n, buf, v, vlen);
+			field_list_line(&req->accept, v, vlen);
 			break;
 		}
 		if (!ascii_ieq(name, "expect", 6))
 			break;
 		if (vlen == 12 && ascii_ieq(v, "100-continue", 12))
-			ps->expect_continue = true;
+			req->expect_continue = true;
 		else
 			ps->expect_bad = true;
 		break;
@@ -550,25 +550,23 @@ parse_field(struct http_parser *ps, const char *buf, const char *name,
 		if (!ascii_ieq(name, "authorization", 13))
 			break;
 		/* Which of two credentials would count is anyone's guess. */
-		if (ps->authorization)
+		if (req->authorization != NULL)
 			return 400;
-		ps->authorization = true;
-		ps->auth_off = (uint32_t)(v - buf);
-		ps->auth_len = (uint32_t)vlen;
+		req->authorization = v;
+		req->authorization_len = (uint32_t)vlen;
 		break;
 	case 14:
 		if (!ascii_ieq(name, "content-length", 14))
 			break;
-		return field_content_length(ps, v, vlen);
+		return field_content_length(ps, req, v, vlen);
 	case 15:
 		if (ascii_ieq(name, "accept-encoding", 15))
-			field_list_line(&ps->ae_off, &ps->ae_len, &ps->ae_n, buf,
-			    v, vlen);
+			field_list_line(&req->accept_encoding, v, vlen);
 		break;
 	case 17:
 		if (!ascii_ieq(name, "transfer-encoding", 17))
 			break;
-		if (ps->version_minor == 0 || ps->has_content_length)
+		if (req->version_minor == 0 || req->has_content_length)
 			return 400;
 		ps->te = true;
 		return parse_list(ps, v, vlen, true, field_te_coding);
@@ -578,9 +576,10 @@ parse_field(struct http_parser *ps, const char *buf, const char *name,
 
 /* The empty line has been seen: the checks that need the whole head. */
 static int
-parse_head_end(const struct http_parser *ps, const struct http_limits *limits)
+parse_head_end(const struct http_parser *ps, struct http_request *req,
+    const struct http_limits *limits)
 {
-	if (ps->hosts == 0 && ps->version_minor == 1)
+	if (ps->hosts == 0 && req->version_minor == 1)
 		return 400;
 	/* RFC 9112 6.3: without a final "chunked" the body length cannot be
 	 * known: 400.  A final "chunked" after codings we do not know: 501. */
@@ -588,61 +587,120 @@ parse_head_end(const struct http_parser *ps, const struct http_limits *limits)
 		return 400;
 	if (ps->te_other)
 		return 501;
-	if (ps->has_content_length && ps->content_length > limits->max_body)
+	if (req->has_content_length && req->content_length > limits->max_body)
 		return 413;
 	if (ps->expect_bad)
 		return 417;
-	return 0;
-}
-
-static inline struct http_field_lines
-field_lines(const char *buf, uint32_t off, uint32_t len, uint32_t n,
-    const char *end, const char *name, uint32_t name_len)
-{
-	struct http_field_lines f = { .value = n ? buf + off : NULL,
-	    .len = len, .n = n, .end = end, .name = name,
-	    .name_len = name_len };
-
-	return f;
-}
-
-/* What the parse found, for the caller; head_len 0 unless done. */
-static void
-req_fill(const struct http_parser *ps, const char *buf, uint32_t head_len,
-    struct http_request *req)
-{
-	const char	*end = buf + head_len;
-
-	req->method = ps->method_len ? (enum http_method)ps->method :
-	    HTTP_METHOD_OTHER;
-	req->method_str = ps->method_len ? buf + ps->line : NULL;
-	req->method_len = ps->method_len;
-	req->target = ps->target_len ? buf + ps->line + ps->method_len + 1 :
-	    NULL;
-	req->target_len = ps->target_len;
-	req->path = ps->path_len == 0 ? NULL : ps->path_off == PATH_ROOT ?
-	    "/" : buf + ps->path_off;
-	req->path_len = ps->path_len;
-	req->version_minor = ps->version_minor;
-	req->expect_continue = ps->expect_continue;
-	req->chunked = head_len && ps->te;
-	req->has_content_length = ps->has_content_length;
-	req->content_length = ps->content_length;
-	req->head_len = head_len;
-	req->accept = field_lines(buf, ps->accept_off, ps->accept_len,
-	    ps->accept_n, end, "accept", 6);
-	req->accept_encoding = field_lines(buf, ps->ae_off, ps->ae_len,
-	    ps->ae_n, end, "accept-encoding", 15);
-	req->authorization = ps->authorization ? buf + ps->auth_off : NULL;
-	req->authorization_len = ps->auth_len;
-	if (head_len == 0)
-		req->keep_alive = false;
-	else if (ps->conn_close)
+	req->chunked = ps->te;
+	if (ps->conn_close)
 		req->keep_alive = false;
 	else if (ps->conn_keep_alive)
 		req->keep_alive = true;
 	else
-		req->keep_alive = ps->version_minor == 1;
+		req->keep_alive = req->version_minor == 1;
+	return 0;
+}
+
+/* A new head: nothing parsed yet.  Field by field: cheaper than a struct
+ * copy (rep stos) on every request. */
+static inline void
+req_reset(struct http_request *req)
+{
+	req->method = HTTP_METHOD_OTHER;
+	req->method_str = req->target = req->path = NULL;
+	req->method_len = req->target_len = req->path_len = 0;
+	req->version_minor = 0;
+	req->keep_alive = req->expect_continue = req->chunked = false;
+	req->has_content_length = false;
+	req->content_length = 0;
+	req->head_len = 0;
+	req->accept.n = req->accept_encoding.n = 0;
+	req->accept.value = req->accept_encoding.value = NULL;
+	req->authorization = NULL;
+	req->authorization_len = 0;
+}
+
+/*
+ * A head left partial: what req holds goes into ps, as offsets (the
+ * buffer may move before the next call), and comes back from there when
+ * the parse resumes.  Only the slow path pays for this.
+ */
+static void
+req_save(struct http_parser *ps, const char *buf,
+    const struct http_request *req)
+{
+	ps->method = (uint8_t)req->method;
+	ps->method_len = (uint8_t)req->method_len;
+	ps->target_len = req->target_len;
+	ps->path_off = req->path == NULL || req->path == root_path ? PATH_ROOT :
+	    (uint32_t)(req->path - buf);
+	ps->path_len = req->path_len;
+	ps->version_minor = req->version_minor;
+	ps->expect_continue = req->expect_continue;
+	ps->has_content_length = req->has_content_length;
+	ps->content_length = req->content_length;
+	ps->accept_n = req->accept.n;
+	ps->accept_off = req->accept.n ? (uint32_t)(req->accept.value - buf) : 0;
+	ps->accept_len = req->accept.len;
+	ps->ae_n = req->accept_encoding.n;
+	ps->ae_off = req->accept_encoding.n ?
+	    (uint32_t)(req->accept_encoding.value - buf) : 0;
+	ps->ae_len = req->accept_encoding.len;
+	ps->authorization = req->authorization != NULL;
+	ps->auth_off = ps->authorization ? (uint32_t)(req->authorization - buf) : 0;
+	ps->auth_len = req->authorization_len;
+}
+
+static void
+req_restore(const struct http_parser *ps, const char *buf,
+    struct http_request *req)
+{
+	req_reset(req);
+	if (ps->method_len) {
+		req->method = (enum http_method)ps->method;
+		req->method_str = buf + ps->line;
+		req->method_len = ps->method_len;
+	}
+	if (ps->target_len) {
+		req->target = buf + ps->line + ps->method_len + 1;
+		req->target_len = ps->target_len;
+	}
+	if (ps->path_len) {
+		req->path = ps->path_off == PATH_ROOT ? root_path : buf + ps->path_off;
+		req->path_len = ps->path_len;
+	}
+	req->version_minor = ps->version_minor;
+	req->expect_continue = ps->expect_continue;
+	req->has_content_length = ps->has_content_length;
+	req->content_length = ps->content_length;
+	if ((req->accept.n = ps->accept_n) > 0) {
+		req->accept.value = buf + ps->accept_off;
+		req->accept.len = ps->accept_len;
+	}
+	if ((req->accept_encoding.n = ps->ae_n) > 0) {
+		req->accept_encoding.value = buf + ps->ae_off;
+		req->accept_encoding.len = ps->ae_len;
+	}
+	if (ps->authorization) {
+		req->authorization = buf + ps->auth_off;
+		req->authorization_len = ps->auth_len;
+	}
+}
+
+/* The head is complete at end: where the lists' other lines are. */
+static inline void
+req_lists(struct http_request *req, const char *end)
+{
+	if (req->accept.n) {
+		req->accept.end = end;
+		req->accept.name = "accept";
+		req->accept.name_len = 6;
+	}
+	if (req->accept_encoding.n) {
+		req->accept_encoding.end = end;
+		req->accept_encoding.name = "accept-encoding";
+		req->accept_encoding.name_len = 15;
+	}
 }
 
 /* The verdict is rc: stop at p. */
@@ -666,11 +724,13 @@ http_parse_head(struct http_parser *ps, const char *buf, size_t len,
 	unsigned	 k, cls;
 	size_t		 i;
 	int		 rc, major;
-	uint32_t	 head_len = 0;
-	/* Kept in registers here, in ps between calls. */
+	/* Kept in registers here (as pointers), in ps between calls (as
+	 * offsets: the buffer may move). */
 	enum head_phase	 phase = ps->phase;
-	uint32_t	 mark = ps->mark, name = ps->name;
-	uint32_t	 name_end = ps->name_end, fields = ps->fields;
+	const char	*mark = buf + ps->mark, *name = buf + ps->name;
+	const char	*name_end = buf + ps->name_end;
+	uint32_t	 fields = ps->fields;
+	uint32_t	 max_fields = limits->max_fields ? limits->max_fields : UINT32_MAX;
 
 	if (len >= limits->max_head) {
 		c.lim = buf + limits->max_head;
@@ -678,6 +738,10 @@ http_parse_head(struct http_parser *ps, const char *buf, size_t len,
 	} else
 		c.lim = buf + len;
 	p = buf + ps->pos;
+	if (phase == PH_START)
+		req_reset(req);
+	else
+		req_restore(ps, buf, req);
 	switch (phase) {
 	case PH_START:
 		break;
@@ -713,14 +777,15 @@ http_parse_head(struct http_parser *ps, const char *buf, size_t len,
 	}
 	if (p == c.lim)
 		STOP(head_stop(&c));
-	ps->line = mark = (uint32_t)(p - buf);
+	mark = p;
+	ps->line = (uint32_t)(p - buf);
 	phase = PH_METHOD;
 	set_rl_lim(&c, p);
 
 	/* request-line = method SP request-target SP HTTP-version CRLF */
 method:
 	/* method = token, at most METHOD_MAX characters */
-	m = buf + mark;
+	m = mark;
 	mlim = c.rl_lim - m > METHOD_MAX ? m + METHOD_MAX + 1 : c.rl_lim;
 	while (p < mlim && tchar_tab[(unsigned char)*p])
 		p++;
@@ -730,15 +795,16 @@ method:
 		STOP(line_stop(&c, p));
 	if (*p != ' ' || p == m)
 		STOP(400);
-	ps->method_len = (uint8_t)(p - m);
-	ps->method = (uint8_t)parse_method_id(m, (size_t)(p - m));
+	req->method_str = m;
+	req->method_len = (uint32_t)(p - m);
+	req->method = parse_method_id(m, (size_t)(p - m));
 	p++;
-	mark = (uint32_t)(p - buf);
+	mark = p;
 	ps->cls = 0;
 	phase = PH_TARGET;
 
 target:
-	t = buf + mark;
+	t = mark;
 	cls = ps->cls;
 	while (p < c.rl_lim && (k = target_tab[(unsigned char)*p]) != 0) {
 		cls |= k;
@@ -749,19 +815,20 @@ target:
 		STOP(line_stop(&c, p));
 	if (*p != ' ' || p == t)
 		STOP(400);
-	ps->target_len = (uint32_t)(p - t);
-	if ((rc = parse_target(ps, buf, t, (size_t)(p - t), cls)) != 0)
+	req->target = t;
+	req->target_len = (uint32_t)(p - t);
+	if ((rc = parse_target(req, t, (size_t)(p - t), cls)) != 0)
 		goto out;
 	p++;
-	mark = (uint32_t)(p - buf);
+	mark = p;
 	phase = PH_VERSION;
 
 version:
 	/* HTTP-version = "HTTP/" DIGIT "." DIGIT, then CRLF */
-	v = buf + mark;
+	v = mark;
 	if (p == v && c.rl_lim - p >= 8 && c.lim - p >= 10 &&
 	    memcmp(p, "HTTP/1.1\r\n", 10) == 0) {
-		ps->version_minor = 1;
+		req->version_minor = 1;
 		p += 10;
 		goto fields;
 	}
@@ -797,7 +864,7 @@ version:
 	if (major != 1)
 		STOP(major == 0 ? 400 : 505);
 	/* RFC 9110 2.5: a higher minor version is answered as 1.1. */
-	ps->version_minor = v[7] == '0' ? 0 : 1;
+	req->version_minor = v[7] == '0' ? 0 : 1;
 
 fields:
 	phase = PH_FIELD;
@@ -812,9 +879,9 @@ field:
 		 * field (RFC 9112 2.2, 5.2), a bare LF and an empty name. */
 		if (!tchar_tab[(unsigned char)*p])
 			STOP(400);
-		if (limits->max_fields != 0 && fields == limits->max_fields)
+		if (fields == max_fields)
 			STOP(431);
-		name = (uint32_t)(p - buf);
+		name = p;
 		phase = PH_NAME;
 		p++;
 name:
@@ -825,7 +892,7 @@ name:
 		/* No whitespace between name and colon (RFC 9112 5.1). */
 		if (*p != ':')
 			STOP(400);
-		name_end = (uint32_t)(p - buf);
+		name_end = p;
 		phase = PH_OWS;
 		p++;
 ows:
@@ -833,7 +900,7 @@ ows:
 			p++;
 		if (p == c.lim)		/* more OWS may follow */
 			STOP(head_stop(&c));
-		mark = (uint32_t)(p - buf);
+		mark = p;
 		phase = PH_VALUE;
 value:
 		p = scan_value(p, c.lim);
@@ -843,31 +910,34 @@ value:
 			STOP(400);
 		if ((rc = lf_after(&c, p)) != 0)
 			goto out;
-		v = buf + mark;
+		v = mark;
 		for (ve = p; ve > v && is_ows(ve[-1]); ve--)
 			;
 		p += 2;
 		fields++;
 		phase = PH_FIELD;
-		if ((rc = parse_field(ps, buf, buf + name,
-		    name_end - name, v, (size_t)(ve - v))) != 0)
+		if ((rc = parse_field(ps, req, name, (size_t)(name_end - name), v,
+		    (size_t)(ve - v))) != 0)
 			goto out;
 	}
 	if ((rc = lf_after(&c, p)) != 0)
 		goto out;
 	p += 2;
-	if ((rc = parse_head_end(ps, limits)) != 0)
+	if ((rc = parse_head_end(ps, req, limits)) != 0)
 		goto out;
-	head_len = (uint32_t)(p - buf);
-	rc = HTTP_PARSE_DONE;
+	req->head_len = (uint32_t)(p - buf);
+	req_lists(req, p);
+	return HTTP_PARSE_DONE;
 out:
-	ps->pos = (uint32_t)(p - buf);
-	ps->phase = (uint8_t)phase;
-	ps->mark = mark;
-	ps->name = name;
-	ps->name_end = name_end;
-	ps->fields = fields;
-	req_fill(ps, buf, head_len, req);
+	if (rc == HTTP_PARSE_AGAIN) {	/* where the next call goes on */
+		ps->pos = (uint32_t)(p - buf);
+		ps->phase = (uint8_t)phase;
+		ps->mark = (uint32_t)(mark - buf);
+		ps->name = (uint32_t)(name - buf);
+		ps->name_end = (uint32_t)(name_end - buf);
+		ps->fields = fields;
+		req_save(ps, buf, req);
+	}
 	return rc;
 }
 #undef STOP

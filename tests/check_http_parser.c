@@ -1109,6 +1109,7 @@ http_parser_suite(void)
 	TCase	*tc;
 
 	tc = tcase_create("valid");
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_get_origin_query);
 	tcase_add_test(tc, test_head);
 	tcase_add_test(tc, test_methods);
@@ -1126,6 +1127,7 @@ http_parser_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
+	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_bad_rows, 0,
 	    (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_loop_test(tc, test_bad_rows_prefixes, 0,
@@ -1134,6 +1136,9 @@ http_parser_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("partial");
+	/* Every head is also parsed byte by byte: more than the default 4 s
+	 * on a loaded machine. */
+	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_good_prefixes, 0,
 	    (int)(sizeof(good) / sizeof(good[0])));
 	tcase_add_test(tc, test_pipelined);
