@@ -387,7 +387,7 @@ scraped_run() { # ROUND: observd /health keep-alive with a 10/s scraper on the m
 # line (empty if it did not get there within 150 s).
 idle_open() {
 	local lport=$1 n=$2 f=$3
-	"${tool[@]}" idle --port "$lport" --path /health -n "$n" --sources $(((n + 19999) / 20000)) >"$f" 2>&1 &
+	"${tool[@]}" idle --port "$lport" --path /health -n "$n" --sources $(((n + 9999) / 10000)) >"$f" 2>&1 &
 	idle_pid=$!
 	helpers+=("$idle_pid")
 	for ((i = 0; i < 3000; i++)); do
