@@ -1064,6 +1064,45 @@ END_TEST
 #define BODY_TIMEOUT_MS		3000
 
 /*
+ * A 16 KiB body after head[0..len), a KiB every 250 ms, then a request
+ * that must be answered in step.  1 if it was; 0 if the connection was
+ * cut after this process went longer than body_timeout without sending
+ * (the machine stopped it: not the server's doing); -1 otherwise.
+ */
+static int
+body_at_rate(const char *head, size_t len)
+{
+	static char kib[1024];
+	struct itest_conn *c = itest_connect_server(&srv);
+	uint64_t last, gap = 0;
+	int rv = 1;
+
+	memset(kib, 'b', sizeof(kib));
+	ITEST_CHECK(&srv, c != NULL && itest_send(c, head, len) == 0, "send head");
+	ITEST_CHECK(&srv, itest_read_response(c, &r1, false, IO_MS) == 0 && r1.status == 404, "%s", r1.error);
+	last = itest_now_ms();
+	for (int i = 0; i < 16 && rv == 1; i++) {
+		uint64_t now = itest_now_ms();
+
+		if (now - last > gap)
+			gap = now - last;
+		last = now;
+		if (itest_send(c, kib, sizeof(kib)) < 0)
+			rv = gap + 500 >= BODY_TIMEOUT_MS ? 0 : -1;
+		else
+			itest_sleep_ms(250);
+	}
+	if (rv == 1 && (itest_sends(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n") < 0 ||
+	    itest_read_response(c, &r1, false, IO_MS) < 0 || r1.status != 200))
+		rv = gap + 500 >= BODY_TIMEOUT_MS ? 0 : -1;
+	if (rv != 1)
+		fprintf(stderr, "slow body: a body at 4 KiB/s was cut; the longest pause between its KiB "
+		    "was %llu ms\n", (unsigned long long)gap);
+	itest_close(c);
+	return rv;
+}
+
+/*
  * Slow body: a body at a byte a second gets a 408 (read before the close)
  * once body_timeout has run out, not at header_timeout; a body that keeps
  * above min_rate may take longer than body_timeout, and the connection
@@ -1072,12 +1111,11 @@ END_TEST
 START_TEST(test_slow_body)
 {
 	static const char head[] = "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 16384\r\n\r\n";
-	static char kib[1024];
 	struct itest_conn *c;
 	uint64_t t_head, t_cut = 0, next = 0;
 	size_t total;
 	char tail[256];
-	int sent = 0;
+	int sent = 0, rv;
 
 	start(&srv, ARGS("--header-timeout", "1s", "--body-timeout", "3s"));
 	c = itest_connect_server(&srv);
@@ -1114,21 +1152,12 @@ START_TEST(test_slow_body)
 	    "after the 408: %zu more bytes or no EOF", total);
 	itest_close(c);
 
-	/* 16 KiB at 4 KiB/s: four times min_rate, longer than body_timeout. */
-	memset(kib, 'b', sizeof(kib));
-	c = itest_connect_server(&srv);
-	ITEST_CHECK(&srv, c != NULL && itest_send(c, head, sizeof(head) - 1) == 0, "send head");
-	ITEST_CHECK(&srv, itest_read_response(c, &r1, false, IO_MS) == 0 && r1.status == 404, "%s", r1.error);
-	t_head = itest_now_ms();
-	for (int i = 0; i < 16; i++) {
-		ITEST_CHECK(&srv, itest_send(c, kib, sizeof(kib)) == 0, "body KiB %d: %s", i, strerror(errno));
-		itest_sleep_ms(250);
-	}
-	ITEST_CHECK(&srv, itest_sends(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n") == 0 &&
-	    itest_read_response(c, &r1, false, IO_MS) == 0 && r1.status == 200,
-	    "after a body of %llu ms at 4 KiB/s: %d %s", (unsigned long long)(itest_now_ms() - t_head),
-	    r1.status, r1.error);
-	itest_close(c);
+	/* 16 KiB at 4 KiB/s: four times min_rate, longer than body_timeout.
+	 * A loaded machine may stop this process for longer than the body
+	 * timeout, and the cut is then right: such attempts do not count. */
+	for (int attempt = 0; (rv = body_at_rate(head, sizeof(head) - 1)) == 0 && attempt < 3; attempt++)
+		fprintf(stderr, "slow body: this process stalled for longer than body_timeout: again\n");
+	ITEST_CHECK(&srv, rv == 1, "a body at 4 KiB/s (min_rate 1 KiB/s) was cut");
 	stop_clean(&srv);
 }
 END_TEST
