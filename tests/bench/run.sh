@@ -58,7 +58,8 @@ peers_sel="observd nginx flask"
 idle_n=5000 cg_n=20000
 attack_loris=1000 attack_readers=200 attack_bad=200 attack_ramp=3
 scale_idle="10000 50000" scale_workers="2 16 64"
-obs_extra=() nginx_conns=""	# per start: observd options, nginx worker_connections
+obs_extra=() nginx_conns="" nginx_workers=""	# per start: observd options; nginx's
+						# worker_connections and worker_processes
 usage() { sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//;$d'; }
 cmdline="tests/bench/run.sh${*:+ $*}"
 while (($#)); do
@@ -227,9 +228,14 @@ peer_cmd() {
 		;;
 	nginx)
 		port=$P_NGINX ready_path=/health
-		local conns=()
-		[[ -n $nginx_conns ]] && conns=(-e "s/worker_connections [0-9]*;/worker_connections $nginx_conns;/"
-			-e "s/worker_rlimit_nofile [0-9]*;/worker_rlimit_nofile $((nginx_conns + 1024));/")
+		local conns=() nofile
+		if [[ -n $nginx_conns ]]; then
+			nofile=$((nginx_conns + 1024))
+			((nofile > $(ulimit -n))) && nofile=$(ulimit -n)
+			conns=(-e "s/worker_connections [0-9]*;/worker_connections $nginx_conns;/"
+				-e "s/worker_rlimit_nofile [0-9]*;/worker_rlimit_nofile $nofile;/")
+		fi
+		[[ -n $nginx_workers ]] && conns+=(-e "s/worker_processes [0-9]*;/worker_processes $nginx_workers;/")
 		sed -e "s/@PORT@/$P_NGINX/" "${conns[@]}" "$here/nginx.conf" >"$dir/nginx.conf"
 		cmd=(nginx -c "$dir/nginx.conf" -p "$dir/" -e stderr)
 		;;
@@ -382,23 +388,38 @@ scraped_run() { # ROUND: observd /health keep-alive with a 10/s scraper on the m
 	load observd "$round" health-ka-unscraped /health keepalive "${conns_all[0]}" "$P_OBS"
 }
 
-# idle_open PORT N FILE: benchtool.py idle in the background (idle_pid, a
-# helper) until its N connections are open; idle_res is its "opened ..."
-# line (empty if it did not get there within 150 s).
+# idle_open PORT N FILE: benchtool.py idle in the background (helpers),
+# as many processes as the descriptor limit needs, until its N connections
+# are open; idle_res is the sum of their "opened ..." lines (empty if they
+# did not all get there within 150 s), their output in FILE.N.
 idle_open() {
-	local lport=$1 n=$2 f=$3
-	"${tool[@]}" idle --port "$lport" --path /health -n "$n" --sources $(((n + 9999) / 10000)) >"$f" 2>&1 &
-	idle_pid=$!
-	helpers+=("$idle_pid")
+	local lport=$1 n=$2 f=$3 procs k each p ok
+	procs=$(((n + $(ulimit -n) - 257) / ($(ulimit -n) - 256)))
+	idle_pids=()
+	for ((k = 0; k < procs; k++)); do
+		each=$((n / procs + (k < n % procs ? 1 : 0)))
+		"${tool[@]}" idle --port "$lport" --path /health -n "$each" --sources $(((each + 9999) / 10000)) \
+			>"$f.$k" 2>&1 &
+		idle_pids+=($!)
+	done
+	helpers+=("${idle_pids[@]}")
 	for ((i = 0; i < 3000; i++)); do
-		grep -qs '^opened' "$f" && break
-		kill -0 "$idle_pid" 2>/dev/null || break
+		ok=0
+		for ((k = 0; k < procs; k++)); do grep -qs '^opened' "$f.$k" && ok=$((ok + 1)); done
+		((ok == procs)) && break
+		for p in "${idle_pids[@]}"; do kill -0 "$p" 2>/dev/null || break 2; done
 		sleep 0.05
 	done
-	idle_res=$(grep '^opened' "$f")
+	cat "$f".* >"$f"
+	idle_res=""
+	((ok == procs)) && idle_res=$(awk '/^opened/ { a += $2; b += $4; c += $6 } END { print "opened", a, "ok", b, "open", c }' "$f")
 }
 
-idle_close() { kill -TERM "$idle_pid" 2>/dev/null; wait "$idle_pid" 2>/dev/null; helpers=(); }
+idle_close() {
+	local p
+	for p in "${idle_pids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	helpers=()
+}
 
 idle_test() { # NAME ROUND PORT: RSS growth with idle_n idle keep-alive connections
 	local name=$1 round=$2 lport=$3 res m0 m1 ok open
@@ -466,16 +487,23 @@ attack_test() {
 
 # idle_scale_test NAME ROUND N: on a fresh start, /health keep-alive, then
 # the same with N idle keep-alive connections held open, and the RSS they
-# added per connection.
+# added per connection.  Two workers, or as many more as the descriptor
+# limit of one process needs for N (with a quarter to spare for the uneven
+# spread of SO_REUSEPORT).
 idle_scale_test() {
-	local name=$1 round=$2 n=$3 c0=${conns_all[0]} res m0 m1 ok open
+	local name=$1 round=$2 n=$3 c0=${conns_all[0]} res m0 m1 ok open w conns
+	w=$(((n * 5 / 4 + $(ulimit -n) - 1025) / ($(ulimit -n) - 1024)))
+	((w < 2)) && w=2
+	conns=$((n + 1024))
+	((conns > $(ulimit -n) - 64)) && conns=$(($(ulimit -n) - 64))
 	case $name in
-	observd) obs_extra=(--max-connections "$n") ;;	# one worker may get most
-	nginx) nginx_conns=$((n + 1024)) ;;
+	observd) obs_extra=(--workers "$w" --max-connections "$conns") ;;
+	nginx) nginx_conns=$conns nginx_workers=$w ;;
 	esac
 	start_peer "$name" "$round" "idle$n"
 	ok=$?
-	obs_extra=() nginx_conns=""
+	obs_extra=() nginx_conns="" nginx_workers=""
+	printf '%s\t%s\tidle_scale_workers\t%s\t%s\n' "$round" "$name" "$n" "$w" >>"$out/extra.tsv"
 	((ok == 0)) || return 0
 	((smoke)) || wrk -t1 -c"$c0" -d1s "http://127.0.0.1:$port/health" >"$out/r$round/$name/warm-idle$n.out" 2>&1
 	load "$name" "$round" "idle$n-none" /health keepalive "$c0" "$port"
@@ -747,12 +775,12 @@ results_tables() { # the Markdown tables of the report
 	echo
 	echo "### Scale: idle keep-alive connections held open (/health keep-alive, c$c0)"
 	echo
-	echo "| peer | idle connections | kept open by the server | RSS per idle connection, bytes | p99 without ms | p99 with ms | ratio | req/s without | req/s with |"
-	echo "|---|---|---|---|---|---|---|---|---|"
+	echo "| peer | idle connections | workers | kept open by the server | RSS per idle connection, bytes | p99 without ms | p99 with ms | ratio | req/s without | req/s with |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
 	for p in observd nginx; do
 		for n in $scale_idle; do
 			[[ -n $(xfig "$p" idle_scale_bytes_per_conn "$n") ]] || continue
-			printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$p" "$n" \
+			printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$p" "$n" "$(xfig "$p" idle_scale_workers "$n")" \
 				"$(f1 "$(xfig "$p" idle_scale_open "$n")" 0)" "$(f1 "$(xfig "$p" idle_scale_bytes_per_conn "$n")" 0)" \
 				"$(f1 "$(fig "$p" "idle$n-none" "$c0" 7)" 2)" "$(f1 "$(fig "$p" "idle$n-held" "$c0" 7)" 2)" \
 				"$(f1 "$(pair_ratio "$p" "idle$n-held" "idle$n-none" 7)" 2)" \
@@ -760,7 +788,7 @@ results_tables() { # the Markdown tables of the report
 		done
 	done
 	echo
-	echo "nginx runs these with \`worker_connections\` raised to the count + 1024 (it allocates that many connection structures at start, so its fixed part grows, not its per-connection figure); observd with \`--max-connections\` at the count."
+	echo "nginx runs these with \`worker_connections\` raised to the count + 1024 (it allocates that many connection structures at start, so its fixed part grows, not its per-connection figure); observd with \`--max-connections\` at the count.  Both run more than two workers where one process's descriptor limit (${nofile:-$(ulimit -n)} in this run) cannot hold the count with a quarter to spare, and the client spreads the connections over as many processes."
 }
 
 ratio_rows() { # "| figure | ratio/value | target | verdict |" rows
@@ -1177,7 +1205,8 @@ measure() { # everything but the report
 	[[ $(ulimit -Hn) != unlimited ]] && (( $(ulimit -Hn) < need )) && ulimit -Hn "$need" 2>/dev/null
 	ulimit -n "$(ulimit -Hn)" 2>/dev/null
 	(( $(ulimit -n) >= need )) ||
-		log "run.sh: warning: ulimit -n is $(ulimit -n), the idle-connection tests need $need"
+		log "run.sh: ulimit -n is $(ulimit -n), not $need: the idle connections are spread over several client processes and server workers"
+	nofile=$(ulimit -n)
 	load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 	run_date=$(date -u "+%F %H:%M UTC")
 
@@ -1197,7 +1226,7 @@ measure() { # everything but the report
 	done
 	[[ " ${peers[*]} " == *" observd "* ]] && callgrind_pass
 	declare -p rounds secs smoke idle_n cg_n conns_list peers_sel cmdline load_start t_start run_date \
-		attack_loris attack_readers attack_bad attack_ramp scale_idle scale_workers >"$out/settings"
+		attack_loris attack_readers attack_bad attack_ramp scale_idle scale_workers nofile >"$out/settings"
 	echo "t_end=$EPOCHREALTIME" >>"$out/settings"
 }
 
