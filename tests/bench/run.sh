@@ -58,8 +58,8 @@ peers_sel="observd nginx flask"
 idle_n=5000 cg_n=20000
 attack_loris=1000 attack_readers=200 attack_bad=200 attack_ramp=3
 scale_idle="10000 50000" scale_workers="2 16 64"
-obs_extra=() nginx_conns="" nginx_workers=""	# per start: observd options; nginx's
-						# worker_connections and worker_processes
+obs_extra=() nginx_conns="" nginx_workers="" nginx_keepalive=""	# per start: observd
+			# options; nginx's worker_connections, worker_processes, keepalive_timeout
 usage() { sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//;$d'; }
 cmdline="tests/bench/run.sh${*:+ $*}"
 while (($#)); do
@@ -236,6 +236,7 @@ peer_cmd() {
 				-e "s/worker_rlimit_nofile [0-9]*;/worker_rlimit_nofile $nofile;/")
 		fi
 		[[ -n $nginx_workers ]] && conns+=(-e "s/worker_processes [0-9]*;/worker_processes $nginx_workers;/")
+		[[ -n $nginx_keepalive ]] && conns+=(-e "s/keepalive_timeout [0-9a-z]*;/keepalive_timeout $nginx_keepalive;/")
 		sed -e "s/@PORT@/$P_NGINX/" "${conns[@]}" "$here/nginx.conf" >"$dir/nginx.conf"
 		cmd=(nginx -c "$dir/nginx.conf" -p "$dir/" -e stderr)
 		;;
@@ -496,13 +497,15 @@ idle_scale_test() {
 	((w < 2)) && w=2
 	conns=$((n + 1024))
 	((conns > $(ulimit -n) - 64)) && conns=$(($(ulimit -n) - 64))
+	# Opening 50,000 connections can take longer than the 60 s keep-alive
+	# timeout both servers use: 10 min for this test.
 	case $name in
-	observd) obs_extra=(--workers "$w" --max-connections "$conns") ;;
-	nginx) nginx_conns=$conns nginx_workers=$w ;;
+	observd) obs_extra=(--workers "$w" --max-connections "$conns" --keepalive-timeout 10m) ;;
+	nginx) nginx_conns=$conns nginx_workers=$w nginx_keepalive=600s ;;
 	esac
 	start_peer "$name" "$round" "idle$n"
 	ok=$?
-	obs_extra=() nginx_conns="" nginx_workers=""
+	obs_extra=() nginx_conns="" nginx_workers="" nginx_keepalive=""
 	printf '%s\t%s\tidle_scale_workers\t%s\t%s\n' "$round" "$name" "$n" "$w" >>"$out/extra.tsv"
 	((ok == 0)) || return 0
 	((smoke)) || wrk -t1 -c"$c0" -d1s "http://127.0.0.1:$port/health" >"$out/r$round/$name/warm-idle$n.out" 2>&1
@@ -788,7 +791,7 @@ results_tables() { # the Markdown tables of the report
 		done
 	done
 	echo
-	echo "nginx runs these with \`worker_connections\` raised to the count + 1024 (it allocates that many connection structures at start, so its fixed part grows, not its per-connection figure); observd with \`--max-connections\` at the count.  Both run more than two workers where one process's descriptor limit (${nofile:-$(ulimit -n)} in this run) cannot hold the count with a quarter to spare, and the client spreads the connections over as many processes."
+	echo "nginx runs these with \`worker_connections\` raised to the count + 1024 (it allocates that many connection structures at start, so its fixed part grows, not its per-connection figure); observd with \`--max-connections\` at the count.  Both keep idle connections 10 min here (opening 50,000 can take longer than their 60 s keep-alive timeout), and run more than two workers where one process's descriptor limit (${nofile:-$(ulimit -n)} in this run) cannot hold the count with a quarter to spare, and the client spreads the connections over as many processes."
 }
 
 ratio_rows() { # "| figure | ratio/value | target | verdict |" rows
@@ -987,7 +990,7 @@ EOT
 machine() {
 	echo "- $(nproc) CPUs: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/^MemTotal/ { printf "%.1f GiB RAM", $2 / 1048576 }' /proc/meminfo)"
 	echo "- kernel $(uname -r), $(. /etc/os-release && echo "$PRETTY_NAME")"
-	echo "- load average at the start: $load_start"
+	echo "- load average at the start: $load_start, at the end: ${load_end:-n/a} (other jobs share the machine)"
 	echo "- $("$build/on/observd" -V 2>&1 | head -3 | tr '\n' ' ')(built by the harness: configure defaults, hardening on, CFLAGS \"-g -O2\")"
 	echo "- $(nginx -v 2>&1), gunicorn $(gunicorn --version 2>&1 | awk '{print $NF}' | tr -d '()'), Flask $("$PY" -c 'import importlib.metadata as m; print(m.version("flask"))' 2>/dev/null), prometheus_client $("$PY" -c 'import importlib.metadata as m; print(m.version("prometheus_client"))' 2>/dev/null), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), $(valgrind --version)"
 }
@@ -1225,7 +1228,8 @@ measure() { # everything but the report
 		for name in "${order[@]}"; do run_peer "$name" "$r"; done
 	done
 	[[ " ${peers[*]} " == *" observd "* ]] && callgrind_pass
-	declare -p rounds secs smoke idle_n cg_n conns_list peers_sel cmdline load_start t_start run_date \
+	load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+	declare -p rounds secs smoke idle_n cg_n conns_list peers_sel cmdline load_start load_end t_start run_date \
 		attack_loris attack_readers attack_bad attack_ramp scale_idle scale_workers nofile >"$out/settings"
 	echo "t_end=$EPOCHREALTIME" >>"$out/settings"
 }
