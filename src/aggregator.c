@@ -103,6 +103,7 @@ aggregator_main(const struct aggregator_ctx *ctx)
 
 	a.seg = ctx->seg;
 	testhook_aggregator_start();
+	log_count_drops(&a.seg->aggregator.log_lines_dropped);
 	/* The renderer checks the header on every scrape and answers 500
 	 * while it is bad; the app keeps serving either way. */
 	if (__atomic_load_n(&a.seg->hdr.magic, __ATOMIC_ACQUIRE) != SHM_MAGIC ||

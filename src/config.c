@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <arpa/inet.h>
@@ -94,7 +95,13 @@ static const struct setting settings[] = {
 	{ "drain_timeout", "OBSERVD_DRAIN_TIMEOUT", T_DURATION, F(drain_timeout_ms), "10s", 0, 3600000, false,
 	    "on SIGTERM or reload, time given to in-flight requests" },
 	{ "header_timeout", "OBSERVD_HEADER_TIMEOUT", T_DURATION, F(header_timeout_ms), "10s", 100, 3600000, false,
-	    "time allowed to send a request head (408 after it)" },
+	    "time allowed to send a request head, from its first byte (408 after it)" },
+	{ "body_timeout", "OBSERVD_BODY_TIMEOUT", T_DURATION, F(body_timeout_ms), "10s", 100, 3600000, false,
+	    "time a request body may stall; each byte received buys 1/min_rate s more, up to this (408 after it)" },
+	{ "send_timeout", "OBSERVD_SEND_TIMEOUT", T_DURATION, F(send_timeout_ms), "10s", 100, 3600000, false,
+	    "time a response may wait for the client to read it; each byte sent buys 1/min_rate s more, up to this (then the connection is reset)" },
+	{ "min_rate", "OBSERVD_MIN_RATE", T_SIZE, F(min_rate), "1k", 0, UINT64_C(1) << 30, false,
+	    "bytes per second a body or a response must keep up once its timeout is spent; 0 = the timeouts are deadlines" },
 	{ "keepalive_timeout", "OBSERVD_KEEPALIVE_TIMEOUT", T_DURATION, F(keepalive_timeout_ms), "60s", 0, 3600000, false,
 	    "idle time before a keep-alive connection is closed; 0 = no keep-alive" },
 	{ "max_connections", "OBSERVD_MAX_CONNECTIONS", T_UINT, F(max_connections), "4096", 1, 1000000, false,
@@ -103,8 +110,14 @@ static const struct setting settings[] = {
 	    "longest request line (414 beyond)" },
 	{ "max_header_size", "OBSERVD_MAX_HEADER_SIZE", T_SIZE, F(max_header_size), "8192", 256, 65536, false,
 	    "largest request head (431 beyond)" },
+	{ "max_header_fields", "OBSERVD_MAX_HEADER_FIELDS", T_UINT, F(max_header_fields), "100", 1, 10000, false,
+	    "most field lines in a request head (431 beyond)" },
 	{ "max_body_size", "OBSERVD_MAX_BODY_SIZE", T_SIZE, F(max_body_size), "1m", 0, UINT64_C(1) << 40, false,
 	    "largest request body read and discarded (413 beyond)" },
+	{ "max_pending_output", "OBSERVD_MAX_PENDING_OUTPUT", T_SIZE, F(max_pending_output), "16k", 1024, UINT64_C(1) << 24, false,
+	    "response bytes a connection may have waiting for its client; its next requests wait until they are sent" },
+	{ "socket_buffer_size", "OBSERVD_SOCKET_BUFFER_SIZE", T_SIZE, F(socket_buffer_size), "0", 0, UINT64_C(1) << 26, true,
+	    "SO_SNDBUF and SO_RCVBUF of client connections; 0 = sized by the kernel" },
 	{ "backlog", "OBSERVD_BACKLOG", T_UINT, F(backlog), "511", 1, 65535, true,
 	    "listen(2) backlog of each socket" },
 };
@@ -353,6 +366,26 @@ config_defaults(struct config *cfg)
 	}
 }
 
+/*
+ * Cut a comment off a value: '#' starts one at the start of the value or
+ * after a blank, outside double quotes ("a#b" and "\"a # b\"" stay).
+ */
+static void
+config_strip_comment(char *v)
+{
+	bool quoted = false;
+
+	for (char *p = v; *p != '\0'; p++) {
+		if (*p == '"')
+			quoted = !quoted;
+		else if (*p == '#' && !quoted &&
+		    (p == v || p[-1] == ' ' || p[-1] == '\t')) {
+			*p = '\0';
+			return;
+		}
+	}
+}
+
 /* Strip OWS and one pair of double quotes; returns the value in place. */
 static char *
 config_value_trim(char *v, int *bad)
@@ -421,6 +454,7 @@ config_read_file(struct config *cfg, const char *path, bool must_exist,
 			seterr(err, errlen, "%s:%u: unknown setting '%.*s'", path, lineno, (int)keylen, key);
 			goto fail;
 		}
+		config_strip_comment(eq + 1);
 		value = config_value_trim(eq + 1, &bad);
 		if (bad) {
 			seterr(err, errlen, "%s:%u: %s: unterminated quote", path, lineno, st->key);
@@ -644,6 +678,39 @@ config_load(struct config *cfg, const struct config_overrides *ov,
 	if (config_read(cfg, ov, envp, err, errlen) < 0)
 		return -1;
 	return config_validate(cfg, err, errlen);
+}
+
+int
+config_fit_descriptors(struct config *cfg, bool strict, char *err, size_t errlen)
+{
+	rlim_t need = (rlim_t)cfg->max_connections + CONFIG_FD_MARGIN;
+	struct rlimit rl;
+	unsigned cap;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		seterr(err, errlen, "max_connections: cannot read RLIMIT_NOFILE: %s", strerror(errno));
+		return strict ? -1 : 1;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		struct rlimit want = rl;
+
+		want.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+		/* Forks inherit it: every worker gets the same room. */
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl = want;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+		return 0;
+	cap = rl.rlim_cur > CONFIG_FD_MARGIN ? (unsigned)(rl.rlim_cur - CONFIG_FD_MARGIN) : 1;
+	seterr(err, errlen, "max_connections: %u per worker needs %llu descriptors, but RLIMIT_NOFILE allows %llu "
+	    "(hard limit %llu)%s", cfg->max_connections, (unsigned long long)need,
+	    (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+	    strict ? "" : "; serving at most that many less a margin");
+	if (strict)
+		return -1;
+	snprintf(err + strlen(err), errlen - strlen(err), ": %u", cap);
+	cfg->max_connections = cap;
+	return 1;
 }
 
 /* "--metrics-port" -> the setting "metrics_port" (NULL if none). */

@@ -8,13 +8,16 @@
  * for CRLFCRLF to learn that a request is bad.  The order of checks is
  * fixed, and every verdict depends only on bytes already scanned, which is
  * what makes the result of a prefix of some input either
- * HTTP_PARSE_AGAIN or the result of the whole input:
+ * HTTP_PARSE_AGAIN or the result of the whole input.  The pass can stop
+ * at any byte and resume there (struct http_parser keeps the phase and
+ * the offsets it needs), so a head that trickles in is examined once:
  *
  *  1. In byte order: syntax (400) of the leading empty lines, the request
  *     line and each field line; 414 when the request line reaches
  *     max_request_line bytes without ending; 431 once max_head bytes have
  *     been scanned without the head ending (decided without waiting for
- *     the next byte).  Within the request line the method, the target
+ *     the next byte) or a field line beyond max_fields starts.  Within
+ *     the request line the method, the target
  *     characters and the version are checked as they are scanned; the
  *     form of the target (origin, absolute, authority, asterisk) and its
  *     %-escapes once its terminating SP has been seen; 505 once the
@@ -134,21 +137,33 @@ static const int8_t hex_tab[256] = {
 	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
 };
 
+/* The path of an absolute-form target without one (RFC 9112 3.2.1), and
+ * struct http_parser.path_off for it. */
+static const char root_path[] = "/";
+#define PATH_ROOT	UINT32_MAX
+
+/*
+ * Where the parse of a head continues (struct http_parser.phase).  A
+ * phase resumes by examining the byte at pos again; every byte before pos
+ * has been checked, and what later checks need of them is in the state.
+ */
+enum head_phase {
+	PH_START = 0,		/* empty lines before the request line */
+	PH_METHOD,		/* mark: the method's start (= line) */
+	PH_TARGET,		/* mark: the request-target's start */
+	PH_VERSION,		/* mark: the HTTP-version's start; then CRLF */
+	PH_FIELD,		/* a field line or the empty line starts at pos */
+	PH_NAME,		/* mark: the field name's start */
+	PH_OWS,			/* after the colon */
+	PH_VALUE,		/* mark: the field value's start; then CRLF */
+};
+
+/* What one call of http_parse_head() works with. */
 struct head_ctx {
 	const struct http_limits *limits;
-	const char	*buf;
 	const char	*lim;		/* min(end of data, buf + max_head) */
 	const char	*rl_lim;	/* min(lim, request line + max_request_line) */
-	const char	*line;		/* start of the request line */
 	bool		 at_max;	/* lim is buf + max_head */
-	unsigned	 hosts;
-	bool		 te;		/* Transfer-Encoding seen */
-	bool		 te_chunked;	/* ... with "chunked" (necessarily last) */
-	bool		 te_other;	/* ... with some other coding */
-	bool		 conn_close;
-	bool		 conn_keep_alive;
-	bool		 expect_bad;
-	bool		 authorization;	/* Authorization seen */
 };
 
 static const char *const method_names[] = {
@@ -229,6 +244,15 @@ line_stop(const struct head_ctx *c, const char *p)
 	if (p == c->lim)
 		return head_stop(c);
 	return *p == '\r' ? 400 : 414;
+}
+
+/* A CR at p ends a line: 0 if an LF follows it, else the verdict. */
+static inline int
+lf_after(const struct head_ctx *c, const char *p)
+{
+	if (p + 1 == c->lim)
+		return head_stop(c);
+	return p[1] == '\n' ? 0 : 400;
 }
 
 static enum http_method
@@ -370,7 +394,7 @@ parse_target(struct http_request *req, const char *t, size_t len,
 		return 400;
 	if (p == e || *p == '?') {
 		/* RFC 9112 3.2.1: an empty path is "/". */
-		req->path = "/";
+		req->path = root_path;
 		req->path_len = 1;
 		return 0;
 	}
@@ -380,94 +404,12 @@ parse_target(struct http_request *req, const char *t, size_t len,
 	return 0;
 }
 
-/*
- * request-line = method SP request-target SP HTTP-version CRLF, starting
- * at c->line.  On success *endp is just past the CRLF.
- */
-static int
-parse_request_line(struct head_ctx *c, struct http_request *req,
-    const char **endp)
+/* rl_lim for the request line starting at line. */
+static inline void
+set_rl_lim(struct head_ctx *c, const char *line)
 {
-	const char	*p = c->line, *m = c->line, *mlim, *t;
-	unsigned	 cls, k;
-	int		 rc, major, minor;
-
-	/* method = token, at most METHOD_MAX characters */
-	mlim = c->rl_lim - m > METHOD_MAX ? m + METHOD_MAX + 1 : c->rl_lim;
-	while (p < mlim && tchar_tab[(unsigned char)*p])
-		p++;
-	if (p - m > METHOD_MAX)
-		return 400;
-	if (p == c->rl_lim)
-		return line_stop(c, p);
-	if (*p != ' ' || p == m)
-		return 400;
-	req->method_str = m;
-	req->method_len = (uint32_t)(p - m);
-	req->method = parse_method_id(m, (size_t)(p - m));
-	p++;
-
-	/* request-target */
-	t = p;
-	cls = 0;
-	while (p < c->rl_lim && (k = target_tab[(unsigned char)*p]) != 0) {
-		cls |= k;
-		p++;
-	}
-	if (p == c->rl_lim)
-		return line_stop(c, p);
-	if (*p != ' ' || p == t)
-		return 400;
-	req->target = t;
-	req->target_len = (uint32_t)(p - t);
-	if ((rc = parse_target(req, t, (size_t)(p - t), cls)) != 0)
-		return rc;
-	p++;
-
-	/* HTTP-version = "HTTP/" DIGIT "." DIGIT, then CRLF */
-	if (c->rl_lim - p >= 8 && c->lim - p >= 10 &&
-	    memcmp(p, "HTTP/1.1\r\n", 10) == 0) {
-		req->version_minor = 1;
-		*endp = p + 10;
-		return 0;
-	}
-	for (int i = 0; i < 8; i++, p++) {
-		if (p == c->rl_lim)
-			return line_stop(c, p);
-		switch (i) {
-		case 5:
-		case 7:
-			if (*p < '0' || *p > '9')
-				return 400;
-			break;
-		case 6:
-			if (*p != '.')
-				return 400;
-			break;
-		default:
-			if (*p != "HTTP/"[i])
-				return 400;
-			break;
-		}
-	}
-	major = p[-3] - '0';
-	minor = p[-1] - '0';
-	/* The CR may sit just past max_request_line: it is not counted. */
-	if (p == c->lim)
-		return head_stop(c);
-	if (*p != '\r')
-		return (size_t)(p - c->line) >= c->limits->max_request_line ?
-		    414 : 400;
-	if (++p == c->lim)
-		return head_stop(c);
-	if (*p != '\n')
-		return 400;
-	if (major != 1)
-		return major == 0 ? 400 : 505;
-	/* RFC 9110 2.5: a higher minor version is answered as 1.1. */
-	req->version_minor = minor == 0 ? 0 : 1;
-	*endp = p + 1;
-	return 0;
+	c->rl_lim = (size_t)(c->lim - line) > c->limits->max_request_line ?
+	    line + c->limits->max_request_line : c->lim;
 }
 
 /*
@@ -477,10 +419,10 @@ parse_request_line(struct head_ctx *c, struct http_request *req,
  * understood).  Empty elements are ignored.  cb gets each token and
  * whether it had parameters; anything that is not such a list is 400.
  */
-typedef int (*list_cb)(struct head_ctx *, const char *, size_t, bool);
+typedef int (*list_cb)(struct http_parser *, const char *, size_t, bool);
 
 static int
-parse_list(struct head_ctx *c, const char *v, size_t len, bool params,
+parse_list(struct http_parser *ps, const char *v, size_t len, bool params,
     list_cb cb)
 {
 	const char	*p = v, *e = v + len, *tok;
@@ -508,42 +450,42 @@ parse_list(struct head_ctx *c, const char *v, size_t len, bool params,
 		}
 		if (p < e && *p != ',')
 			return 400;
-		if ((rc = cb(c, tok, tlen, has_params)) != 0)
+		if ((rc = cb(ps, tok, tlen, has_params)) != 0)
 			return rc;
 	}
 }
 
 static int
-field_te_coding(struct head_ctx *c, const char *tok, size_t len,
+field_te_coding(struct http_parser *ps, const char *tok, size_t len,
     bool params)
 {
 	/* RFC 9112 6.3: chunked must be the final coding, and only once;
 	 * it takes no parameters.  Field lines form one list. */
-	if (c->te_chunked)
+	if (ps->te_chunked)
 		return 400;
 	if (len == 7 && ascii_ieq(tok, "chunked", 7)) {
 		if (params)
 			return 400;
-		c->te_chunked = true;
+		ps->te_chunked = true;
 	} else
-		c->te_other = true;
+		ps->te_other = true;
 	return 0;
 }
 
 static int
-field_connection_option(struct head_ctx *c, const char *tok, size_t len,
+field_connection_option(struct http_parser *ps, const char *tok, size_t len,
     bool params)
 {
 	(void)params;	/* parse_list(..., false, ...) */
 	if (len == 5 && ascii_ieq(tok, "close", 5))
-		c->conn_close = true;
+		ps->conn_close = true;
 	else if (len == 10 && ascii_ieq(tok, "keep-alive", 10))
-		c->conn_keep_alive = true;
+		ps->conn_keep_alive = true;
 	return 0;
 }
 
 static int
-field_content_length(struct head_ctx *c, struct http_request *req,
+field_content_length(struct http_parser *ps, struct http_request *req,
     const char *v, size_t len)
 {
 	uint64_t	 n = 0;
@@ -551,7 +493,7 @@ field_content_length(struct head_ctx *c, struct http_request *req,
 
 	/* RFC 9112 6.3: several lengths, or a length next to a transfer
 	 * coding, are how requests get smuggled; refuse them outright. */
-	if (req->has_content_length || c->te || len == 0)
+	if (req->has_content_length || ps->te || len == 0)
 		return 400;
 	for (size_t i = 0; i < len; i++) {
 		d = (unsigned)((unsigned char)v[i] - '0');
@@ -564,110 +506,106 @@ field_content_length(struct head_ctx *c, struct http_request *req,
 	return 0;
 }
 
-/* One more line of a list-valued field (struct http_field_lines). */
-static int
+/* One more line of a list-valued field: the first one's value is kept,
+ * the others are found again in the head (http_field_lines_next). */
+static inline void
 field_list_line(struct http_field_lines *f, const char *v, size_t vlen)
 {
-	if (f->n == HTTP_FIELD_LINES_MAX)
-		return 400;
-	f->value[f->n] = v;
-	f->len[f->n++] = (uint32_t)vlen;
-	return 0;
+	if (f->n++ == 0) {
+		f->value = v;
+		f->len = (uint32_t)vlen;
+	}
 }
 
 /* Interpret one field line; name is a token, value is trimmed. */
 static int
-parse_field(struct head_ctx *c, struct http_request *req, const char *name,
-    size_t nlen, const char *v, size_t vlen)
+parse_field(struct http_parser *ps, struct http_request *req,
+    const char *name, size_t nlen, const char *v, size_t vlen)
 {
 	switch (nlen) {
 	case 4:
 		if (!ascii_ieq(name, "host", 4))
 			break;
-		if (++c->hosts > 1 || memchr(v, ' ', vlen) != NULL ||
+		if (++ps->hosts > 1 || memchr(v, ' ', vlen) != NULL ||
 		    memchr(v, '\t', vlen) != NULL)
 			return 400;
 		break;
 	case 6:
-		if (ascii_ieq(name, "accept", 6))
-			return field_list_line(&req->accept, v, vlen);
+		if (ascii_ieq(name, "accept", 6)) {
+			field_list_line(&req->accept, v, vlen);
+			break;
+		}
 		if (!ascii_ieq(name, "expect", 6))
 			break;
 		if (vlen == 12 && ascii_ieq(v, "100-continue", 12))
 			req->expect_continue = true;
 		else
-			c->expect_bad = true;
+			ps->expect_bad = true;
 		break;
 	case 10:
 		if (!ascii_ieq(name, "connection", 10))
 			break;
-		return parse_list(c, v, vlen, false, field_connection_option);
+		return parse_list(ps, v, vlen, false, field_connection_option);
 	case 13:
 		if (!ascii_ieq(name, "authorization", 13))
 			break;
 		/* Which of two credentials would count is anyone's guess. */
-		if (c->authorization)
+		if (req->authorization != NULL)
 			return 400;
-		c->authorization = true;
 		req->authorization = v;
 		req->authorization_len = (uint32_t)vlen;
 		break;
 	case 14:
 		if (!ascii_ieq(name, "content-length", 14))
 			break;
-		return field_content_length(c, req, v, vlen);
+		return field_content_length(ps, req, v, vlen);
 	case 15:
-		if (!ascii_ieq(name, "accept-encoding", 15))
-			break;
-		return field_list_line(&req->accept_encoding, v, vlen);
+		if (ascii_ieq(name, "accept-encoding", 15))
+			field_list_line(&req->accept_encoding, v, vlen);
+		break;
 	case 17:
 		if (!ascii_ieq(name, "transfer-encoding", 17))
 			break;
 		if (req->version_minor == 0 || req->has_content_length)
 			return 400;
-		c->te = true;
-		return parse_list(c, v, vlen, true, field_te_coding);
+		ps->te = true;
+		return parse_list(ps, v, vlen, true, field_te_coding);
 	}
 	return 0;
 }
 
 /* The empty line has been seen: the checks that need the whole head. */
 static int
-parse_head_end(struct head_ctx *c, struct http_request *req)
+parse_head_end(const struct http_parser *ps, struct http_request *req,
+    const struct http_limits *limits)
 {
-	if (c->hosts == 0 && req->version_minor == 1)
+	if (ps->hosts == 0 && req->version_minor == 1)
 		return 400;
 	/* RFC 9112 6.3: without a final "chunked" the body length cannot be
 	 * known: 400.  A final "chunked" after codings we do not know: 501. */
-	if (c->te && !c->te_chunked)
+	if (ps->te && !ps->te_chunked)
 		return 400;
-	if (c->te_other)
+	if (ps->te_other)
 		return 501;
-	if (req->has_content_length &&
-	    req->content_length > c->limits->max_body)
+	if (req->has_content_length && req->content_length > limits->max_body)
 		return 413;
-	if (c->expect_bad)
+	if (ps->expect_bad)
 		return 417;
-	req->chunked = c->te;
-	if (c->conn_close)
+	req->chunked = ps->te;
+	if (ps->conn_close)
 		req->keep_alive = false;
-	else if (c->conn_keep_alive)
+	else if (ps->conn_keep_alive)
 		req->keep_alive = true;
 	else
 		req->keep_alive = req->version_minor == 1;
 	return 0;
 }
 
-int
-http_parse_request(const char *buf, size_t len,
-    const struct http_limits *limits, struct http_request *req)
+/* A new head: nothing parsed yet.  Field by field: cheaper than a struct
+ * copy (rep stos) on every request. */
+static inline void
+req_reset(struct http_request *req)
 {
-	struct head_ctx	 c = { .limits = limits, .buf = buf };
-	const char	*p = buf, *name, *v, *ve;
-	size_t		 nlen;
-	int		 rc;
-
-	/* Field by field: cheaper than a struct copy (rep stos) here. */
 	req->method = HTTP_METHOD_OTHER;
 	req->method_str = req->target = req->path = NULL;
 	req->method_len = req->target_len = req->path_len = 0;
@@ -677,81 +615,386 @@ http_parse_request(const char *buf, size_t len,
 	req->content_length = 0;
 	req->head_len = 0;
 	req->accept.n = req->accept_encoding.n = 0;
+	req->accept.value = req->accept_encoding.value = NULL;
 	req->authorization = NULL;
 	req->authorization_len = 0;
+}
+
+/*
+ * A head left partial: what req holds goes into ps, as offsets (the
+ * buffer may move before the next call), and comes back from there when
+ * the parse resumes.  Only the slow path pays for this.
+ */
+static void
+req_save(struct http_parser *ps, const char *buf,
+    const struct http_request *req)
+{
+	ps->method = (uint8_t)req->method;
+	ps->method_len = (uint8_t)req->method_len;
+	ps->target_len = req->target_len;
+	ps->path_off = req->path == NULL || req->path == root_path ? PATH_ROOT :
+	    (uint32_t)(req->path - buf);
+	ps->path_len = req->path_len;
+	ps->version_minor = req->version_minor;
+	ps->expect_continue = req->expect_continue;
+	ps->has_content_length = req->has_content_length;
+	ps->content_length = req->content_length;
+	ps->accept_n = req->accept.n;
+	ps->accept_off = req->accept.n ? (uint32_t)(req->accept.value - buf) : 0;
+	ps->accept_len = req->accept.len;
+	ps->ae_n = req->accept_encoding.n;
+	ps->ae_off = req->accept_encoding.n ?
+	    (uint32_t)(req->accept_encoding.value - buf) : 0;
+	ps->ae_len = req->accept_encoding.len;
+	ps->authorization = req->authorization != NULL;
+	ps->auth_off = ps->authorization ? (uint32_t)(req->authorization - buf) : 0;
+	ps->auth_len = req->authorization_len;
+}
+
+static void
+req_restore(const struct http_parser *ps, const char *buf,
+    struct http_request *req)
+{
+	req_reset(req);
+	if (ps->method_len) {
+		req->method = (enum http_method)ps->method;
+		req->method_str = buf + ps->line;
+		req->method_len = ps->method_len;
+	}
+	if (ps->target_len) {
+		req->target = buf + ps->line + ps->method_len + 1;
+		req->target_len = ps->target_len;
+	}
+	if (ps->path_len) {
+		req->path = ps->path_off == PATH_ROOT ? root_path : buf + ps->path_off;
+		req->path_len = ps->path_len;
+	}
+	req->version_minor = ps->version_minor;
+	req->expect_continue = ps->expect_continue;
+	req->has_content_length = ps->has_content_length;
+	req->content_length = ps->content_length;
+	if ((req->accept.n = ps->accept_n) > 0) {
+		req->accept.value = buf + ps->accept_off;
+		req->accept.len = ps->accept_len;
+	}
+	if ((req->accept_encoding.n = ps->ae_n) > 0) {
+		req->accept_encoding.value = buf + ps->ae_off;
+		req->accept_encoding.len = ps->ae_len;
+	}
+	if (ps->authorization) {
+		req->authorization = buf + ps->auth_off;
+		req->authorization_len = ps->auth_len;
+	}
+}
+
+/* The head is complete at end: where the lists' other lines are. */
+static inline void
+req_lists(struct http_request *req, const char *end)
+{
+	if (req->accept.n) {
+		req->accept.end = end;
+		req->accept.name = "accept";
+		req->accept.name_len = 6;
+	}
+	if (req->accept_encoding.n) {
+		req->accept_encoding.end = end;
+		req->accept_encoding.name = "accept-encoding";
+		req->accept_encoding.name_len = 15;
+	}
+}
+
+/* The verdict is rc: stop at p. */
+#define STOP(verdict) do {		\
+	rc = (verdict);			\
+	goto out;			\
+} while (0)
+
+/*
+ * One pass from ps->pos to the first byte that decides the outcome (see
+ * the top of this file); the phase says which part of the head that byte
+ * is in.  On HTTP_PARSE_AGAIN the state is left so that the next call
+ * examines the undecided byte again, with whatever followed it.
+ */
+int
+http_parse_head(struct http_parser *ps, const char *buf, size_t len,
+    const struct http_limits *limits, struct http_request *req)
+{
+	struct head_ctx	 c = { .limits = limits };
+	const char	*p, *m, *t, *v, *ve, *mlim;
+	unsigned	 k, cls;
+	size_t		 i;
+	int		 rc, major;
+	/* Kept in registers here (as pointers), in ps between calls (as
+	 * offsets: the buffer may move). */
+	enum head_phase	 phase = ps->phase;
+	const char	*mark = buf + ps->mark, *name = buf + ps->name;
+	const char	*name_end = buf + ps->name_end;
+	uint32_t	 fields = ps->fields;
+	uint32_t	 max_fields = limits->max_fields ? limits->max_fields : UINT32_MAX;
+
 	if (len >= limits->max_head) {
 		c.lim = buf + limits->max_head;
 		c.at_max = true;
 	} else
 		c.lim = buf + len;
+	p = buf + ps->pos;
+	if (phase == PH_START)
+		req_reset(req);
+	else
+		req_restore(ps, buf, req);
+	switch (phase) {
+	case PH_START:
+		break;
+	case PH_METHOD:
+		set_rl_lim(&c, buf + ps->line);
+		goto method;
+	case PH_TARGET:
+		set_rl_lim(&c, buf + ps->line);
+		goto target;
+	case PH_VERSION:
+		set_rl_lim(&c, buf + ps->line);
+		goto version;
+	case PH_FIELD:
+		goto field;
+	case PH_NAME:
+		goto name;
+	case PH_OWS:
+		goto ows;
+	case PH_VALUE:
+		goto value;
+	default:
+		STOP(400);	/* not a state we leave */
+	}
 
 	/* RFC 9112 2.2: skip a few empty lines before the request line. */
-	for (int n = 0; p < c.lim && *p == '\r'; n++) {
-		if (n == LEADING_CRLF_MAX)
-			return 400;
-		if (p + 1 == c.lim)
-			return head_stop(&c);
-		if (p[1] != '\n')
-			return 400;
+	while (p < c.lim && *p == '\r') {
+		if (ps->crlfs == LEADING_CRLF_MAX)
+			STOP(400);
+		if ((rc = lf_after(&c, p)) != 0)
+			goto out;
 		p += 2;
+		ps->crlfs++;
 	}
 	if (p == c.lim)
-		return head_stop(&c);
-	c.line = p;
-	c.rl_lim = (size_t)(c.lim - p) > limits->max_request_line ?
-	    p + limits->max_request_line : c.lim;
-	if ((rc = parse_request_line(&c, req, &p)) != 0)
-		return rc;
+		STOP(head_stop(&c));
+	mark = p;
+	ps->line = (uint32_t)(p - buf);
+	phase = PH_METHOD;
+	set_rl_lim(&c, p);
 
+	/* request-line = method SP request-target SP HTTP-version CRLF */
+method:
+	/* method = token, at most METHOD_MAX characters */
+	m = mark;
+	mlim = c.rl_lim - m > METHOD_MAX ? m + METHOD_MAX + 1 : c.rl_lim;
+	while (p < mlim && tchar_tab[(unsigned char)*p])
+		p++;
+	if (p - m > METHOD_MAX)
+		STOP(400);
+	if (p == c.rl_lim)
+		STOP(line_stop(&c, p));
+	if (*p != ' ' || p == m)
+		STOP(400);
+	req->method_str = m;
+	req->method_len = (uint32_t)(p - m);
+	req->method = parse_method_id(m, (size_t)(p - m));
+	p++;
+	mark = p;
+	ps->cls = 0;
+	phase = PH_TARGET;
+
+target:
+	t = mark;
+	cls = ps->cls;
+	while (p < c.rl_lim && (k = target_tab[(unsigned char)*p]) != 0) {
+		cls |= k;
+		p++;
+	}
+	ps->cls = (uint8_t)cls;
+	if (p == c.rl_lim)
+		STOP(line_stop(&c, p));
+	if (*p != ' ' || p == t)
+		STOP(400);
+	req->target = t;
+	req->target_len = (uint32_t)(p - t);
+	if ((rc = parse_target(req, t, (size_t)(p - t), cls)) != 0)
+		goto out;
+	p++;
+	mark = p;
+	phase = PH_VERSION;
+
+version:
+	/* HTTP-version = "HTTP/" DIGIT "." DIGIT, then CRLF */
+	v = mark;
+	if (p == v && c.rl_lim - p >= 8 && c.lim - p >= 10 &&
+	    memcmp(p, "HTTP/1.1\r\n", 10) == 0) {
+		req->version_minor = 1;
+		p += 10;
+		goto fields;
+	}
+	for (i = (size_t)(p - v); i < 8; i++, p++) {
+		if (p == c.rl_lim)
+			STOP(line_stop(&c, p));
+		switch (i) {
+		case 5:
+		case 7:
+			if (*p < '0' || *p > '9')
+				STOP(400);
+			break;
+		case 6:
+			if (*p != '.')
+				STOP(400);
+			break;
+		default:
+			if (*p != "HTTP/"[i])
+				STOP(400);
+			break;
+		}
+	}
+	/* The CR may sit just past max_request_line: it is not counted. */
+	if (p == c.lim)
+		STOP(head_stop(&c));
+	if (*p != '\r')
+		STOP((size_t)(p - (buf + ps->line)) >=
+		    limits->max_request_line ? 414 : 400);
+	if ((rc = lf_after(&c, p)) != 0)
+		goto out;
+	p += 2;
+	major = v[5] - '0';
+	if (major != 1)
+		STOP(major == 0 ? 400 : 505);
+	/* RFC 9110 2.5: a higher minor version is answered as 1.1. */
+	req->version_minor = v[7] == '0' ? 0 : 1;
+
+fields:
+	phase = PH_FIELD;
 	/* field lines, then the empty line */
 	for (;;) {
+field:
 		if (p == c.lim)
-			return head_stop(&c);
+			STOP(head_stop(&c));
 		if (*p == '\r')
 			break;
 		/* Also catches obs-fold and whitespace before the first
 		 * field (RFC 9112 2.2, 5.2), a bare LF and an empty name. */
 		if (!tchar_tab[(unsigned char)*p])
-			return 400;
+			STOP(400);
+		if (fields == max_fields)
+			STOP(431);
 		name = p;
-		do
+		phase = PH_NAME;
+		p++;
+name:
+		while (p < c.lim && tchar_tab[(unsigned char)*p])
 			p++;
-		while (p < c.lim && tchar_tab[(unsigned char)*p]);
 		if (p == c.lim)
-			return head_stop(&c);
+			STOP(head_stop(&c));
 		/* No whitespace between name and colon (RFC 9112 5.1). */
 		if (*p != ':')
-			return 400;
-		nlen = (size_t)(p - name);
+			STOP(400);
+		name_end = p;
+		phase = PH_OWS;
 		p++;
+ows:
 		while (p < c.lim && is_ows(*p))
 			p++;
-		v = p;
+		if (p == c.lim)		/* more OWS may follow */
+			STOP(head_stop(&c));
+		mark = p;
+		phase = PH_VALUE;
+value:
 		p = scan_value(p, c.lim);
 		if (p == c.lim)
-			return head_stop(&c);
+			STOP(head_stop(&c));
 		if (*p != '\r')
-			return 400;
+			STOP(400);
+		if ((rc = lf_after(&c, p)) != 0)
+			goto out;
+		v = mark;
 		for (ve = p; ve > v && is_ows(ve[-1]); ve--)
 			;
-		if (++p == c.lim)
-			return head_stop(&c);
-		if (*p != '\n')
-			return 400;
-		p++;
-		if ((rc = parse_field(&c, req, name, nlen, v,
+		p += 2;
+		fields++;
+		phase = PH_FIELD;
+		if ((rc = parse_field(ps, req, name, (size_t)(name_end - name), v,
 		    (size_t)(ve - v))) != 0)
-			return rc;
+			goto out;
 	}
-	if (++p == c.lim)
-		return head_stop(&c);
-	if (*p != '\n')
-		return 400;
-	p++;
-	if ((rc = parse_head_end(&c, req)) != 0)
-		return rc;
+	if ((rc = lf_after(&c, p)) != 0)
+		goto out;
+	p += 2;
+	if ((rc = parse_head_end(ps, req, limits)) != 0)
+		goto out;
 	req->head_len = (uint32_t)(p - buf);
+	req_lists(req, p);
 	return HTTP_PARSE_DONE;
+out:
+	if (rc == HTTP_PARSE_AGAIN) {	/* where the next call goes on */
+		ps->pos = (uint32_t)(p - buf);
+		ps->phase = (uint8_t)phase;
+		ps->mark = (uint32_t)(mark - buf);
+		ps->name = (uint32_t)(name - buf);
+		ps->name_end = (uint32_t)(name_end - buf);
+		ps->fields = fields;
+		req_save(ps, buf, req);
+	}
+	return rc;
+}
+#undef STOP
+
+int
+http_parse_request(const char *buf, size_t len,
+    const struct http_limits *limits, struct http_request *req)
+{
+	struct http_parser ps;
+
+	http_parser_init(&ps);
+	return http_parse_head(&ps, buf, len, limits, req);
+}
+
+bool
+http_field_lines_next(const struct http_field_lines *f, const char **cursor,
+    const char **v, size_t *len)
+{
+	const char	*p = *cursor, *e = f->end, *q, *ve;
+
+	if (f->n == 0)
+		return false;
+	if (p == NULL) {
+		*v = f->value;
+		*len = f->len;
+		*cursor = f->value + f->len;
+		return true;
+	}
+	/* The next field line of that name, up to the empty line; values
+	 * hold no CR or LF, so the next LF ends the line the cursor is in. */
+	while (p < e && (p = memchr(p, '\n', (size_t)(e - p))) != NULL) {
+		size_t left;
+
+		p++;
+		if (p == e || *p == '\r')
+			break;
+		left = (size_t)(e - p);
+		if (left <= f->name_len || p[f->name_len] != ':' ||
+		    !ascii_ieq(p, f->name, f->name_len))
+			continue;
+		q = p + f->name_len + 1;
+		left -= f->name_len + 1;
+		while (left > 0 && is_ows(*q)) {
+			q++;
+			left--;
+		}
+		if ((ve = memchr(q, '\r', left)) == NULL)
+			ve = q + left;
+		*cursor = ve;
+		while (ve > q && is_ows(ve[-1]))
+			ve--;
+		*v = q;
+		*len = (size_t)(ve - q);
+		return true;
+	}
+	*cursor = e;
+	return false;
 }
 
 const char *

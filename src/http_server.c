@@ -8,7 +8,16 @@
  * to a per-process output buffer; one write(2) for all of them.  Write
  * events are armed only after a short write.  No allocation per request:
  * an idle keep-alive connection owns no buffer, and a connection gets one
- * only to keep a partial head or unwritten output between events.
+ * only to keep a partial head or unwritten output between events.  A
+ * partial head is kept with the state of its parse, and what arrives
+ * later is appended to it, so a head that trickles in is copied and
+ * parsed once.
+ *
+ * Every connection costs a bounded amount, whatever its client does (the
+ * README states the formula): kept input is at most one read buffer
+ * (srv.rcap), kept output at most max_pending_output or one response;
+ * a request head must arrive within header_timeout, a body and a
+ * response must keep moving (body_timeout, send_timeout, min_rate).
  *
  * Timeouts are checked by one sweep timer over all connections (a store of
  * a deadline per request instead of a timer operation per request).
@@ -27,6 +36,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -45,7 +55,8 @@
 #include "observd/procstat.h"
 #include "observd/shm.h"
 
-#define READ_BUF_MIN		(64 * 1024)
+#define READ_BUF_MIN		(16 * 1024)	/* one read takes up to this, or a head */
+#define INPUT_KEEP_MIN		256	/* first allocation for kept input */
 #define ACCEPT_BATCH		64	/* accepts per wakeup, then yield */
 #define ACCEPT_PAUSE_MS		100	/* after EMFILE/ENFILE */
 #define LINGER_MS		2000	/* reading after an error response */
@@ -59,6 +70,18 @@ enum conn_state {
 	CONN_LINGERING,		/* response sent, write side shut, discarding input */
 };
 
+/*
+ * Input kept between events: a request head not complete yet (with where
+ * its parse stopped), or requests read but not answered while output is
+ * pending.  data[0] starts a request, or the rest of a body being
+ * skipped.  At most srv.rcap bytes.
+ */
+struct conn_input {
+	struct http_parser ps;		/* of the partial head, when in_head */
+	uint32_t	 len, cap;
+	char		 data[];
+};
+
 struct http_conn {
 	struct http_conn	*prev, *next;	/* all connections, for the sweep */
 	struct event	*ev;		/* allocated together with the conn */
@@ -66,15 +89,16 @@ struct http_conn {
 	uint8_t		 state;
 	bool		 closing;	/* close after the pending output */
 	bool		 linger;	/* ... and read what the client still sends */
-	bool		 in_head;	/* a partial request head is buffered */
+	bool		 in_head;	/* a partial request head is kept */
 	bool		 skipping;	/* discarding a request body */
+	bool		 answered;	/* some request was: not a fresh connection */
 	uint64_t	 deadline_ms;	/* monotonic; what expires depends on state */
 	uint64_t	 idle_since_ms;
-	char		*in;		/* unprocessed input kept between reads */
-	uint32_t	 in_len;
+	uint32_t	 rate_rem;	/* bytes x 1000 not yet turned into time */
+	uint32_t	 in_flight;	/* requests answered but not yet written */
+	struct conn_input *in;		/* NULL: nothing kept */
 	char		*out;		/* output not yet written */
 	uint32_t	 out_len, out_off;
-	uint32_t	 in_flight;	/* requests answered but not yet written */
 	struct http_body body;
 	char		*remote;	/* only with the access log */
 };
@@ -100,10 +124,12 @@ static struct http_server {
 	unsigned		 nconns;
 	bool			 draining;
 	uint64_t		 drain_deadline_ms;
+	int			 reserve_fd;	/* given up to refuse a connection at EMFILE */
 	char			*rbuf;
-	size_t			 rcap;
+	size_t			 rcap;		/* also the most input a connection keeps */
 	char			*obuf;
-	size_t			 ocap;
+	size_t			 ocap;		/* flushed when full: the most output a
+						 * connection keeps, but one response */
 	size_t			 olen;
 } srv;
 
@@ -185,7 +211,6 @@ conn_finish(struct http_conn *c)
 	c->deadline_ms = clock_coarse_ms() + LINGER_MS;
 	free(c->in);
 	c->in = NULL;
-	c->in_len = 0;
 	return 0;
 }
 
@@ -205,26 +230,102 @@ conn_keep_output(struct http_conn *c, const char *out, size_t len)
 	return 0;
 }
 
-/* Keep unprocessed input in[0..len) (in the process buffer) until the
- * connection is readable again or its output has drained; an idle
- * connection keeps no buffer at all. */
+/* Keep input data[0..len) from the process buffer (the connection keeps
+ * none yet); an idle connection keeps no buffer at all. */
 static int
-conn_keep_input(struct http_conn *c, const char *in, size_t len)
+conn_keep_input(struct http_conn *c, const char *data, size_t len)
 {
-	char *n;
+	size_t cap = len > INPUT_KEEP_MIN ? len : INPUT_KEEP_MIN;
 
-	if (len == 0) {
-		free(c->in);
+	if (len == 0)
+		return 0;
+	if ((c->in = malloc(sizeof(*c->in) + cap)) == NULL)
+		return -1;
+	memcpy(c->in->data, data, len);
+	c->in->len = (uint32_t)len;
+	c->in->cap = (uint32_t)cap;
+	return 0;
+}
+
+/* The first used bytes of the kept input were processed: keep the rest,
+ * at the front, in a buffer not much larger than it. */
+static int
+conn_input_drop(struct http_conn *c, size_t used)
+{
+	struct conn_input *in = c->in, *n;
+	size_t left = in->len - used;
+
+	if (left == 0) {
+		free(in);
 		c->in = NULL;
-		c->in_len = 0;
 		return 0;
 	}
-	if ((n = realloc(c->in, len)) == NULL)
-		return -1;
-	memcpy(n, in, len);
-	c->in = n;
-	c->in_len = (uint32_t)len;
+	if (used > 0)
+		memmove(in->data, in->data + used, left);
+	in->len = (uint32_t)left;
+	if (in->cap > INPUT_KEEP_MIN && left < in->cap / 4) {
+		if ((n = realloc(in, sizeof(*in) + in->cap / 2)) == NULL)
+			return 0;	/* keep the larger one */
+		n->cap /= 2;
+		c->in = n;
+	}
 	return 0;
+}
+
+/* Append data[0..len) to the kept input, growing it geometrically (the
+ * total stays within srv.rcap), so a head that arrives byte by byte is
+ * copied O(its length) times, not O(length^2). */
+static int
+conn_input_append(struct http_conn *c, const char *data, size_t len)
+{
+	struct conn_input *in = c->in;
+	size_t need = in->len + len, cap = in->cap;
+
+	if (need > cap) {
+		while (cap < need)
+			cap *= 2;
+		if (cap > srv.rcap)
+			cap = srv.rcap > need ? srv.rcap : need;
+		if ((in = realloc(in, sizeof(*in) + cap)) == NULL)
+			return -1;
+		in->cap = (uint32_t)cap;
+		c->in = in;
+	}
+	memcpy(in->data + in->len, data, len);
+	in->len = (uint32_t)need;
+	return 0;
+}
+
+/*
+ * A body or a response moved n bytes: each buys 1/min_rate s (in
+ * thousandths kept in rate_rem, so that single bytes add up), but the
+ * deadline never lies more than timeout_ms ahead, so a client cannot bank
+ * time with a burst and then stall; with min_rate 0 the deadline stays.
+ */
+static void
+conn_progress(struct http_conn *c, size_t n, unsigned timeout_ms)
+{
+	uint64_t now, u;
+	unsigned rate = srv.cfg->min_rate;
+
+	if (rate == 0 || n == 0)
+		return;
+	now = clock_coarse_ms();
+	u = c->rate_rem + (uint64_t)n * 1000;
+	c->deadline_ms += u / rate;
+	c->rate_rem = (uint32_t)(u % rate);
+	if (c->deadline_ms > now + timeout_ms) {
+		c->deadline_ms = now + timeout_ms;
+		c->rate_rem = 0;
+	}
+}
+
+/* The first deadline of a body or a response. */
+static void
+conn_deadline(struct http_conn *c, unsigned timeout_ms)
+{
+	c->deadline_ms = clock_coarse_ms() + timeout_ms;
+	c->rate_rem = 0;
 }
 
 /*
@@ -253,7 +354,7 @@ conn_send(struct http_conn *c, const char *buf, size_t len)
 				return -1;
 			}
 			c->state = CONN_WRITING;
-			c->deadline_ms = clock_coarse_ms() + srv.cfg->header_timeout_ms;
+			conn_deadline(c, srv.cfg->send_timeout_ms);
 			return 0;
 		}
 		conn_close(c);		/* EPIPE, ECONNRESET: the client left */
@@ -308,6 +409,7 @@ request_done(struct http_conn *c, const struct http_request *req,
 	static const char unknown[] = "-";
 	uint64_t ns = clock_mono_ns() - t0;
 
+	c->answered = true;
 	c->in_flight++;
 	stat_add(srv.params.stats.in_flight, 1);
 	srv.role->record(req ? req->method : HTTP_METHOD_OTHER, route,
@@ -360,12 +462,15 @@ http_server_respond_bytes(struct http_conn *c, const struct http_request *req,
 	return rv;
 }
 /*
- * Process the requests in buf[0..len).  Returns the bytes consumed; sets
- * *rv to 1 (go on reading), 0 (output pending: input after the consumed
- * bytes must be kept) or -1 (connection closed or lingering: stop).
+ * Process the requests in buf[0..len); a head left partial by an earlier
+ * call (c->in_head) continues with ps, and a head left partial now leaves
+ * its state there.  Returns the bytes consumed; sets *rv to 1 (go on
+ * reading), 0 (output pending: input after the consumed bytes must be
+ * kept) or -1 (connection closed or lingering: stop).
  */
 static size_t
-conn_process(struct http_conn *c, const char *buf, size_t len, uint64_t t0, int *rv)
+conn_process(struct http_conn *c, const char *buf, size_t len,
+    struct http_parser *ps, uint64_t t0, int *rv)
 {
 	size_t off = 0;
 	int r = HTTP_RESP_QUEUED;
@@ -379,6 +484,7 @@ conn_process(struct http_conn *c, const char *buf, size_t len, uint64_t t0, int 
 		if (c->skipping) {
 			r = http_body_skip(&c->body, buf + off, len - off, &srv.limits, &used);
 			off += used;
+			conn_progress(c, used, srv.cfg->body_timeout_ms);
 			if (r == HTTP_PARSE_AGAIN)
 				break;
 			if (r == HTTP_PARSE_DONE) {
@@ -396,11 +502,16 @@ conn_process(struct http_conn *c, const char *buf, size_t len, uint64_t t0, int 
 			c->linger = true;	/* the rest of the body may follow */
 			goto closing;
 		}
-		r = http_parse_request(buf + off, len - off, &srv.limits, &req);
+		if (!c->in_head)
+			http_parser_init(ps);
+		r = http_parse_head(ps, buf + off, len - off, &srv.limits, &req);
 		if (r == HTTP_PARSE_AGAIN) {
 			if (!c->in_head) {
 				c->in_head = true;
-				c->deadline_ms = clock_coarse_ms() + srv.cfg->header_timeout_ms;
+				/* A fresh connection's first head is due
+				 * header_timeout after the accept. */
+				if (c->answered)
+					c->deadline_ms = clock_coarse_ms() + srv.cfg->header_timeout_ms;
 			}
 			break;
 		}
@@ -430,8 +541,8 @@ conn_process(struct http_conn *c, const char *buf, size_t len, uint64_t t0, int 
 		c->skipping = !closing && !http_body_done(&c->body);
 		if (closing)
 			goto closing;
-		if (c->skipping)
-			c->deadline_ms = clock_coarse_ms() + srv.cfg->header_timeout_ms;
+		if (c->skipping)	/* the body has its own timeout */
+			conn_deadline(c, srv.cfg->body_timeout_ms);
 		if (r == HTTP_RESP_PENDING) {	/* answered; the rest waits */
 			*rv = 0;
 			return off;
@@ -465,46 +576,64 @@ closing:
 	return len;
 }
 
-/* Answer the requests in srv.rbuf[0..have), keep what is left, write. */
+/*
+ * Answer the requests in buf[0..len), which is the process buffer or, if
+ * kept, the connection's own input; keep what is left, write.
+ */
 static void
-conn_answer(struct http_conn *c, size_t have, uint64_t t0)
+conn_answer(struct http_conn *c, const char *buf, size_t len, bool kept, uint64_t t0)
 {
+	struct http_parser ps;
 	size_t used;
 	int rv;
 
-	used = conn_process(c, srv.rbuf, have, t0, &rv);
+	if (c->in_head)
+		ps = c->in->ps;
+	used = conn_process(c, buf, len, &ps, t0, &rv);
 	if (rv < 0)
 		return;
-	if (conn_keep_input(c, srv.rbuf + used, have - used) < 0) {
+	if ((kept ? conn_input_drop(c, used) : conn_keep_input(c, buf + used, len - used)) < 0) {
 		conn_close(c);
 		return;
 	}
+	if (c->in_head)		/* a partial head is never empty */
+		c->in->ps = ps;
 	if (rv == 0 || conn_flush(c) != 1)
 		return;			/* output pending (input kept), or closed */
-	if (c->in_len == 0 && !c->skipping) {
+	if (c->in == NULL && !c->skipping) {
 		c->idle_since_ms = clock_coarse_ms();
 		c->deadline_ms = c->idle_since_ms + srv.cfg->keepalive_timeout_ms;
 	}
 }
 
-/* Read and answer.  The read goes into the process buffer, after any input
- * the connection kept from before. */
+/* Read and answer.  Nothing kept (the fast path): the read goes into the
+ * process buffer.  Else it is appended to what the connection kept. */
 static void
 conn_on_read(struct http_conn *c)
 {
-	size_t have = c->in_len;
+	size_t room = c->in == NULL ? srv.rcap : srv.rcap - c->in->len;
 	ssize_t n;
 
-	if (have)
-		memcpy(srv.rbuf, c->in, have);
-	n = read(c->fd, srv.rbuf + have, srv.rcap - have);
+	if (room == 0) {	/* cannot happen: a full buffer is processed */
+		conn_close(c);
+		return;
+	}
+	n = read(c->fd, srv.rbuf, room);
 	if (n <= 0) {
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		conn_close(c);		/* EOF or error */
 		return;
 	}
-	conn_answer(c, have + (size_t)n, clock_mono_ns());
+	if (c->in == NULL) {
+		conn_answer(c, srv.rbuf, (size_t)n, false, clock_mono_ns());
+		return;
+	}
+	if (conn_input_append(c, srv.rbuf, (size_t)n) < 0) {
+		conn_close(c);
+		return;
+	}
+	conn_answer(c, c->in->data, c->in->len, true, clock_mono_ns());
 }
 
 /* Pending output drained: resume reading, first answering what was kept. */
@@ -516,7 +645,7 @@ conn_on_writable(struct http_conn *c)
 
 		if (n > 0) {
 			c->out_off += (uint32_t)n;
-			c->deadline_ms = clock_coarse_ms() + srv.cfg->header_timeout_ms;
+			conn_progress(c, (size_t)n, srv.cfg->send_timeout_ms);
 			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -541,9 +670,12 @@ conn_on_writable(struct http_conn *c)
 		conn_close(c);
 		return;
 	}
-	if (c->in_len)
-		memcpy(srv.rbuf, c->in, c->in_len);
-	conn_answer(c, c->in_len, clock_mono_ns());
+	if (c->skipping)	/* the body was not read meanwhile */
+		conn_deadline(c, srv.cfg->body_timeout_ms);
+	if (c->in != NULL)
+		conn_answer(c, c->in->data, c->in->len, true, clock_mono_ns());
+	else
+		conn_answer(c, srv.rbuf, 0, false, clock_mono_ns());
 }
 
 static void
@@ -657,6 +789,30 @@ conn_accept(int fd)
 	stat_add(srv.params.stats.open, 1);
 }
 
+/*
+ * Out of descriptors: give up the reserve one to take the next queued
+ * connection and refuse it with the fast 503 (counted), as libuv does,
+ * instead of leaving clients waiting in the backlog.  The reserve is a
+ * duplicate of stderr: a confined process may not open a file.  Returns
+ * 0 if one was refused, 1 if none was queued, -1 if there was no
+ * descriptor to do it with.
+ */
+static int
+accept_refuse_one(int lfd)
+{
+	int fd, rv;
+
+	if (srv.reserve_fd < 0)
+		return -1;
+	close(srv.reserve_fd);
+	fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	rv = fd >= 0 ? 0 : errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -1;
+	if (fd >= 0)
+		conn_refuse(fd);
+	srv.reserve_fd = dup(STDERR_FILENO);
+	return rv;
+}
+
 enum accept_result {
 	ACCEPT_EMPTY,		/* nothing more is queued */
 	ACCEPT_MORE,		/* took max; more may be queued */
@@ -670,7 +826,7 @@ accept_some(int lfd, unsigned max, unsigned *taken)
 {
 	*taken = 0;
 	while (*taken < max) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), rv;
 
 		if (fd >= 0) {
 			(*taken)++;
@@ -684,6 +840,13 @@ accept_some(int lfd, unsigned max, unsigned *taken)
 			continue;
 		case EMFILE:
 		case ENFILE:
+			if ((rv = accept_refuse_one(lfd)) == 0) {
+				(*taken)++;	/* taken from the queue, and answered */
+				continue;
+			}
+			if (rv == 1)
+				return ACCEPT_EMPTY;
+			/* FALLTHROUGH */
 		case ENOBUFS:
 		case ENOMEM:
 			log_warn("accept paused for %d ms", ACCEPT_PAUSE_MS);
@@ -787,6 +950,35 @@ server_exit_if_drained(void)
 	}
 }
 
+/* A head or a body did not arrive in time: 408, then lingering, so the
+ * client can read it before the connection closes. */
+static void
+conn_timeout(struct http_conn *c)
+{
+	int rv;
+
+	c->in_head = false;
+	c->skipping = false;
+	rv = http_server_respond_canned(c, NULL, HTTP_ROUTE_OTHER, CANNED_TIMEOUT, true,
+	    clock_mono_ns());
+	c->closing = true;
+	c->linger = true;
+	if (rv == HTTP_RESP_QUEUED && conn_flush(c) == 1)
+		conn_finish(c);
+}
+
+/* A client that does not read its responses: a reset, so the kernel
+ * drops what it still holds for it at once instead of trying on. */
+static void
+conn_abort(struct http_conn *c)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	log_debug("connection %d: responses not read within send_timeout: reset", c->fd);
+	(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	conn_close(c);
+}
+
 static void
 on_sweep(evutil_socket_t fd, short what, void *arg)
 {
@@ -796,6 +988,7 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	log_flush();		/* lines stderr did not take yet */
 	if (srv.params.stats.open_fds != NULL &&
 	    now - srv.fds_counted_ms >= FD_COUNT_INTERVAL_MS) {
 		SHM_STORE(srv.params.stats.open_fds, procstat_fds_count(srv.fds_dir));
@@ -804,26 +997,26 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 	for (c = srv.conns; c != NULL; c = next) {
 		next = c->next;
 		if (srv.draining && c->state == CONN_READING && !c->in_head && !c->skipping &&
-		    c->in_len == 0 && now - c->idle_since_ms >= DRAIN_IDLE_MS) {
+		    c->in == NULL && now - c->idle_since_ms >= DRAIN_IDLE_MS) {
 			conn_close(c);
 			continue;
 		}
 		if (now < c->deadline_ms)
 			continue;
-		if (c->state == CONN_READING && c->in_head) {
-			int rv;
-
-			/* Slowloris: a head that did not complete in time. */
-			c->in_head = false;
-			rv = http_server_respond_canned(c, NULL, HTTP_ROUTE_OTHER,
-			    CANNED_TIMEOUT, true, clock_mono_ns());
-			c->closing = true;
-			c->linger = true;
-			if (rv == 1 && conn_flush(c) == 1)
-				conn_finish(c);
-			continue;
+		switch (c->state) {
+		case CONN_READING:
+			if (c->in_head || c->skipping)
+				conn_timeout(c);	/* slow head or body */
+			else
+				conn_close(c);		/* idle keep-alive */
+			break;
+		case CONN_WRITING:
+			conn_abort(c);		/* the client does not read */
+			break;
+		default:
+			conn_close(c);		/* lingering is over */
+			break;
 		}
-		conn_close(c);	/* idle keep-alive, stalled body/write, linger over */
 	}
 	if (srv.draining && now >= srv.drain_deadline_ms) {
 		if (srv.nconns)
@@ -919,11 +1112,22 @@ http_server_run(const struct http_server_params *params)
 	srv.role = params->role;
 	srv.limits.max_request_line = cfg->max_request_line;
 	srv.limits.max_head = cfg->max_header_size;
+	srv.limits.max_fields = cfg->max_header_fields;
 	srv.limits.max_body = cfg->max_body_size;
-	/* Room for a full head twice over, so a partial one never stalls. */
-	srv.rcap = READ_BUF_MIN > 2u * cfg->max_header_size ? READ_BUF_MIN : 2u * cfg->max_header_size;
-	srv.ocap = READ_BUF_MIN + srv.rs->canned[CANNED_PAGE].head_len +
-	    srv.rs->canned[CANNED_PAGE].body_len + HTTP_RESPONSE_EXTRA;
+	/* Room for a whole head: a partial one (less than max_head) always
+	 * has room left to complete in. */
+	srv.rcap = READ_BUF_MIN > cfg->max_header_size ? READ_BUF_MIN : cfg->max_header_size;
+	/* Responses are batched up to max_pending_output, but every canned
+	 * one (the page is the largest) fits in the buffer whole. */
+	srv.ocap = cfg->max_pending_output;
+	for (int i = 0; i < CANNED_COUNT; i++) {
+		const struct http_canned_response *r = &srv.rs->canned[i];
+
+		if (r->head_len + r->body_len + HTTP_RESPONSE_EXTRA > srv.ocap)
+			srv.ocap = r->head_len + r->body_len + HTTP_RESPONSE_EXTRA;
+	}
+	/* Kept to refuse a connection with a 503 when descriptors run out. */
+	srv.reserve_fd = dup(STDERR_FILENO);
 	if ((srv.rbuf = malloc(srv.rcap)) == NULL || (srv.obuf = malloc(srv.ocap)) == NULL) {
 		log_warnx("%s: out of memory for buffers", srv.role->name);
 		return -1;
@@ -971,6 +1175,10 @@ http_server_run(const struct http_server_params *params)
 	}
 	/* Sweep four times per shortest timeout, at most every SWEEP_MAX_MS. */
 	tick = cfg->header_timeout_ms;
+	if (cfg->body_timeout_ms < tick)
+		tick = cfg->body_timeout_ms;
+	if (cfg->send_timeout_ms < tick)
+		tick = cfg->send_timeout_ms;
 	if (cfg->keepalive_timeout_ms && cfg->keepalive_timeout_ms < tick)
 		tick = cfg->keepalive_timeout_ms;
 	tick /= 4;

@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -41,10 +42,35 @@ sockaddr_fill(const char *host, uint16_t port, struct sockaddr_storage *ss,
 	return -1;
 }
 
+/*
+ * Options the connections a listening socket accepts inherit from it, so
+ * that no accept costs a setsockopt(2).  TCP_NODELAY: a batch of
+ * pipelined answers larger than max_pending_output goes out in several
+ * writes, and Nagle would hold each after the first until the client's
+ * delayed ACK (40 ms).  The kernel buffers (size 0 leaves the kernel's
+ * automatic sizing): what a client that does not read, or trickles in a
+ * body, can make the kernel hold; set before listen(2), so the receive
+ * window is scaled for it.
+ */
+static int
+socket_options(int fd, unsigned bufsize)
+{
+	int one = 1, v = (int)bufsize;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+		return -1;
+	if (bufsize == 0)
+		return 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)) < 0)
+		return -1;
+	return 0;
+}
+
 /* One listening socket; -1 with errno on failure. */
 static int
 listen_one(const struct sockaddr_storage *ss, socklen_t len, int reuseport,
-    int backlog)
+    int backlog, unsigned bufsize)
 {
 	int one = 1, fd, saved;
 
@@ -57,6 +83,7 @@ listen_one(const struct sockaddr_storage *ss, socklen_t len, int reuseport,
 	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
 	    (ss->ss_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    socket_options(fd, bufsize) < 0 ||
 	    bind(fd, (const struct sockaddr *)ss, len) < 0 ||
 	    listen(fd, backlog) < 0) {
 		saved = errno;
@@ -195,7 +222,7 @@ listeners_activated(struct listeners *ls, const struct config *cfg, char *err,
 		/* Nonblocking for the same reason as our own sockets (see
 		 * listen_one); not inherited by anything we might exec. */
 		if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
-		    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || socket_options(fd, cfg->socket_buffer_size) < 0) {
 			snprintf(err, errlen, "socket activation: fd %d: %s", fd, strerror(errno));
 			return -1;
 		}
@@ -262,7 +289,7 @@ listeners_open(struct listeners *ls, const struct config *cfg, char *err, size_t
 			goto fail;
 		}
 		for (unsigned w = 0; w < cfg->workers; w++) {
-			int fd = listen_one(&ss, len, 1, (int)cfg->backlog);
+			int fd = listen_one(&ss, len, 1, (int)cfg->backlog, cfg->socket_buffer_size);
 
 			if (fd < 0) {
 				snprintf(err, errlen, "listen: cannot bind %s port %u: %s",
@@ -288,7 +315,7 @@ listeners_open(struct listeners *ls, const struct config *cfg, char *err, size_t
 		int fd = -1;
 
 		if (sockaddr_fill(addrs[a], cfg->metrics_port, &ss, &len) == 0)
-			fd = listen_one(&ss, len, 0, (int)cfg->backlog);
+			fd = listen_one(&ss, len, 0, (int)cfg->backlog, cfg->socket_buffer_size);
 		if (fd < 0) {
 			if (optional_address(cfg->metrics_listen, addrs[a]))
 				continue;

@@ -1,9 +1,22 @@
 /*
  * log.c - JSON-lines logging on stderr.  See log.h for the conventions.
+ *
+ * Serving must not wait for a log reader (journald, a container runtime's
+ * pipe) that has fallen behind: once log_nonblocking() has run, a line
+ * that stderr does not take at once waits, whole, in a bounded buffer of
+ * this process, which log_flush() (called from the event loops) writes
+ * out as stderr drains.  A line that does not fit there is dropped and
+ * counted, never cut; the count is logged once the buffer has drained.
  */
 #include "config.h"
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +26,25 @@
 #include <unistd.h>
 
 #include "observd/log.h"
+#include "observd/shm.h"
 
-#define LOG_LINE_MAX	4096
+/* One line is written with one write(2) of at most PIPE_BUF bytes, which
+ * a pipe takes whole or not at all, never interleaved with the lines of
+ * the other processes that share it. */
+#define LOG_LINE_MAX	PIPE_BUF
+#define LOG_PENDING_MAX	(64 * 1024)	/* lines waiting for stderr */
+
+/* The lines stderr has not taken yet, whole, in order.  The lock lets a
+ * helper thread log too. */
+static struct {
+	pthread_mutex_t	 lock;
+	bool		 nonblocking;	/* log_nonblocking() made stderr so */
+	bool		 socket;	/* stderr is a socket: send(MSG_DONTWAIT) */
+	size_t		 len;
+	uint64_t	 dropped;	/* since the last report */
+	uint64_t	*counter;	/* the segment's counter of this process */
+	char		 buf[LOG_PENDING_MAX];
+} pending = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static enum log_level log_min = LOG_LEVEL_INFO;
 static const char *log_role = "observd";
@@ -165,20 +195,138 @@ log_prefix(char *buf, size_t len, enum log_level level)
 	return n < 0 ? 0 : (size_t)n >= len ? len - 1 : (size_t)n;
 }
 
-/* Write the whole line; stderr may be a pipe shared by every process, and
- * one write(2) of less than PIPE_BUF bytes is never interleaved. */
+/* Write to stderr as it was set up: bytes written, or -1 with errno. */
+static ssize_t
+log_write(const char *buf, size_t len)
+{
+	ssize_t w;
+
+	do {
+		if (pending.socket)
+			w = send(STDERR_FILENO, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		else
+			w = write(STDERR_FILENO, buf, len);
+	} while (w < 0 && errno == EINTR);
+	return w;
+}
+
+int
+log_nonblocking(void)
+{
+	struct stat sb;
+	int fd;
+
+	if (fstat(STDERR_FILENO, &sb) < 0)
+		return -1;
+	if (S_ISSOCK(sb.st_mode)) {		/* journald's stream */
+		pending.socket = pending.nonblocking = true;
+		return 0;
+	}
+	if (!S_ISFIFO(sb.st_mode) && !S_ISCHR(sb.st_mode))
+		return 0;			/* a file does not keep us waiting */
+	/*
+	 * A pipe or a terminal: open it again for a description of our own,
+	 * so that O_NONBLOCK does not change it for whoever gave it to us
+	 * (a shell, a container runtime).  Our children inherit it.
+	 */
+	if ((fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) < 0)
+		return -1;
+	if (dup2(fd, STDERR_FILENO) < 0) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	pending.nonblocking = true;
+	return 0;
+}
+
+void
+log_count_drops(uint64_t *counter)
+{
+	pending.counter = counter;
+}
+
+bool
+log_pending(void)
+{
+	bool any;
+
+	pthread_mutex_lock(&pending.lock);
+	any = pending.len > 0;
+	pthread_mutex_unlock(&pending.lock);
+	return any;
+}
+
+/* Write out what waits, whole lines at a time; pending.lock is held. */
+static void
+log_flush_locked(void)
+{
+	while (pending.len > 0) {
+		size_t n = pending.len < LOG_LINE_MAX ? pending.len : LOG_LINE_MAX;
+		ssize_t w;
+
+		while (n > 0 && pending.buf[n - 1] != '\n')
+			n--;
+		if ((w = log_write(pending.buf, n)) <= 0)
+			return;			/* still full (or gone) */
+		pending.len -= (size_t)w;
+		memmove(pending.buf, pending.buf + w, pending.len);
+	}
+}
+
+void
+log_flush(void)
+{
+	unsigned long long dropped = 0;
+
+	pthread_mutex_lock(&pending.lock);
+	log_flush_locked();
+	if (pending.len == 0) {
+		dropped = pending.dropped;
+		pending.dropped = 0;
+	}
+	pthread_mutex_unlock(&pending.lock);
+	if (dropped > 0)
+		log_warnx("log: %llu lines dropped: stderr did not take them in time", dropped);
+}
+
+/*
+ * Write the whole line, or keep it for later, or drop it (counted); never
+ * a part of it.  Without log_nonblocking() (a file, or before it ran),
+ * wait until stderr takes it.
+ */
 static void
 log_emit(const char *buf, size_t len)
 {
-	while (len > 0) {
-		ssize_t w = write(STDERR_FILENO, buf, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		buf += w;
-		len -= (size_t)w;
+	ssize_t w;
+
+	if (!pending.nonblocking) {
+		while (len > 0 && (w = log_write(buf, len)) > 0) {
+			buf += w;
+			len -= (size_t)w;
+		}
+		return;
 	}
+	pthread_mutex_lock(&pending.lock);
+	log_flush_locked();
+	if (pending.len == 0) {
+		if ((w = log_write(buf, len)) == (ssize_t)len)
+			goto out;
+		if (w > 0) {		/* only a terminal cuts a short line */
+			buf += w;
+			len -= (size_t)w;
+		}
+	}
+	if (len > sizeof(pending.buf) - pending.len) {
+		pending.dropped++;
+		if (pending.counter != NULL)
+			SHM_ADD(pending.counter, 1);
+		goto out;
+	}
+	memcpy(pending.buf + pending.len, buf, len);
+	pending.len += len;
+out:
+	pthread_mutex_unlock(&pending.lock);
 }
 
 static void log_vline(enum log_level level, int errnum, const char *fmt, va_list ap)

@@ -58,6 +58,7 @@
 #define KILL_GRACE_MS		1000	/* after the drain timeout, then SIGKILL */
 #define STARTUP_TIMEOUT_MS	10000	/* a worker not serving by then is killed */
 #define NO_DEADLINE		UINT64_MAX
+#define LOG_RETRY_MS		250	/* while log lines wait for stderr */
 
 /* A worker position: what should run, and what runs. */
 struct position {
@@ -207,6 +208,9 @@ child_setup(const char *role, int index, enum shm_role shm_role)
 	sigset_t keep;
 
 	close(m.sigfd);
+	/* The master's count of dropped log lines is in its section, which
+	 * the child is about to map read-only: the role sets its own. */
+	log_count_drops(NULL);
 	/* Every signal but the ones the role's event loop handles, which
 	 * stay blocked (pending, not lost) until it does: unblocked now, a
 	 * SIGTERM or SIGHUP would kill the child with the default action. */
@@ -505,6 +509,8 @@ master_reload(void)
 		notify_send("READY=1\nSTATUS=reload failed (%s); serving the previous configuration", err);
 		return;
 	}
+	if (config_fit_descriptors(&next, false, err, sizeof(err)) > 0)
+		log_warnx("%s", err);
 	/* Kept until the reload commits, to go back to if it fails. */
 	m.reload.prev_cfg = m.cfg;
 	m.reload.prev_rs = m.rs;
@@ -848,6 +854,10 @@ master_loop(void)
 		/* Our descriptors change only in this loop: count them before
 		 * waiting, for the sampler (which may not read ours). */
 		SHM_STORE(&m.map.seg->master.open_fds, procstat_count_fds(getpid()));
+		/* Log lines stderr did not take: try again soon. */
+		log_flush();
+		if (log_pending() && (timeout < 0 || timeout > LOG_RETRY_MS))
+			timeout = LOG_RETRY_MS;
 		if (poll(&pfd, 1, timeout) < 0 && errno != EINTR)
 			fatal("poll");
 		if (!(pfd.revents & POLLIN))
@@ -921,6 +931,7 @@ master_main(struct config *cfg, const struct config_overrides *overrides,
 		log_warnx("this kernel cannot seal memfds: children protect the segment's control region with mprotect");
 	if (!sandbox_supported())
 		log_warnx("sandbox: %s; children run without a system call filter", sandbox_description());
+	log_count_drops(&m.map.seg->master.log_lines_dropped);
 	if (privsep_master_limit() < 0) {
 		log_error("cannot limit the master's privileges");
 		return 1;

@@ -200,32 +200,36 @@ version_is(const struct accept_elem *e, const char *v)
 	    memcmp(e->version, v, e->version_len) == 0);
 }
 
-/* The next element of a list sent on one or more lines: *line and *pp
- * say where reading is (start both at 0 and NULL). */
-static bool
-accept_next_line(const struct http_field_lines *f, unsigned *line,
-    const char **pp, struct accept_elem *e)
-{
-	for (; *line < f->n; (*line)++, *pp = NULL) {
-		const char *end = f->value[*line] + f->len[*line];
+/* Where reading a list sent on one or more lines is. */
+struct list_reader {
+	const struct http_field_lines *f;
+	const char	*cursor;	/* http_field_lines_next()'s */
+	const char	*p, *end;	/* the rest of the current line */
+};
 
-		if (*pp == NULL)
-			*pp = f->value[*line];
-		if (accept_next(pp, end, e))
+/* The next element of the list, whatever line it is on. */
+static bool
+accept_next_line(struct list_reader *r, struct accept_elem *e)
+{
+	size_t len;
+
+	for (;;) {
+		if (r->p != NULL && accept_next(&r->p, r->end, e))
 			return true;
+		if (!http_field_lines_next(r->f, &r->cursor, &r->p, &len))
+			return false;
+		r->end = r->p + len;
 	}
-	return false;
 }
 
 enum render_format
 metrics_negotiate_format(const struct http_field_lines *accept)
 {
-	const char *p = NULL;
-	unsigned line = 0;
+	struct list_reader r = { .f = accept };
 	struct accept_elem e;
 	int q_om = -1, q_text = -1, text_rank = 0;
 
-	while (accept_next_line(accept, &line, &p, &e)) {
+	while (accept_next_line(&r, &e)) {
 		int rank = 0;
 
 		if (eq_nocase(e.value, e.value_len, "application/openmetrics-text")) {
@@ -255,12 +259,11 @@ metrics_negotiate_format(const struct http_field_lines *accept)
 bool
 metrics_accepts_gzip(const struct http_field_lines *accept_encoding)
 {
-	const char *p = NULL;
-	unsigned line = 0;
+	struct list_reader r = { .f = accept_encoding };
 	struct accept_elem e;
 	int q_gzip = -1, q_any = -1;
 
-	while (accept_next_line(accept_encoding, &line, &p, &e)) {
+	while (accept_next_line(&r, &e)) {
 		if (eq_nocase(e.value, e.value_len, "gzip") ||
 		    eq_nocase(e.value, e.value_len, "x-gzip")) {
 			if (e.q > q_gzip)

@@ -502,6 +502,7 @@ struct totals {
 	uint64_t	bucket[HTTP_ROUTE_COUNT][SHM_NBUCKETS + 1];
 	uint64_t	duration_ns_sum[HTTP_ROUTE_COUNT];
 	uint64_t	position_requests[CONFIG_MAX_WORKERS];
+	uint64_t	log_lines_dropped;
 #define METRIC_SLOT(id, type, name, unit, help, ctype, field, scale) ctype field;
 #include "observd/metrics.def"
 	unsigned	serving;
@@ -531,6 +532,7 @@ totals_add_slot(struct totals *t, const struct shm_slot *s, uint32_t index)
 			t->bucket[r][b] += SHM_LOAD(&s->duration_bucket[r][b]);
 		t->duration_ns_sum[r] += SHM_LOAD(&s->duration_ns_sum[r]);
 	}
+	t->log_lines_dropped += SHM_LOAD(&s->log_lines_dropped);
 #define METRIC_SLOT(id, type, name, unit, help, ctype, field, scale)	\
 	t->field += SHM_LOAD(&s->field);
 #include "observd/metrics.def"
@@ -844,6 +846,11 @@ render_metric(struct render_ctx *rc, enum metric_id id, const struct totals *t,
 		break;
 	case METRIC_WORKER_REQUESTS:
 		render_worker_requests(rc, d, t, seg);
+		break;
+	case METRIC_LOG_LINES_DROPPED:
+		render_scalar_u64(rc, d, t->log_lines_dropped +
+		    SHM_LOAD(&seg->master.log_lines_dropped) +
+		    SHM_LOAD(&seg->aggregator.log_lines_dropped), 1);
 		break;
 	case METRIC_WORKER_RESTARTS:
 		render_restarts(rc, d, seg);

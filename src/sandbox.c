@@ -16,6 +16,8 @@
  *   accept4, shutdown            accepting; the write side of an error close
  *   recvfrom, sendto             the fast 503 over the connection cap
  *   getpeername                  the access log's remote address
+ *   dup                          the descriptor kept in reserve to refuse
+ *                                a connection at EMFILE (of stderr)
  *   epoll_wait, epoll_pwait(2), epoll_ctl   libevent's loop (aarch64 has
  *                                only epoll_pwait)
  *   getdents64, lseek            counting our own descriptors (worker: on
@@ -24,6 +26,8 @@
  *   mprotect                     only to take rights away (never write or
  *                                exec: the segment's read-only regions
  *                                stay so)
+ *   setsockopt                   SO_LINGER only: resetting a connection
+ *                                whose client does not read (send_timeout)
  *   getpid, gettid, tgkill       the log's pid; a signal to ourselves only
  *                                (abort, the SIGSYS handler)
  *   rt_sigreturn, rt_sigprocmask, restart_syscall   signal delivery
@@ -44,6 +48,7 @@
 
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 #include <linux/audit.h>
@@ -152,7 +157,7 @@ static const int allow_common[] = {
 #ifdef SYS_epoll_pwait2
 	SYS_epoll_pwait2,
 #endif
-	SYS_getpid, SYS_gettid, SYS_shutdown, SYS_recvfrom, SYS_sendto, SYS_getpeername,
+	SYS_getpid, SYS_gettid, SYS_shutdown, SYS_recvfrom, SYS_sendto, SYS_getpeername, SYS_dup,
 	SYS_getdents64, SYS_lseek, SYS_clock_gettime, SYS_gettimeofday,
 	SYS_brk, SYS_munmap, SYS_mremap, SYS_madvise, SYS_futex,
 	SYS_rt_sigreturn, SYS_rt_sigprocmask, SYS_restart_syscall,
@@ -297,6 +302,8 @@ build(struct bpf_prog *p, enum sandbox_role role)
 	allow_without_bits(p, SYS_mprotect, 2, PROT_WRITE | PROT_EXEC);
 	/* Signals to ourselves only. */
 	allow_if_equal(p, SYS_tgkill, 0, (uint32_t)getpid());
+	/* SO_LINGER only: a connection reset for not reading its answers. */
+	allow_if_equal(p, SYS_setsockopt, 2, SO_LINGER);
 	/* The aggregator reads /proc; nothing else opens a file.  (O_TMPFILE
 	 * needs write access, which O_ACCMODE already refuses.) */
 #ifndef SANDBOX_SANITIZER

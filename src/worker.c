@@ -130,6 +130,7 @@ worker_main(const struct worker_ctx *ctx)
 	w.seg = ctx->seg;
 	w.slot = ctx->slot;
 	testhook_worker_start();
+	log_count_drops(&ctx->slot->log_lines_dropped);
 	if (ctx->cfg->app_metrics &&
 	    (w.metrics = metrics_responder_new(ctx->cfg, ctx->responses, ctx->seg,
 	    !ctx->cfg->app_metrics_all)) == NULL)

@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <check.h>
@@ -245,6 +246,12 @@ static const struct srow srows[] = {
 	{ "drain_timeout", "OBSERVD_DRAIN_TIMEOUT", "1h", K_UINT, OFF(drain_timeout_ms), 3600000, NULL },
 	{ "header_timeout", "OBSERVD_HEADER_TIMEOUT", "2s", K_UINT, OFF(header_timeout_ms), 2000, NULL },
 	{ "header_timeout", "OBSERVD_HEADER_TIMEOUT", "100ms", K_UINT, OFF(header_timeout_ms), 100, NULL },
+	{ "body_timeout", "OBSERVD_BODY_TIMEOUT", "30s", K_UINT, OFF(body_timeout_ms), 30000, NULL },
+	{ "body_timeout", "OBSERVD_BODY_TIMEOUT", "100ms", K_UINT, OFF(body_timeout_ms), 100, NULL },
+	{ "send_timeout", "OBSERVD_SEND_TIMEOUT", "2m", K_UINT, OFF(send_timeout_ms), 120000, NULL },
+	{ "min_rate", "OBSERVD_MIN_RATE", "512", K_UINT, OFF(min_rate), 512, NULL },
+	{ "min_rate", "OBSERVD_MIN_RATE", "0", K_UINT, OFF(min_rate), 0, NULL },
+	{ "min_rate", "OBSERVD_MIN_RATE", "1m", K_UINT, OFF(min_rate), 1048576, NULL },
 	{ "keepalive_timeout", "OBSERVD_KEEPALIVE_TIMEOUT", "1m", K_UINT, OFF(keepalive_timeout_ms), 60000, NULL },
 	{ "keepalive_timeout", "OBSERVD_KEEPALIVE_TIMEOUT", "0", K_UINT, OFF(keepalive_timeout_ms), 0, NULL },
 	{ "max_connections", "OBSERVD_MAX_CONNECTIONS", "100", K_UINT, OFF(max_connections), 100, NULL },
@@ -254,6 +261,11 @@ static const struct srow srows[] = {
 	{ "max_body_size", "OBSERVD_MAX_BODY_SIZE", "1m", K_U64, OFF(max_body_size), 1048576, NULL },
 	{ "max_body_size", "OBSERVD_MAX_BODY_SIZE", "2g", K_U64, OFF(max_body_size), UINT64_C(2) << 30, NULL },
 	{ "max_body_size", "OBSERVD_MAX_BODY_SIZE", "0", K_U64, OFF(max_body_size), 0, NULL },
+	{ "max_header_fields", "OBSERVD_MAX_HEADER_FIELDS", "20", K_UINT, OFF(max_header_fields), 20, NULL },
+	{ "max_header_fields", "OBSERVD_MAX_HEADER_FIELDS", "10000", K_UINT, OFF(max_header_fields), 10000, NULL },
+	{ "max_pending_output", "OBSERVD_MAX_PENDING_OUTPUT", "64k", K_UINT, OFF(max_pending_output), 65536, NULL },
+	{ "max_pending_output", "OBSERVD_MAX_PENDING_OUTPUT", "1k", K_UINT, OFF(max_pending_output), 1024, NULL },
+	{ "socket_buffer_size", "OBSERVD_SOCKET_BUFFER_SIZE", "32k", K_UINT, OFF(socket_buffer_size), 32768, NULL },
 	{ "backlog", "OBSERVD_BACKLOG", "128", K_UINT, OFF(backlog), 128, NULL },
 };
 
@@ -382,11 +394,17 @@ START_TEST(test_defaults)
 	ck_assert(cfg.sandbox == sandbox_supported());
 	ck_assert_uint_eq(cfg.drain_timeout_ms, 10000);
 	ck_assert_uint_eq(cfg.header_timeout_ms, 10000);
+	ck_assert_uint_eq(cfg.body_timeout_ms, 10000);
+	ck_assert_uint_eq(cfg.send_timeout_ms, 10000);
+	ck_assert_uint_eq(cfg.min_rate, 1024);
 	ck_assert_uint_eq(cfg.keepalive_timeout_ms, 60000);
 	ck_assert_uint_eq(cfg.max_connections, 4096);
 	ck_assert_uint_eq(cfg.max_request_line, 4096);
 	ck_assert_uint_eq(cfg.max_header_size, 8192);
+	ck_assert_uint_eq(cfg.max_header_fields, 100);
 	ck_assert_uint_eq(cfg.max_body_size, 1024 * 1024);
+	ck_assert_uint_eq(cfg.max_pending_output, 16384);
+	ck_assert_uint_eq(cfg.socket_buffer_size, 0);
 	ck_assert_uint_eq(cfg.backlog, 511);
 }
 END_TEST
@@ -637,6 +655,12 @@ static const struct badrow badrows[] = {
 	{ "drain_timeout", "OBSERVD_DRAIN_TIMEOUT", "3601s", true, NULL },
 	{ "drain_timeout", "OBSERVD_DRAIN_TIMEOUT", "1.5s", true, NULL },
 	{ "header_timeout", "OBSERVD_HEADER_TIMEOUT", "50ms", true, NULL },
+	{ "body_timeout", "OBSERVD_BODY_TIMEOUT", "0", true, NULL },
+	{ "send_timeout", "OBSERVD_SEND_TIMEOUT", "2h", true, NULL },
+	{ "min_rate", "OBSERVD_MIN_RATE", "2g", true, "size" },
+	{ "max_header_fields", "OBSERVD_MAX_HEADER_FIELDS", "0", true, "1..10000" },
+	{ "max_pending_output", "OBSERVD_MAX_PENDING_OUTPUT", "512", true, NULL },
+	{ "socket_buffer_size", "OBSERVD_SOCKET_BUFFER_SIZE", "65m", true, NULL },
 	{ "keepalive_timeout", "OBSERVD_KEEPALIVE_TIMEOUT", "ms", true, NULL },
 	{ "max_request_line", "OBSERVD_MAX_REQUEST_LINE", "32", true, "size" },
 	{ "max_header_size", "OBSERVD_MAX_HEADER_SIZE", "65537", true, NULL },
@@ -807,6 +831,92 @@ START_TEST(test_file_syntax)
 	ck_assert_uint_eq(cfg.max_header_size, 16384);
 	ck_assert_str_eq(cfg.listen, " 127.0.0.1 , ::1 ");
 	ck_assert_int_eq(cfg.log_level, LOG_LEVEL_DEBUG);
+}
+END_TEST
+
+/* '#' after a blank starts a comment, also after a value; not inside
+ * double quotes, nor glued to a value. */
+START_TEST(test_file_inline_comments)
+{
+	struct config cfg;
+	const char *conf = write_file("inline.conf",
+	    "port = 8092  # the app port\n"
+	    "max_header_size = 16k\t# tab before\n"
+	    "service_name = \"a # b\"   # quoted '#' is kept\n"
+	    "environment = stage#2 # glued '#' is kept\n"
+	    "log_level = warn #\n"
+	    "metrics_token_file = # none\n"
+	    "access_log = yes # \"quotes in a comment\r\n", 0644);
+
+	load_ok(&cfg, ARGS("-c", conf), NOARGS);
+	ck_assert_uint_eq(cfg.port, 8092);
+	ck_assert_uint_eq(cfg.max_header_size, 16384);
+	ck_assert_str_eq(cfg.service_name, "a # b");
+	ck_assert_str_eq(cfg.environment, "stage#2");
+	ck_assert_int_eq(cfg.log_level, LOG_LEVEL_WARNING);
+	ck_assert_str_eq(cfg.metrics_token_file, "");
+	ck_assert(cfg.access_log);
+	load_fail(ARGS("-c", write_file("glued.conf", "drain_timeout = 2s# glued\n", 0644)), NOARGS,
+	    false, "drain_timeout: ", "'2s# glued'", NULL);
+}
+END_TEST
+
+/* ------------------------------------------------ descriptor limit */
+
+/* Each test runs in its own process (CK_FORK): the limits it sets die
+ * with it. */
+static void
+set_nofile(rlim_t soft, rlim_t hard)
+{
+	struct rlimit rl = { soft, hard };
+
+	ck_assert_msg(setrlimit(RLIMIT_NOFILE, &rl) == 0, "setrlimit: %s", strerror(errno));
+}
+
+START_TEST(test_fit_descriptors_raises)
+{
+	struct config cfg;
+	struct rlimit rl;
+	char err[CONFIG_ERR_MAX];
+
+	load_ok(&cfg, ARGS("--max-connections", "3000"), NOARGS);
+	getrlimit(RLIMIT_NOFILE, &rl);
+	ck_assert_msg(rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= 4000,
+	    "RLIMIT_NOFILE's hard limit is only %llu", (unsigned long long)rl.rlim_max);
+	set_nofile(100, 4000);
+	ck_assert_int_eq(config_fit_descriptors(&cfg, true, err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.max_connections, 3000);
+	getrlimit(RLIMIT_NOFILE, &rl);
+	ck_assert_uint_eq(rl.rlim_cur, 3000 + CONFIG_FD_MARGIN);	/* as far as needed */
+	/* enough already: left alone */
+	set_nofile(3500, 4000);
+	ck_assert_int_eq(config_fit_descriptors(&cfg, true, err, sizeof(err)), 0);
+	getrlimit(RLIMIT_NOFILE, &rl);
+	ck_assert_uint_eq(rl.rlim_cur, 3500);
+}
+END_TEST
+
+START_TEST(test_fit_descriptors_too_few)
+{
+	struct config cfg;
+	struct rlimit rl;
+	char err[CONFIG_ERR_MAX];
+
+	load_ok(&cfg, NOARGS, NOARGS);
+	set_nofile(128, 256);
+	/* -n: an error that names the setting and both numbers */
+	ck_assert_int_eq(config_fit_descriptors(&cfg, true, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "max_connections: 4096 per worker needs 4128 descriptors") != NULL &&
+	    strstr(err, "256") != NULL, "%s", err);
+	ck_assert_uint_eq(cfg.max_connections, 4096);
+	/* serving: as many as fit, and it says so */
+	ck_assert_int_eq(config_fit_descriptors(&cfg, false, err, sizeof(err)), 1);
+	ck_assert_uint_eq(cfg.max_connections, 256 - CONFIG_FD_MARGIN);
+	ck_assert_msg(strstr(err, ": 224") != NULL, "%s", err);
+	getrlimit(RLIMIT_NOFILE, &rl);
+	ck_assert_uint_eq(rl.rlim_cur, 256);
+	/* the lowered cap fits from now on */
+	ck_assert_int_eq(config_fit_descriptors(&cfg, true, err, sizeof(err)), 0);
 }
 END_TEST
 
@@ -1428,11 +1538,17 @@ static const struct {
 	{ "sandbox", "OBSERVD_SANDBOX" },
 	{ "drain_timeout", "OBSERVD_DRAIN_TIMEOUT" },
 	{ "header_timeout", "OBSERVD_HEADER_TIMEOUT" },
+	{ "body_timeout", "OBSERVD_BODY_TIMEOUT" },
+	{ "send_timeout", "OBSERVD_SEND_TIMEOUT" },
+	{ "min_rate", "OBSERVD_MIN_RATE" },
 	{ "keepalive_timeout", "OBSERVD_KEEPALIVE_TIMEOUT" },
 	{ "max_connections", "OBSERVD_MAX_CONNECTIONS" },
 	{ "max_request_line", "OBSERVD_MAX_REQUEST_LINE" },
 	{ "max_header_size", "OBSERVD_MAX_HEADER_SIZE" },
+	{ "max_header_fields", "OBSERVD_MAX_HEADER_FIELDS" },
 	{ "max_body_size", "OBSERVD_MAX_BODY_SIZE" },
+	{ "max_pending_output", "OBSERVD_MAX_PENDING_OUTPUT" },
+	{ "socket_buffer_size", "OBSERVD_SOCKET_BUFFER_SIZE" },
 	{ "backlog", "OBSERVD_BACKLOG" },
 };
 
@@ -1620,6 +1736,9 @@ config_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_file_syntax);
 	tcase_add_test(tc, test_file_crlf);
+	tcase_add_test(tc, test_file_inline_comments);
+	tcase_add_test(tc, test_fit_descriptors_raises);
+	tcase_add_test(tc, test_fit_descriptors_too_few);
 	tcase_add_test(tc, test_file_sample_fixture);
 	tcase_add_loop_test(tc, test_file_errors, 0, NELEM(filerows));
 	tcase_add_test(tc, test_file_long_line);

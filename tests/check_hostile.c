@@ -11,6 +11,13 @@
  *                 service resumes when the flood ends
  *   smuggling     a table of request-smuggling and malformed inputs: status,
  *                 Connection: close + EOF, or the connection stays in sync
+ *   budgets       what one connection may cost: slow readers (memory bound,
+ *                 reset after send_timeout), slow bodies (408 at
+ *                 body_timeout), heads trickled in a byte at a time (no
+ *                 re-parsing), a descriptor limit below max_connections
+ *                 (fast 503s)
+ *   logging       a log pipe nobody reads: serving goes on, lines are
+ *                 dropped whole and counted
  *   series        100,000 requests to random paths with random methods do
  *                 not create metric series
  *   auth          /metrics bearer token on both ports; token file checks
@@ -27,6 +34,8 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <check.h>
 #include <errno.h>
 #include <poll.h>
@@ -34,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "observd/exposition.h"
@@ -110,6 +120,19 @@ scrape(uint16_t port, const char *headers, struct expo *m)
 	    "scrape: %s", err);
 }
 
+/* The sum of a metric's samples on port's /metrics. */
+static double
+scrape_sum(uint16_t port, const char *name)
+{
+	struct expo m;
+	double v;
+
+	scrape(port, "", &m);
+	v = ftest_sum(&m, name, NULL);
+	expo_free(&m);
+	return v;
+}
+
 /* ============================================================ slowloris */
 
 #define LORIS_N		500
@@ -150,6 +173,24 @@ probes_poll(struct probe *p, int n)
 	return done;
 }
 
+/* Start a /health probe if it is time (every 300 ms), without waiting
+ * for its answer. */
+static void
+probe_every(int *nprobes, uint64_t *next, uint64_t now)
+{
+	struct probe *pr;
+
+	if (now < *next || *nprobes == PROBES_MAX)
+		return;
+	pr = &probe[(*nprobes)++];
+	pr->t0 = now;
+	pr->fd = itest_connect_start(srv.port, AF_INET);
+	ITEST_CHECK(&srv, pr->fd >= 0 && itest_connect_wait(pr->fd, IO_MS) == 0 &&
+	    itest_send_all(pr->fd, probe_req, sizeof(probe_req) - 1, IO_MS) == 0,
+	    "probe %d: cannot connect or send", *nprobes);
+	*next = now + 300;
+}
+
 START_TEST(test_slowloris)
 {
 	uint64_t probe_max = 0;
@@ -165,12 +206,14 @@ START_TEST(test_slowloris)
 
 	t_start = itest_now_ms();
 	for (int i = 0; i < LORIS_N; i++) {
+		/* The head is due header_timeout after the accept, which
+		 * cannot come before this. */
+		loris[i].t0 = itest_now_ms();
 		loris[i].fd = itest_connect_start(srv.port, AF_INET);
 		ITEST_CHECK(&srv, loris[i].fd >= 0, "connect %d: %s", i, strerror(errno));
 	}
 	for (int i = 0; i < LORIS_N; i++) {
 		ITEST_CHECK(&srv, itest_connect_wait(loris[i].fd, IO_MS) == 0, "connect %d did not complete", i);
-		loris[i].t0 = itest_now_ms();
 		/* The first bytes of a head, then one byte per drip. */
 		ITEST_CHECK(&srv, itest_send_all(loris[i].fd, head, 16, IO_MS) == 0, "send %d", i);
 		loris[i].sent = 16;
@@ -209,16 +252,8 @@ START_TEST(test_slowloris)
 		/* A normal client is served during the attack: a probe is
 		 * started every 300 ms (without blocking the attack) and
 		 * must get a 200 within PROBE_MS. */
-		if (now >= next_probe && left > 0 && nprobes < PROBES_MAX) {
-			struct probe *pr = &probe[nprobes++];
-
-			pr->t0 = now;
-			pr->fd = itest_connect_start(srv.port, AF_INET);
-			ITEST_CHECK(&srv, pr->fd >= 0 && itest_connect_wait(pr->fd, IO_MS) == 0 &&
-			    itest_send_all(pr->fd, probe_req, sizeof(probe_req) - 1, IO_MS) == 0,
-			    "probe %d: cannot connect or send", nprobes);
-			next_probe = now + 300;
-		}
+		if (left > 0)
+			probe_every(&nprobes, &next_probe, now);
 		probes_poll(probe, nprobes);
 		itest_sleep_ms(20);
 	}
@@ -493,6 +528,10 @@ static const struct smuggle_case smuggle_cases[] = {
 	{ "two Authorization fields", RAW("GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a\r\n"
 	    "Authorization: Bearer b\r\n\r\n"), 1, { 400 }, true },
 	{ "two Host fields", RAW("GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 1, { 400 }, true },
+	{ "five Accept and Accept-Encoding lines", RAW("GET /health HTTP/1.1\r\nHost: x\r\n"
+	    "Accept: a/b\r\nAccept: c/d\r\nAccept: e/f\r\nAccept: g/h\r\nAccept: */*\r\n"
+	    "Accept-Encoding: a\r\nAccept-Encoding: b\r\nAccept-Encoding: c\r\nAccept-Encoding: d\r\n"
+	    "Accept-Encoding: e\r\n\r\n"), 1, { 200 }, false },
 };
 
 /* Run one case on a fresh connection; returns only if it passed. */
@@ -567,6 +606,18 @@ START_TEST(test_smuggling_limits)
 
 	n = snprintf(big, sizeof(big), "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: %09000d\r\n\r\n", 0);
 	t = (struct smuggle_case){ "too large a field", big, (size_t)n, 1, { 431 }, true };
+	smuggle_run(&t);
+
+	/* 100 field lines (max_header_fields) are fine, 101 are not. */
+	n = snprintf(big, sizeof(big), "GET /health HTTP/1.1\r\nHost: x\r\n");
+	for (int i = 0; i < 99; i++)
+		n += snprintf(big + n, sizeof(big) - (size_t)n, "X-F%03d: v\r\n", i);
+	n += snprintf(big + n, sizeof(big) - (size_t)n, "\r\n");
+	t = (struct smuggle_case){ "100 field lines", big, (size_t)n, 1, { 200 }, false };
+	smuggle_run(&t);
+	n -= 2;
+	n += snprintf(big + n, sizeof(big) - (size_t)n, "X-F999: v\r\n\r\n");
+	t = (struct smuggle_case){ "101 field lines", big, (size_t)n, 1, { 431 }, true };
 	smuggle_run(&t);
 
 	/* Just under the limits is fine (and in sync). */
@@ -824,6 +875,694 @@ START_TEST(test_metrics_token_file_checks)
 }
 END_TEST
 
+/* ============================================================== budgets */
+
+/* Whether the binary under test was built with the sanitizers, whose
+ * allocator keeps freed memory (quarantine) and so says nothing about
+ * ours. */
+static bool
+sanitized(void)
+{
+	struct itest_run run;
+
+	ck_assert_int_eq(itest_run(ARGS("-V"), NULL, 10000, &run), 0);
+	return strstr(run.out, "sanitizers=yes") != NULL;
+}
+
+/* The sum of VmRSS of pids, in KiB (0 for a process that is gone). */
+static long
+rss_kb(const pid_t *pids, int n)
+{
+	char v[64];
+	long kb = 0;
+
+	for (int i = 0; i < n; i++)
+		if (htest_proc_status(pids[i], "VmRSS", v, sizeof(v)) == 0)
+			kb += atol(v);
+	return kb;
+}
+
+/* User and system CPU ticks of pids, summed. */
+static void
+cpu_ticks(const pid_t *pids, int n, long long *user, long long *sys)
+{
+	*user = *sys = 0;
+	for (int i = 0; i < n; i++) {
+		long long u, s;
+
+		if (itest_proc_cpu(pids[i], &u, &s) == 0) {
+			*user += u;
+			*sys += s;
+		}
+	}
+}
+
+/* Whether the server has closed or reset fd (TCP state, not the data
+ * still queued for us). */
+static bool
+tcp_gone(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
+	    ti.tcpi_state != TCP_ESTABLISHED;
+}
+
+/* A connected socket whose buffers (and so its receive window, from the
+ * handshake on) are small: the kernel holds little for it. */
+static int
+small_conn(uint16_t port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), v = 4096;
+
+	ITEST_CHECK(&srv, fd >= 0, "socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+	ITEST_CHECK(&srv, connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0, "connect: %s", strerror(errno));
+	return fd;
+}
+
+/* What README's formula allows a connection to hold, in bytes: state,
+ * kept input, kept output (the largest answer here is resp_len). */
+static long
+conn_bound(long max_header_size, long max_pending_output, long resp_len)
+{
+	return 1024 + (max_header_size > 16384 ? max_header_size : 16384) +
+	    (max_pending_output > resp_len ? max_pending_output : resp_len);
+}
+
+#define SLOWREAD_N	200
+#define SEND_TIMEOUT_MS	3000
+
+/*
+ * Slow readers: 200 clients pipeline requests for / as fast as the
+ * connection takes them and read one byte a second.  The workers' memory
+ * stays within the formula's bound, each connection is reset within the
+ * send timeout of the moment its requests stopped being taken, and
+ * ordinary clients are served meanwhile.
+ */
+START_TEST(test_slow_readers)
+{
+	static int fds[SLOWREAD_N];
+	static uint64_t t_blocked[SLOWREAD_N], t_gone[SLOWREAD_N];
+	static size_t sent[SLOWREAD_N];
+	static char flood[64 * 1024];
+	static const char one[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	pid_t workers[2];
+	long base_kb, peak_kb = 0, bound_kb, resp_len;
+	uint64_t t_start, t_conn, next_read = 0, next_probe, deadline;
+	uint64_t min_life = UINT64_MAX, max_over = 0;
+	unsigned left = SLOWREAD_N;
+	int nprobes = 0;
+
+	htest_raise_nofile(4 * SLOWREAD_N);
+	start(&srv, ARGS("--workers", "2", "--send-timeout", "3s", "--socket-buffer-size", "64k"));
+	ITEST_CHECK(&srv, itest_wait_children(srv.pid, 2, workers, 2, IO_MS) == 2, "not 2 workers");
+	ITEST_CHECK(&srv, get_with(srv.port, "/", "", &r1) == 0 && r1.status == 200, "GET /: %s", r1.error);
+	resp_len = (long)(r1.head_len + r1.body_len);
+	for (int i = 0; i < 20; i++)		/* both workers warm */
+		get_with(srv.port, "/", "", &r1);
+	base_kb = rss_kb(workers, 2);
+	bound_kb = base_kb + SLOWREAD_N * conn_bound(8192, 16384, resp_len) / 1024;
+	for (size_t o = 0; o + sizeof(one) - 1 <= sizeof(flood); o += sizeof(one) - 1)
+		memcpy(flood + o, one, sizeof(one) - 1);
+
+	t_start = itest_now_ms();
+	for (int i = 0; i < SLOWREAD_N; i++)
+		fds[i] = small_conn(srv.port);
+	t_conn = itest_now_ms();
+	next_probe = t_conn;
+	deadline = t_conn + 30000;
+	while (left > 0 && itest_now_ms() < deadline) {
+		uint64_t now = itest_now_ms();
+		long kb;
+
+		for (int i = 0; i < SLOWREAD_N; i++) {
+			size_t len = sizeof(flood) - sizeof(flood) % (sizeof(one) - 1);
+			ssize_t n;
+
+			if (t_gone[i] != 0)
+				continue;
+			/* Keep the pipeline full. */
+			while ((n = send(fds[i], flood + sent[i] % len, len - sent[i] % len,
+			    MSG_DONTWAIT | MSG_NOSIGNAL)) > 0)
+				sent[i] += (size_t)n;
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && t_blocked[i] == 0)
+				t_blocked[i] = itest_now_ms();
+			if (tcp_gone(fds[i])) {
+				t_gone[i] = itest_now_ms();
+				left--;
+			}
+		}
+		if (now >= next_read) {		/* one byte a second each */
+			for (int i = 0; i < SLOWREAD_N; i++) {
+				char b;
+
+				if (t_gone[i] == 0)
+					(void)recv(fds[i], &b, 1, MSG_DONTWAIT);
+			}
+			next_read = now + 1000;
+		}
+		if ((kb = rss_kb(workers, 2)) > peak_kb)
+			peak_kb = kb;
+		probe_every(&nprobes, &next_probe, now);
+		probes_poll(probe, nprobes);
+		itest_sleep_ms(20);
+	}
+	for (int i = 0; i < SLOWREAD_N; i++) {
+		uint64_t life = t_gone[i] - t_conn;
+
+		if (t_gone[i] == 0)
+			continue;
+		ITEST_CHECK(&srv, t_blocked[i] != 0, "slow reader %d: closed before its requests stalled", i);
+		if (life < min_life)
+			min_life = life;
+		if (t_gone[i] > t_blocked[i] + SEND_TIMEOUT_MS && t_gone[i] - t_blocked[i] - SEND_TIMEOUT_MS > max_over)
+			max_over = t_gone[i] - t_blocked[i] - SEND_TIMEOUT_MS;
+	}
+	fprintf(stderr, "slow readers: %d connections (connected in %llu ms), %u still open after 30 s; "
+	    "closed %llu ms after connecting at the earliest, at most %llu ms after send_timeout "
+	    "ran from their stall; workers' RSS %ld KiB before, %ld KiB at most, bound %ld KiB "
+	    "(%ld + %d x %ld bytes); %d /health probes\n", SLOWREAD_N,
+	    (unsigned long long)(t_conn - t_start), left, (unsigned long long)min_life,
+	    (unsigned long long)max_over, base_kb, peak_kb, bound_kb, base_kb, SLOWREAD_N,
+	    conn_bound(8192, 16384, resp_len), nprobes);
+	ITEST_CHECK(&srv, left == 0, "%u of %d slow readers still open after 30 s", left, SLOWREAD_N);
+	if (sanitized())
+		fprintf(stderr, "slow readers: SKIPPED the memory bound: a sanitizer build's allocator keeps "
+		    "what is freed\n");
+	else
+		ITEST_CHECK(&srv, peak_kb <= bound_kb, "workers' RSS reached %ld KiB, over the bound of %ld KiB",
+		    peak_kb, bound_kb);
+	/* Not before the send timeout; after it, within the sweep's tick
+	 * and what a loaded machine adds (as in test_slowloris). */
+	ITEST_CHECK(&srv, min_life + 250 >= SEND_TIMEOUT_MS, "a slow reader was reset %llu ms after "
+	    "connecting (send_timeout 3 s)", (unsigned long long)min_life);
+	ITEST_CHECK(&srv, max_over <= 6000, "a slow reader was reset %llu ms after its send timeout",
+	    (unsigned long long)max_over);
+	for (uint64_t until = itest_now_ms() + PROBE_MS; itest_now_ms() < until; itest_sleep_ms(20))
+		if (probes_poll(probe, nprobes) == nprobes)
+			break;
+	ck_assert_msg(nprobes >= 3, "only %d probes during the attack", nprobes);
+	for (int i = 0; i < nprobes; i++) {
+		ITEST_CHECK(&srv, probe[i].st.status == 200 && probe[i].t_end - probe[i].t0 <= PROBE_MS,
+		    "/health probe %d: status %d after %llu ms", i, probe[i].st.status,
+		    (unsigned long long)(probe[i].t_end - probe[i].t0));
+		close(probe[i].fd);
+	}
+	for (int i = 0; i < SLOWREAD_N; i++)
+		close(fds[i]);
+	ITEST_CHECK(&srv, get_with(srv.port, "/health", "", &r1) == 0 && r1.status == 200, "after: %s", r1.error);
+	stop_clean(&srv);
+}
+END_TEST
+
+#define HEADER_TIMEOUT_MS	1000
+#define BODY_TIMEOUT_MS		3000
+
+/*
+ * A 16 KiB body after head[0..len), a KiB every 250 ms, then a request
+ * that must be answered in step.  1 if it was; 0 if the connection was
+ * cut after this process went longer than body_timeout without sending
+ * (the machine stopped it: not the server's doing); -1 otherwise.
+ */
+static int
+body_at_rate(const char *head, size_t len)
+{
+	static char kib[1024];
+	struct itest_conn *c = itest_connect_server(&srv);
+	uint64_t last, gap = 0;
+	int rv = 1;
+
+	memset(kib, 'b', sizeof(kib));
+	ITEST_CHECK(&srv, c != NULL && itest_send(c, head, len) == 0, "send head");
+	ITEST_CHECK(&srv, itest_read_response(c, &r1, false, IO_MS) == 0 && r1.status == 404, "%s", r1.error);
+	last = itest_now_ms();
+	for (int i = 0; i < 16 && rv == 1; i++) {
+		uint64_t now = itest_now_ms();
+
+		if (now - last > gap)
+			gap = now - last;
+		last = now;
+		if (itest_send(c, kib, sizeof(kib)) < 0)
+			rv = gap + 500 >= BODY_TIMEOUT_MS ? 0 : -1;
+		else
+			itest_sleep_ms(250);
+	}
+	if (rv == 1 && (itest_sends(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n") < 0 ||
+	    itest_read_response(c, &r1, false, IO_MS) < 0 || r1.status != 200))
+		rv = gap + 500 >= BODY_TIMEOUT_MS ? 0 : -1;
+	if (rv != 1)
+		fprintf(stderr, "slow body: a body at 4 KiB/s was cut; the longest pause between its KiB "
+		    "was %llu ms\n", (unsigned long long)gap);
+	itest_close(c);
+	return rv;
+}
+
+/*
+ * Slow body: a body at a byte a second gets a 408 (read before the close)
+ * once body_timeout has run out, not at header_timeout; a body that keeps
+ * above min_rate may take longer than body_timeout, and the connection
+ * stays in step.
+ */
+START_TEST(test_slow_body)
+{
+	static const char head[] = "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 16384\r\n\r\n";
+	struct itest_conn *c;
+	uint64_t t_head, t_cut = 0, next = 0;
+	size_t total;
+	char tail[256];
+	int sent = 0, rv;
+
+	start(&srv, ARGS("--header-timeout", "1s", "--body-timeout", "3s"));
+	c = itest_connect_server(&srv);
+	ITEST_CHECK(&srv, c != NULL && itest_send(c, head, sizeof(head) - 1) == 0, "send head");
+	t_head = itest_now_ms();
+	ITEST_CHECK(&srv, itest_read_response(c, &r1, false, IO_MS) == 0 && r1.status == 404 &&
+	    !itest_closes(&r1), "the request's own answer: %d %s", r1.status, r1.error);
+	while (t_cut == 0 && itest_now_ms() < t_head + 20000) {
+		int eof;
+
+		if (itest_now_ms() >= next) {
+			(void)itest_send(c, "x", 1);
+			sent++;
+			next = itest_now_ms() + 1000;
+		}
+		if ((eof = itest_wait_eof(c, 50)) != 0)
+			t_cut = itest_now_ms();
+		(void)eof;
+	}
+	fprintf(stderr, "slow body: cut %llu ms after the head (header_timeout %d ms, body_timeout %d ms), "
+	    "%d body bytes sent\n", (unsigned long long)(t_cut - t_head), HEADER_TIMEOUT_MS,
+	    BODY_TIMEOUT_MS, sent);
+	ITEST_CHECK(&srv, t_cut != 0, "a body at a byte a second was not cut in 20 s");
+	ITEST_CHECK(&srv, t_cut - t_head + 250 >= BODY_TIMEOUT_MS, "cut %llu ms after the head: before "
+	    "body_timeout", (unsigned long long)(t_cut - t_head));
+	/* Late by at most the sweep's tick, and what a loaded machine adds
+	 * (as in test_slowloris). */
+	ITEST_CHECK(&srv, t_cut - t_head <= BODY_TIMEOUT_MS + 6000, "cut only %llu ms after the head",
+	    (unsigned long long)(t_cut - t_head));
+	/* The cut is a 408 the client reads, then a close (not a reset). */
+	ITEST_CHECK(&srv, itest_read_response(c, &r1, false, IO_MS) == 0 && r1.status == 408 &&
+	    itest_closes(&r1), "after the cut: %d %s", r1.status, r1.error);
+	ITEST_CHECK(&srv, itest_read_until_eof(c, EOF_MS, &total, tail, sizeof(tail)) == 0 && total == 0,
+	    "after the 408: %zu more bytes or no EOF", total);
+	itest_close(c);
+
+	/* 16 KiB at 4 KiB/s: four times min_rate, longer than body_timeout.
+	 * A loaded machine may stop this process for longer than the body
+	 * timeout, and the cut is then right: such attempts do not count. */
+	for (int attempt = 0; (rv = body_at_rate(head, sizeof(head) - 1)) == 0 && attempt < 3; attempt++)
+		fprintf(stderr, "slow body: this process stalled for longer than body_timeout: again\n");
+	ITEST_CHECK(&srv, rv == 1, "a body at 4 KiB/s (min_rate 1 KiB/s) was cut");
+	stop_clean(&srv);
+}
+END_TEST
+
+#define TRICKLE_CONNS	12
+#define TRICKLE_HEAD	(64 * 1024 - 512)
+
+static struct itest_server srv2;
+
+/* Read calls of pid so far (/proc/PID/io), or -1. */
+static long
+proc_reads(pid_t pid)
+{
+	char v[32];
+
+	return htest_proc_field(pid, "io", "syscr", v, sizeof(v)) == 0 ? atol(v) : -1;
+}
+
+static void
+sleep_us(long us)
+{
+	struct timespec ts = { 0, us * 1000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* One answer on each of fds[0..n). */
+static void
+answers(struct itest_server *s, const int *fds, int n, const char *what)
+{
+	for (int i = 0; i < n; i++)
+		ITEST_CHECK(s, htest_pipeline(fds[i], "", 0, 1, (unsigned[6]){ 0 }, IO_MS) == 1,
+		    "no answer to %s %d", what, i);
+}
+
+/*
+ * A head trickled in one byte per send() costs what the same bytes cost
+ * trickled in as a body (the same reads, and nothing to re-parse): two
+ * identical servers, one worker each, get the same bytes in the same
+ * rounds, as request heads on one and as a request body on the other,
+ * and the first worker's user CPU stays within 3x of the second's; a
+ * server that copies and parses a kept head again from its start at
+ * every read spends many times more.  Heads of 64 KiB (max_header_size at
+ * its largest), where that would amplify most.  System CPU (the reads
+ * themselves) is alike on both and left out; it is printed, with what
+ * the heads cost sent at once, for reference.
+ */
+START_TEST(test_trickled_head)
+{
+	static char head[TRICKLE_HEAD + 64];
+	static const char *const args[] = { "--workers", "1", "--max-header-size", "64k",
+	    "--max-request-line", "8k", "--max-header-fields", "10000", "--header-timeout", "120s",
+	    "--body-timeout", "120s", NULL };
+	char post[128];
+	int hfd[TRICKLE_CONNS], bfd[TRICKLE_CONNS], npost;
+	pid_t hw, bw;
+	long long hu0, hs0, hu1, hs1, bu0, bs0, bu1, bs1, ou, os;
+	long hr0, br0;
+	size_t len;
+
+	len = (size_t)snprintf(head, sizeof(head), "GET / HTTP/1.1\r\nHost: x\r\n");
+	for (int i = 0; len < TRICKLE_HEAD - 110; i++)
+		len += (size_t)snprintf(head + len, sizeof(head) - len, "X-Fill-%04d: %0100d\r\n", i, 0);
+	len += (size_t)snprintf(head + len, sizeof(head) - len, "\r\n");
+	npost = snprintf(post, sizeof(post), "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", len);
+	start(&srv, args);
+	start(&srv2, args);
+	ITEST_CHECK(&srv, itest_wait_children(srv.pid, 1, &hw, 1, IO_MS) == 1, "no worker");
+	ITEST_CHECK(&srv2, itest_wait_children(srv2.pid, 1, &bw, 1, IO_MS) == 1, "no worker");
+	for (int i = 0; i < TRICKLE_CONNS; i++) {
+		hfd[i] = itest_connect_fd(srv.port, AF_INET, IO_MS);
+		bfd[i] = itest_connect_fd(srv2.port, AF_INET, IO_MS);
+		ITEST_CHECK(&srv, hfd[i] >= 0 && bfd[i] >= 0, "connect");
+		ITEST_CHECK(&srv2, itest_send_all(bfd[i], post, (size_t)npost, IO_MS) == 0, "send");
+		setsockopt(hfd[i], IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+		setsockopt(bfd[i], IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	}
+	answers(&srv2, bfd, TRICKLE_CONNS, "a POST head");
+
+	/* For reference: the heads sent at once. */
+	itest_proc_cpu(hw, &hu0, &hs0);
+	for (int i = 0; i < TRICKLE_CONNS; i++)
+		ITEST_CHECK(&srv, itest_send_all(hfd[i], head, len, IO_MS) == 0, "send");
+	answers(&srv, hfd, TRICKLE_CONNS, "a head");
+	itest_proc_cpu(hw, &hu1, &hs1);
+	ou = hu1 - hu0;
+	os = hs1 - hs0;
+
+	itest_proc_cpu(hw, &hu0, &hs0);
+	itest_proc_cpu(bw, &bu0, &bs0);
+	hr0 = proc_reads(hw);
+	br0 = proc_reads(bw);
+	for (size_t b = 0; b < len; b++) {
+		for (int i = 0; i < TRICKLE_CONNS; i++) {
+			ITEST_CHECK(&srv, itest_send_all(hfd[i], head + b, 1, IO_MS) == 0, "send: %s",
+			    strerror(errno));
+			ITEST_CHECK(&srv2, itest_send_all(bfd[i], head + b, 1, IO_MS) == 0, "send: %s",
+			    strerror(errno));
+		}
+		sleep_us(50);
+	}
+	answers(&srv, hfd, TRICKLE_CONNS, "a trickled head");
+	itest_proc_cpu(hw, &hu1, &hs1);
+	itest_proc_cpu(bw, &bu1, &bs1);
+	fprintf(stderr, "trickled head: %d x %zu bytes, one per send(); worker CPU in ticks (and reads): "
+	    "as heads user %lld system %lld (%ld), as a body user %lld system %lld (%ld); "
+	    "the heads sent at once: user %lld system %lld\n", TRICKLE_CONNS, len, hu1 - hu0, hs1 - hs0,
+	    proc_reads(hw) - hr0, bu1 - bu0, bs1 - bs0, proc_reads(bw) - br0, ou, os);
+	/* The body's end, and its connection in step after it. */
+	ITEST_CHECK(&srv2, itest_send_all(bfd[0], "GET /health HTTP/1.1\r\nHost: x\r\n\r\n", 33, IO_MS) == 0,
+	    "send");
+	answers(&srv2, bfd, 1, "the request after a trickled body");
+	for (int i = 0; i < TRICKLE_CONNS; i++) {
+		close(hfd[i]);
+		close(bfd[i]);
+	}
+	/* A floor of 10 ticks keeps the tick counter's graininess out. */
+	ITEST_CHECK(&srv, hu1 - hu0 <= 3 * (bu1 - bu0 > 10 ? bu1 - bu0 : 10),
+	    "trickled heads cost %lld ticks of user CPU, the same bytes as a body %lld",
+	    hu1 - hu0, bu1 - bu0);
+	stop_clean(&srv2);
+	stop_clean(&srv);
+}
+END_TEST
+
+#define NOFILE_LIMIT	256
+#define NOFILE_CONNS	1000
+
+/*
+ * RLIMIT_NOFILE 256 and 1000 connections: observd lowers max_connections
+ * to what fits, so every connection beyond it gets the fast 503 (counted),
+ * none waits in the backlog, the processes do not spin while the clients
+ * hold on, and service resumes once they go.
+ */
+START_TEST(test_descriptor_limit)
+{
+	static int fds[NOFILE_CONNS];
+	static struct htest_status st[NOFILE_CONNS];
+	char mport[16];
+	uint16_t mp = itest_free_port();
+	pid_t procs[8];
+	int nprocs;
+	unsigned n503 = 0, held = 0, other = 0, cap = 2 * (NOFILE_LIMIT - 32);
+	long long u0, s0, u1, s1;
+	uint64_t t0, t1, deadline;
+	double rej0, rej1 = -1;
+	bool served = false;
+
+	ck_assert_msg(htest_raise_nofile(2 * NOFILE_CONNS + 64) >= NOFILE_CONNS + 64,
+	    "the test needs %d descriptors", NOFILE_CONNS + 64);
+	snprintf(mport, sizeof(mport), "%u", mp);
+	itest_set_nofile(NOFILE_LIMIT);
+	start(&srv, ARGS("--workers", "2", "--header-timeout", "60s", "--metrics-port", mport,
+	    "--metrics-listen", "127.0.0.1"));
+	itest_set_nofile(0);
+	ITEST_CHECK(&srv, itest_log_contains(&srv, "master", "max_connections: 4096 per worker needs 4128 "
+	    "descriptors, but RLIMIT_NOFILE allows 256", 1000), "no warning about the lowered cap");
+	itest_sleep_ms(300);
+	rej0 = scrape_sum(mp, "observd_connections_rejected_total");
+
+	for (int i = 0; i < NOFILE_CONNS; i++) {
+		fds[i] = itest_connect_start(srv.port, AF_INET);
+		ITEST_CHECK(&srv, fds[i] >= 0, "connect %d: %s", i, strerror(errno));
+	}
+	for (int i = 0; i < NOFILE_CONNS; i++)
+		ITEST_CHECK(&srv, itest_connect_wait(fds[i], IO_MS) == 0, "connect %d did not complete", i);
+	/* Every connection is answered or held within 3 s. */
+	deadline = itest_now_ms() + 3000;
+	while (itest_now_ms() < deadline) {
+		for (int i = 0; i < NOFILE_CONNS; i++)
+			if (!st[i].eof)
+				(void)htest_status_poll(fds[i], &st[i]);
+		itest_sleep_ms(20);
+	}
+	for (int i = 0; i < NOFILE_CONNS; i++) {
+		if (st[i].status == 503 && st[i].eof)
+			n503++;
+		else if (st[i].len == 0 && !st[i].eof)
+			held++;
+		else
+			other++;
+	}
+	/* Held, idle: nothing may spin.  Master, workers and aggregator. */
+	nprocs = itest_processes(0, srv.pid, 0, NULL, procs, 8);
+	cpu_ticks(procs, nprocs, &u0, &s0);
+	t0 = itest_now_ms();
+	itest_sleep_ms(2000);
+	cpu_ticks(procs, nprocs, &u1, &s1);
+	t1 = itest_now_ms();
+	rej1 = scrape_sum(mp, "observd_connections_rejected_total");
+	fprintf(stderr, "descriptor limit %d: %d connections: %u held (cap %u), %u got 503, %u other; "
+	    "rejected counter +%.0f; %d processes used %lld ticks in %llu ms while they held on\n",
+	    NOFILE_LIMIT, NOFILE_CONNS, held, cap, n503, other, rej1 - rej0, nprocs,
+	    (u1 - u0) + (s1 - s0), (unsigned long long)(t1 - t0));
+	ITEST_CHECK(&srv, other == 0, "%u connections neither held nor answered 503 in 3 s", other);
+	ITEST_CHECK(&srv, held <= cap, "%u held with a cap of %u", held, cap);
+	ITEST_CHECK(&srv, n503 >= NOFILE_CONNS - cap, "only %u 503s", n503);
+	ITEST_CHECK(&srv, rej1 - rej0 == n503, "observd_connections_rejected_total rose by %.0f, %u 503s seen",
+	    rej1 - rej0, n503);
+	/* A spinning process would use one tick per 10 ms. */
+	ITEST_CHECK(&srv, ((u1 - u0) + (s1 - s0)) * 1000 / sysconf(_SC_CLK_TCK) <= (long long)(t1 - t0) / 5,
+	    "%lld ticks of CPU in %llu ms while the clients held on", (u1 - u0) + (s1 - s0),
+	    (unsigned long long)(t1 - t0));
+
+	for (int i = 0; i < NOFILE_CONNS; i++)
+		close(fds[i]);
+	deadline = itest_now_ms() + 5000;
+	while (!served && itest_now_ms() < deadline) {
+		ITEST_CHECK(&srv, itest_get(&srv, "/health", &r1) == 0, "%s", r1.error);
+		if (!(served = r1.status == 200))
+			itest_sleep_ms(50);
+	}
+	ITEST_CHECK(&srv, served, "still refused after the clients left");
+	for (int i = 0; i < 20; i++)
+		ITEST_CHECK(&srv, itest_get(&srv, "/health", &r1) == 0 && r1.status == 200,
+		    "request %d after: %d %s", i, r1.status, r1.error);
+	stop_clean(&srv);
+}
+END_TEST
+
+#define LOG_BATCH	200
+
+/* One batch of keep-alive /health requests on fd; asserts all came back. */
+static void
+health_batch(int fd)
+{
+	static char reqs[LOG_BATCH * 40];
+	static size_t len;
+	unsigned counts[6] = { 0 };
+
+	if (len == 0)
+		for (int i = 0; i < LOG_BATCH; i++)
+			len += (size_t)snprintf(reqs + len, sizeof(reqs) - len,
+			    "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+	ITEST_CHECK(&srv, htest_pipeline(fd, reqs, len, LOG_BATCH, counts, IO_MS) == LOG_BATCH &&
+	    counts[2] == LOG_BATCH, "a batch of %d requests was not answered", LOG_BATCH);
+}
+
+/* Read what waits on the log FIFO into buf (grows *len), or, with a
+ * NULL buf, throw it away.  The pipe holds whole lines: read up to the
+ * end of what waits, a read never stops inside one. */
+static void
+log_drain(char *buf, size_t *len, size_t cap)
+{
+	static char scratch[65536];
+	ssize_t n;
+
+	if (buf == NULL) {
+		while (read(srv.log_fd, scratch, sizeof(scratch)) > 0)
+			;
+		return;
+	}
+	while (*len < cap && (n = read(srv.log_fd, buf + *len, cap - *len)) > 0)
+		*len += (size_t)n;
+	ITEST_CHECK(&srv, *len < cap, "more log than the test can hold");
+}
+
+/*
+ * stderr is a pipe nobody reads, access log on: requests keep being
+ * served at the rate they had while the log was read, for 10 s; the
+ * dropped-lines counter rises; once the pipe is read again, the log goes
+ * on with whole lines, saying how many were dropped.
+ */
+START_TEST(test_blocked_log)
+{
+	static char logbuf[4 << 20];
+	size_t loglen = 0;
+	char mport[16];
+	uint16_t mp = itest_free_port();
+	int fd;
+	unsigned base = 0;
+	uint64_t t, t_end;
+	double d0, d1, d2;
+	int reports = 0, access_after = 0, lines = 0;
+	char *after, rates[256];
+	size_t rates_len = 0;
+	unsigned total = 0;
+
+	snprintf(mport, sizeof(mport), "%u", mp);
+	ck_assert_msg(itest_start_ex(&srv, ITEST_STDERR_FIFO, ARGS("--access-log", "--metrics-port", mport,
+	    "--metrics-listen", "127.0.0.1"), NULL) == 0, "observd did not start");
+	fd = itest_connect_fd(srv.port, AF_INET, IO_MS);
+	ITEST_CHECK(&srv, fd >= 0, "connect");
+	/* The rate while the log is read. */
+	for (t = itest_now_ms(), t_end = t + 2000; itest_now_ms() < t_end; base += LOG_BATCH) {
+		health_batch(fd);
+		log_drain(NULL, NULL, 0);
+	}
+	base = (unsigned)(base * 1000 / (itest_now_ms() - t));
+	d0 = scrape_sum(mp, "observd_log_lines_dropped_total");
+	log_drain(NULL, NULL, 0);
+	/* Nobody reads the log for 10 s: every second as many requests. */
+	for (int s = 0; s < 10; s++) {
+		unsigned n = 0;
+
+		for (t = itest_now_ms(), t_end = t + 1000; itest_now_ms() < t_end; n += LOG_BATCH)
+			health_batch(fd);
+		n = (unsigned)(n * 1000 / (itest_now_ms() - t));
+		rates_len += (size_t)snprintf(rates + rates_len, sizeof(rates) - rates_len, " %u", n);
+		total += n;
+		if (s == 4) {
+			d1 = scrape_sum(mp, "observd_log_lines_dropped_total");
+		}
+	}
+	d2 = scrape_sum(mp, "observd_log_lines_dropped_total");
+	/* The log is read again: what waited, then the report, then new lines. */
+	for (int i = 0; i < 20; i++) {
+		log_drain(logbuf, &loglen, sizeof(logbuf) - 1);
+		itest_sleep_ms(100);
+	}
+	health_batch(fd);
+	for (int i = 0; i < 10; i++) {
+		log_drain(logbuf, &loglen, sizeof(logbuf) - 1);
+		itest_sleep_ms(100);
+	}
+	logbuf[loglen] = '\0';
+	after = NULL;
+	for (char *line = logbuf, *nl; line < logbuf + loglen; line = nl + 1) {
+		static struct itest_json_flat jo;
+		const char *msg;
+
+		nl = memchr(line, '\n', (size_t)(logbuf + loglen - line));
+		ITEST_CHECK(&srv, nl != NULL, "the log ends in a cut line: '%.100s'", line);
+		ITEST_CHECK(&srv, itest_json_flat_parse(line, (size_t)(nl - line), &jo) == 0,
+		    "not a whole JSON line: '%.*s'", (int)(nl - line) > 200 ? 200 : (int)(nl - line), line);
+		lines++;
+		if ((msg = itest_json_flat_get(&jo, "msg")) != NULL && strstr(msg, "lines dropped") != NULL) {
+			reports++;
+			after = nl;
+		} else if (after != NULL && itest_json_flat_get(&jo, "type") != NULL)
+			access_after++;
+	}
+	close(fd);
+	fprintf(stderr, "blocked log: %u requests/s while the log was read; without a reader, each second:%s; "
+	    "observd_log_lines_dropped_total %.0f -> %.0f -> %.0f; then %d whole lines, %d reports of "
+	    "dropped lines, %d access lines after them\n", base, rates, d0, d1, d2, lines, reports,
+	    access_after);
+	/* A writer that waited for the log would have stopped serving after
+	 * a few hundred lines, and a batch would have waited in vain
+	 * (health_batch); the rate is the same but for what the load of a
+	 * shared machine takes from single seconds. */
+	ITEST_CHECK(&srv, total / 10 * 2 >= base, "%u requests/s without a log reader, %u/s with one",
+	    total / 10, base);
+	ITEST_CHECK(&srv, d1 > d0 && d2 > d1, "the dropped-lines counter did not rise: %.0f %.0f %.0f",
+	    d0, d1, d2);
+	ITEST_CHECK(&srv, reports >= 1, "no report of the dropped lines once the log was read");
+	ITEST_CHECK(&srv, access_after >= LOG_BATCH, "only %d access lines after the report", access_after);
+	close(srv.log_fd);
+	stop_clean(&srv);
+}
+END_TEST
+
+/* Accept and Accept-Encoding on many lines: no route fails; /metrics
+ * reads them all as one list. */
+START_TEST(test_list_fields)
+{
+	static const char lines[] =
+	    "Accept: text/html\r\nAccept-Encoding: br\r\nAccept: a/b\r\nAccept-Encoding: identity\r\n"
+	    "Accept: c/d\r\nAccept-Encoding: zstd\r\nAccept: e/f\r\nAccept-Encoding: deflate\r\n"
+	    "Accept: application/openmetrics-text;version=1.0.0\r\nAccept-Encoding: gzip\r\n";
+	char mport[16];
+	uint16_t mp = itest_free_port();
+	const char *ct;
+
+	snprintf(mport, sizeof(mport), "%u", mp);
+	start(&srv, ARGS("--metrics-port", mport, "--metrics-listen", "127.0.0.1"));
+	ITEST_CHECK(&srv, get_with(srv.port, "/", lines, &r1) == 0 && r1.status == 200, "/: %d %s",
+	    r1.status, r1.error);
+	ITEST_CHECK(&srv, get_with(srv.port, "/health", lines, &r1) == 0 && r1.status == 200, "/health: %d",
+	    r1.status);
+	for (int p = 0; p < 2; p++) {
+		ITEST_CHECK(&srv, get_with(p ? mp : srv.port, "/metrics", lines, &r1) == 0 && r1.status == 200,
+		    "/metrics: %d %s", r1.status, r1.error);
+		ct = itest_header(&r1, "Content-Type");
+		ITEST_CHECK(&srv, ct != NULL && strstr(ct, "application/openmetrics-text") != NULL,
+		    "the last Accept line was not read: %s", ct ? ct : "(none)");
+		ITEST_CHECK(&srv, itest_header(&r1, "Content-Encoding") != NULL &&
+		    strcmp(itest_header(&r1, "Content-Encoding"), "gzip") == 0,
+		    "the last Accept-Encoding line was not read");
+	}
+	stop_clean(&srv);
+}
+END_TEST
+
 /* ================================================================= suite */
 
 static Suite *
@@ -839,11 +1578,27 @@ hostile_suite(void)
 	tcase_add_test(tc, test_connection_flood);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("budgets");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_slow_readers);
+	tcase_add_test(tc, test_slow_body);
+	tcase_add_test(tc, test_trickled_head);
+	tcase_add_test(tc, test_descriptor_limit);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("logging");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 90);
+	tcase_add_test(tc, test_blocked_log);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("smuggling");
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 90);
 	tcase_add_test(tc, test_smuggling_table);
 	tcase_add_test(tc, test_smuggling_limits);
+	tcase_add_test(tc, test_list_fields);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("series");

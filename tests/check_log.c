@@ -5,11 +5,13 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -620,6 +622,131 @@ START_TEST(test_fatal)
 }
 END_TEST
 
+/* ------------------------------------------------ stderr that is full */
+
+#define BLOCKED_LINES	3000
+
+/* Read what reader (non-blocking) has into buf: the bytes read. */
+static size_t
+drain(int reader, char *buf, size_t room)
+{
+	size_t have = 0;
+	ssize_t r;
+
+	while (have < room && (r = read(reader, buf + have, room - have)) > 0)
+		have += (size_t)r;
+	return have;
+}
+
+/*
+ * stderr is fd (a pipe's or a socket's writing end) with reader on the
+ * other end, and nobody reads: BLOCKED_LINES access lines go in without
+ * ever waiting; what does not fit is dropped and counted.  Then the
+ * reader drains it and log_flush() writes the rest: whole lines, in
+ * order, with every line either read or counted, then the report.
+ */
+static void
+blocked_stderr(int fd, int reader)
+{
+	static char got[1 << 20];
+	uint64_t dropped = 0;
+	size_t have = 0, i;
+	long next = 0, seen = 0;
+	int reports = 0;
+	char target[64];
+
+	ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	close(fd);
+	ck_assert_int_eq(fcntl(reader, F_SETFL, fcntl(reader, F_GETFL) | O_NONBLOCK), 0);
+	log_init(LOG_LEVEL_INFO, "worker", 0);
+	ck_assert_int_eq(log_nonblocking(), 0);
+	log_count_drops(&dropped);
+	/* If a write blocked here, the test would time out. */
+	for (i = 0; i < BLOCKED_LINES; i++) {
+		snprintf(target, sizeof(target), "/%06zu", i);
+		log_access("192.0.2.1", "GET", 3, target, strlen(target), 200, 42, 7);
+	}
+	ck_assert_msg(dropped > 0 && dropped < BLOCKED_LINES, "%llu of %d lines dropped",
+	    (unsigned long long)dropped, BLOCKED_LINES);
+	ck_assert(log_pending());
+	/* The reader catches up; the report comes with the last flush. */
+	for (int round = 0; round < 10000 && log_pending(); round++) {
+		have += drain(reader, got + have, sizeof(got) - 1 - have);
+		log_flush();
+	}
+	ck_assert(!log_pending());
+	have += drain(reader, got + have, sizeof(got) - 1 - have);
+	got[have] = '\0';
+	/* Whole lines only; the access lines in order, without gaps until the
+	 * first dropped one; then the report with the count. */
+	for (char *line = got, *nl; line < got + have; line = nl + 1) {
+		const char *t;
+
+		nl = memchr(line, '\n', (size_t)(got + have - line));
+		ck_assert_msg(nl != NULL, "a cut line at the end: '%.80s'", line);
+		ck_assert_msg(itest_json_flat_parse(line, (size_t)(nl - line), &jo) == 0,
+		    "not a whole JSON line: '%.*s'", (int)(nl - line), line);
+		if ((t = itest_json_flat_get(&jo, "target")) != NULL) {
+			ck_assert_int_eq(reports, 0);
+			ck_assert_int_eq(atol(t + 1), next);
+			next++;
+			seen++;
+			continue;
+		}
+		ck_assert_str_eq(itest_json_flat_get(&jo, "level"), "WARNING");
+		snprintf(target, sizeof(target), "log: %llu lines dropped", (unsigned long long)dropped);
+		ck_assert_msg(strstr(itest_json_flat_get(&jo, "msg"), target) == itest_json_flat_get(&jo, "msg"),
+		    "'%s' does not start with '%s'", itest_json_flat_get(&jo, "msg"), target);
+		reports++;
+	}
+	ck_assert_int_eq(reports, 1);
+	ck_assert_int_eq(seen + (long)dropped, BLOCKED_LINES);
+	/* Lines go straight out again. */
+	log_info("after");
+	ck_assert(!log_pending());
+	have = drain(reader, got, sizeof(got) - 1);
+	got[have] = '\0';
+	ck_assert_msg(strstr(got, "\"msg\":\"after\"") != NULL, "'%s'", got);
+}
+
+START_TEST(test_blocked_pipe)
+{
+	int p[2], flags;
+
+	ck_assert_int_eq(pipe(p), 0);
+	blocked_stderr(dup(p[1]), p[0]);
+	/* The pipe's own description, still held in p[1], stays blocking:
+	 * whoever gave us stderr does not see it change. */
+	flags = fcntl(p[1], F_GETFL);
+	ck_assert_msg(!(flags & O_NONBLOCK), "the original description became non-blocking");
+	ck_assert(fcntl(STDERR_FILENO, F_GETFL) & O_NONBLOCK);
+}
+END_TEST
+
+START_TEST(test_blocked_socket)
+{
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	blocked_stderr(sv[0], sv[1]);
+}
+END_TEST
+
+/* A file never keeps us waiting: left as it is. */
+START_TEST(test_nonblocking_file)
+{
+	size_t len;
+	const char *text;
+
+	capture_begin();
+	ck_assert_int_eq(log_nonblocking(), 0);
+	ck_assert(!(fcntl(STDERR_FILENO, F_GETFL) & O_NONBLOCK));
+	log_info("to a file");
+	text = capture_end(&len);
+	ck_assert_int_eq(split_lines(text, len, lines, (int)NELEM(lines)), 1);
+}
+END_TEST
+
 static Suite *
 log_suite(void)
 {
@@ -647,6 +774,12 @@ log_suite(void)
 	tcase_add_test(tc, test_access_line);
 	tcase_add_test(tc, test_access_long_target);
 	tcase_add_loop_test(tc, test_fatal, 0, 3);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("nonblocking");
+	tcase_add_test(tc, test_blocked_pipe);
+	tcase_add_test(tc, test_blocked_socket);
+	tcase_add_test(tc, test_nonblocking_file);
 	suite_add_tcase(s, tc);
 	return s;
 }

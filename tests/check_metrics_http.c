@@ -93,9 +93,13 @@ START_TEST(test_negotiate_length)
 END_TEST
 
 /* Several field lines are one list (RFC 9110 5.3): the same answer as
- * their values joined with commas. */
+ * their values joined with commas, however many lines there are.  The
+ * lines go through the parser, each followed by a line of the other
+ * field whose value would change the answer if it were read as this one. */
+#define MULTI_LINES	8
+
 static const struct {
-	const char	*lines[HTTP_FIELD_LINES_MAX];
+	const char	*lines[MULTI_LINES];
 	bool		 accept;	/* Accept, else Accept-Encoding */
 	int		 want;		/* enum render_format, or gzip */
 } multi_rows[] = {
@@ -103,31 +107,45 @@ static const struct {
 	{ { "application/openmetrics-text;q=0.5", "text/plain" }, true, RENDER_TEXT },
 	{ { "application/openmetrics-text;q=0.5", "", "text/*;q=0.4, */*" }, true, RENDER_OPENMETRICS },
 	{ { "", "", "", "application/openmetrics-text" }, true, RENDER_OPENMETRICS },
+	{ { "a/b", "c/d", "e/f", "g/h", "i/j", "k/l", "m/n", "application/openmetrics-text" },
+	    true, RENDER_OPENMETRICS },
+	{ { "text/plain", "a/b", "c/d", "e/f", "g/h", "i/j", "k/l", "m/n" }, true, RENDER_TEXT },
 	{ { "identity", "gzip" }, false, true },
 	{ { "gzip;q=0", "*" }, false, false },
 	{ { "*;q=0", "deflate", "x-gzip;q=0.1" }, false, true },
 	{ { "br", "deflate" }, false, false },
+	{ { "br", "deflate", "zstd", "compress", "identity", "x", "y", "gzip" }, false, true },
 };
 
 START_TEST(test_negotiate_lines)
 {
-	struct http_field_lines f = { .n = 0 }, joined;
-	char buf[512];
-	size_t len = 0;
+	static const struct http_limits lim = { .max_request_line = 1024, .max_head = 8192 };
+	bool accept = multi_rows[_i].accept;
+	struct http_field_lines joined;
+	struct http_request req;
+	char head[4096], buf[512];
+	size_t hlen, len = 0;
+	unsigned n = 0;
 
-	for (int i = 0; i < HTTP_FIELD_LINES_MAX && multi_rows[_i].lines[i] != NULL; i++) {
+	hlen = (size_t)snprintf(head, sizeof(head), "GET /metrics HTTP/1.1\r\nHost: x\r\n");
+	for (int i = 0; i < MULTI_LINES && multi_rows[_i].lines[i] != NULL; i++, n++) {
 		const char *l = multi_rows[_i].lines[i];
 
-		f.value[f.n] = l;
-		f.len[f.n++] = (uint32_t)strlen(l);
+		hlen += (size_t)snprintf(head + hlen, sizeof(head) - hlen, "%s: %s\r\n%s\r\n",
+		    i % 2 ? (accept ? "ACCEPT" : "accept-ENCODING") : (accept ? "Accept" : "Accept-Encoding"),
+		    l, accept ? "Accept-Encoding: application/openmetrics-text, text/plain;q=0" :
+		    (multi_rows[_i].want ? "Accept: identity" : "Accept: gzip"));
 		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s", i ? "," : "", l);
 	}
+	hlen += (size_t)snprintf(head + hlen, sizeof(head) - hlen, "\r\n");
+	ck_assert_int_eq(http_parse_request(head, hlen, &lim, &req), HTTP_PARSE_DONE);
+	ck_assert_uint_eq(accept ? req.accept.n : req.accept_encoding.n, n);
 	joined = http_field_one_line(buf, len);
-	if (multi_rows[_i].accept) {
-		ck_assert_int_eq(metrics_negotiate_format(&f), multi_rows[_i].want);
+	if (accept) {
+		ck_assert_int_eq(metrics_negotiate_format(&req.accept), multi_rows[_i].want);
 		ck_assert_int_eq(metrics_negotiate_format(&joined), multi_rows[_i].want);
 	} else {
-		ck_assert_int_eq(metrics_accepts_gzip(&f), multi_rows[_i].want);
+		ck_assert_int_eq(metrics_accepts_gzip(&req.accept_encoding), multi_rows[_i].want);
 		ck_assert_int_eq(metrics_accepts_gzip(&joined), multi_rows[_i].want);
 	}
 }
@@ -509,7 +527,7 @@ START_TEST(test_parsed_request)
 	    "Authorization: Bearer s3cr3t-token\r\n"
 	    "X-Prometheus-Scrape-Timeout-Seconds: 10\r\n"
 	    "\r\n";
-	struct http_limits lim = { 8192, 8192, 1024 };
+	struct http_limits lim = { .max_request_line = 8192, .max_head = 8192, .max_body = 1024 };
 	struct http_request req;
 	struct answer a;
 	size_t ulen;

@@ -166,6 +166,7 @@ golden_segment(void)
 	SHM_STORE(&s0->connections_rejected, 1);
 	SHM_STORE(&s0->connections_open, 2);
 	SHM_STORE(&s0->requests_in_flight, 1);
+	SHM_STORE(&s0->log_lines_dropped, 4);
 
 	shm_slot_claim(s1);
 	SHM_STORE(&s1->state, SHM_SLOT_SERVING);
@@ -174,6 +175,7 @@ golden_segment(void)
 	shm_record_request(s1, HTTP_METHOD_GET, HTTP_ROUTE_READY, ST(503), 70000);
 	SHM_STORE(&s1->connections_accepted, 4);
 	SHM_STORE(&s1->connections_open, 5);
+	SHM_STORE(&s1->log_lines_dropped, 2);
 	shm_slot_release(s1);
 
 	shm_slot_claim(s2);
@@ -191,6 +193,8 @@ golden_segment(void)
 	SHM_STORE(&seg->master.reload_failures, 1);
 	SHM_STORE(&seg->master.config_generation, 2);
 	SHM_STORE(&seg->master.workers_configured, 2);
+	SHM_STORE(&seg->master.log_lines_dropped, 10);
+	SHM_STORE(&seg->aggregator.log_lines_dropped, 100);
 	SHM_STORE(&seg->aggregator.scrapes, 7);
 	SHM_STORE(&seg->aggregator.scrape_errors, 1);
 	SHM_STORE(&seg->aggregator.scrape_ns_sum, 3500000);

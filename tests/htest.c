@@ -197,14 +197,14 @@ htest_label_outside(const struct expo *m, const char *name, const char *label,
 }
 
 int
-htest_proc_status(pid_t pid, const char *field, char *out, size_t outsize)
+htest_proc_field(pid_t pid, const char *file, const char *field, char *out, size_t outsize)
 {
 	char path[64], line[512];
 	size_t flen = strlen(field);
 	FILE *f;
 	int rv = -1;
 
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, file);
 	if ((f = fopen(path, "re")) == NULL)
 		return -1;
 	while (fgets(line, sizeof(line), f) != NULL) {
@@ -221,6 +221,12 @@ htest_proc_status(pid_t pid, const char *field, char *out, size_t outsize)
 	}
 	fclose(f);
 	return rv;
+}
+
+int
+htest_proc_status(pid_t pid, const char *field, char *out, size_t outsize)
+{
+	return htest_proc_field(pid, "status", field, out, outsize);
 }
 
 int

@@ -51,8 +51,11 @@ struct expo;
 int	htest_label_outside(const struct expo *m, const char *name,
 	    const char *label, const char *const *allowed, char *bad, size_t badsize);
 
-/* A field of /proc/PID/status ("Uid", "NoNewPrivs", ...) into out,
+/* A "name: value" field of /proc/PID/file ("io", "syscr") into out,
  * without leading blanks; 0, or -1. */
+int	htest_proc_field(pid_t pid, const char *file, const char *field, char *out,
+	    size_t outsize);
+/* The same for /proc/PID/status ("Uid", "NoNewPrivs", "VmRSS", ...). */
 int	htest_proc_status(pid_t pid, const char *field, char *out, size_t outsize);
 /* Live children of ppid (any program); returns how many (at most max). */
 int	htest_children_of(pid_t ppid, pid_t *pids, int max);

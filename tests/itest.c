@@ -5,6 +5,7 @@
 
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -60,6 +61,7 @@ static char tmpdir[PATH_MAX];
 static char *files[MAX_FILES];
 static int nfiles;
 static unsigned nlogs;
+static unsigned long child_nofile;	/* itest_set_nofile() */
 
 /* ------------------------------------------------------------- utilities */
 
@@ -252,8 +254,11 @@ itest_run_heavy_suite(const char *prog, struct Suite *s)
 	}
 }
 
-uint16_t
-itest_free_port(void)
+/* One port, free now; never one of the last few returned, which a test
+ * may not have bound yet (the kernel hands out a just-released port
+ * again). */
+static uint16_t
+free_port_once(void)
 {
 	struct sockaddr_in sin;
 	socklen_t len = sizeof(sin);
@@ -269,6 +274,23 @@ itest_free_port(void)
 	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
 		port = ntohs(sin.sin_port);
 	close(fd);
+	return port;
+}
+
+uint16_t
+itest_free_port(void)
+{
+	static uint16_t recent[16];
+	static unsigned next;
+	uint16_t port = 0;
+
+	for (int attempt = 0; attempt < 64 && port == 0; attempt++) {
+		port = free_port_once();
+		for (size_t i = 0; i < sizeof(recent) / sizeof(recent[0]); i++)
+			if (recent[i] == port)
+				port = 0;
+	}
+	recent[next++ % (sizeof(recent) / sizeof(recent[0]))] = port;
 	return port;
 }
 
@@ -326,9 +348,10 @@ exited_nowait(pid_t pid)
 
 /* State, parent, process group, comm and (if cpu is not NULL) utime +
  * stime in clock ticks of pid; 0 or -1. */
-int
-itest_proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, char *comm,
-    size_t commlen, long long *cpu)
+/* /proc/PID/stat: state, parent, group, comm (if not NULL), utime, stime. */
+static int
+proc_stat_read(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, char *comm,
+    size_t commlen, long long *user, long long *sys)
 {
 	char path[64], buf[1024], *lp, *rp;
 	unsigned long long ut = 0, st = 0;
@@ -360,9 +383,31 @@ itest_proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, char *comm,
 		return -1;
 	*ppid = (pid_t)pp;
 	*pgrp = (pid_t)pg;
-	if (cpu != NULL)
-		*cpu = (long long)(ut + st);
+	*user = (long long)ut;
+	*sys = (long long)st;
 	return 0;
+}
+
+int
+itest_proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, char *comm,
+    size_t commlen, long long *cpu)
+{
+	long long ut, st;
+
+	if (proc_stat_read(pid, state, ppid, pgrp, comm, commlen, &ut, &st) < 0)
+		return -1;
+	if (cpu != NULL)
+		*cpu = ut + st;
+	return 0;
+}
+
+int
+itest_proc_cpu(pid_t pid, long long *user, long long *sys)
+{
+	pid_t ppid, pgrp;
+	char state;
+
+	return proc_stat_read(pid, &state, &ppid, &pgrp, NULL, 0, user, sys);
 }
 
 /* The master pid has exited (not reaped): kill what is left of its group
@@ -493,6 +538,12 @@ itest_spawn(const char *const *argv, const char *const *envp, const char *out_pa
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
+		if (child_nofile != 0) {
+			struct rlimit rl = { child_nofile, child_nofile };
+
+			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+				_exit(127);
+		}
 		if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 			_exit(127);
 		if ((flags & ITEST_USERNS) && enter_userns() < 0) {
@@ -512,6 +563,12 @@ itest_spawn(const char *const *argv, const char *const *envp, const char *out_pa
 	close(out);
 	close(err);
 	return pid;
+}
+
+void
+itest_set_nofile(unsigned long n)
+{
+	child_nofile = n;
 }
 
 int
@@ -588,6 +645,16 @@ itest_start_wrapped(struct itest_server *s, unsigned flags, const char *const *w
 		nlogs++;
 		snprintf(s->log_path, sizeof(s->log_path), "%s/observd-%u.log", itest_tmpdir(), nlogs);
 		snprintf(s->out_path, sizeof(s->out_path), "%s/observd-%u.out", itest_tmpdir(), nlogs);
+		s->log_fd = -1;
+		if (flags & ITEST_STDERR_FIFO) {
+			/* Opened for reading first, so the server's open for
+			 * writing does not wait for a reader. */
+			if (mkfifo(s->log_path, 0600) < 0 ||
+			    (s->log_fd = open(s->log_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
+				fprintf(stderr, "itest: FIFO %s: %s\n", s->log_path, strerror(errno));
+				return -1;
+			}
+		}
 		if ((s->pid = itest_spawn(argv, build_env(env), s->out_path, s->log_path, flags)) < 0)
 			return -1;
 		s->running = true;
@@ -601,7 +668,8 @@ itest_start_wrapped(struct itest_server *s, unsigned flags, const char *const *w
 		 * that hides INFO, /ready answering for a second will do. */
 		deadline = itest_now_ms() + START_TIMEOUT_MS;
 		while (left_ms(deadline) > 0) {
-			if (itest_log_count(s, "master", "\"msg\":\"ready: ") > 0) {
+			if (!(flags & ITEST_STDERR_FIFO) &&
+			    itest_log_count(s, "master", "\"msg\":\"ready: ") > 0) {
 				ready = true;
 				break;
 			}
@@ -881,6 +949,11 @@ read_file(const char *path, size_t max)
 char *
 itest_log_read(const struct itest_server *s)
 {
+	struct stat sb;
+
+	/* A FIFO (ITEST_STDERR_FIFO) is the test's to read. */
+	if (stat(s->log_path, &sb) == 0 && S_ISFIFO(sb.st_mode))
+		return read_file("/dev/null", 1);
 	return read_file(s->log_path, 4 * 1024 * 1024);
 }
 

@@ -92,6 +92,12 @@ bool		 itest_have_ipv6(void);
 					 * the failures of testhook.h built in */
 #define ITEST_METRICS		0x80	/* --metrics-port (a free one, in
 					 * s->mport) --metrics-listen 127.0.0.1 */
+#define ITEST_STDERR_FIFO	0x100	/* stderr is a FIFO at log_path whose
+					 * read end the test holds (s->log_fd,
+					 * non-blocking) and reads when it
+					 * likes; readiness is then judged by
+					 * /ready alone, and the itest_log_*
+					 * functions see an empty log */
 
 struct itest_server {
 	pid_t		 pid;		/* the master; also its process group */
@@ -103,6 +109,7 @@ struct itest_server {
 	int		 leftovers;	/* other processes of its group still
 					 * alive when it exited by itself */
 	char		 log_path[PATH_MAX];	/* its stderr */
+	int		 log_fd;		/* ITEST_STDERR_FIFO's read end, or -1 */
 	char		 out_path[PATH_MAX];	/* its stdout */
 };
 
@@ -126,6 +133,9 @@ int	itest_start_ex(struct itest_server *s, unsigned flags,
  * to 16, which ends by executing the rest: setpriv, say). */
 int	itest_start_wrapped(struct itest_server *s, unsigned flags,
 	    const char *const *wrapper, const char *const *args, const char *const *env);
+/* Servers started from now on run with RLIMIT_NOFILE soft = hard = n
+ * (0: the test's own limits). */
+void	itest_set_nofile(unsigned long n);
 /* Poll GET /ready until it answers 200; 0, or -1 after timeout_ms. */
 int	itest_wait_ready(const struct itest_server *s, int timeout_ms);
 /* Whether the master still runs (reaps it if it exited). */
@@ -152,6 +162,8 @@ void	itest_stop_all(void);
  * stime in clock ticks of pid, from /proc/PID/stat; 0 or -1. */
 int	itest_proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, char *comm,
 	    size_t commlen, long long *cpu);
+/* User and system CPU time of pid, in clock ticks; 0 or -1. */
+int	itest_proc_cpu(pid_t pid, long long *user, long long *sys);
 /* Live (not zombie) processes other than skip whose parent is ppid (if
  * > 0), whose process group is pgrp (if > 0) and whose comm is comm (if
  * not NULL), sorted by pid.  Returns how many (at most max are stored;

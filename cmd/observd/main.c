@@ -25,7 +25,8 @@ main(int argc, char **argv)
 {
 	static struct config_cli cli;	/* the master keeps its overrides */
 	static struct config cfg;
-	char err[CONFIG_ERR_MAX];
+	char err[CONFIG_ERR_MAX], fit_msg[CONFIG_ERR_MAX];
+	int fit;
 
 	if (config_parse_args(argc, argv, &cli, err, sizeof(err)) < 0) {
 		fprintf(stderr, "observd: %s\n", err);
@@ -55,12 +56,24 @@ main(int argc, char **argv)
 		log_errorx("configuration error: %s", err);
 		return EXIT_CONFIG;
 	}
+	/* Under -n a max_connections the descriptor limit cannot hold is an
+	 * error; serving, it is lowered to what fits (logged below). */
+	if ((fit = config_fit_descriptors(&cfg, cli.test_only, fit_msg, sizeof(fit_msg))) < 0) {
+		fprintf(stderr, "observd: configuration error: %s\n", fit_msg);
+		return EXIT_CONFIG;
+	}
 	if (cli.test_only) {
 		printf("observd: configuration %s is valid\n",
 		    cfg.config_file[0] ? cfg.config_file : "(defaults, environment and options)");
 		return 0;
 	}
 	log_init(cfg.log_level, "master", -1);
+	/* From here on a log reader that falls behind costs lines, not
+	 * service (every process inherits this). */
+	if (log_nonblocking() < 0)
+		log_warn("stderr stays blocking");
+	if (fit > 0)
+		log_warnx("%s", fit_msg);
 	config_log(&cfg);
 	return master_main(&cfg, &cli.overrides, environ);
 }

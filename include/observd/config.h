@@ -6,8 +6,9 @@
  * Every setting has a long option (--metrics-port), an environment variable
  * (OBSERVD_METRICS_PORT, or the names the old service's ConfigMaps used:
  * PORT, SERVICE_NAME, LOG_LEVEL) and a config-file key (metrics_port).
- * The config file holds "key = value" lines; a line whose first non-blank
- * character is '#' is a comment; values may be double-quoted.
+ * The config file holds "key = value" lines; '#' starts a comment at the
+ * start of a line or after a blank outside double quotes; values may be
+ * double-quoted.
  */
 #ifndef OBSERVD_CONFIG_H
 #define OBSERVD_CONFIG_H
@@ -25,6 +26,7 @@
 #define CONFIG_MAX_ADDRS	8	/* addresses in one listen list */
 #define CONFIG_ERR_MAX		512
 #define CONFIG_MAX_OVERRIDES	64
+#define CONFIG_FD_MARGIN	32	/* a worker's descriptors besides connections */
 
 struct config {
 	char		 config_file[PATH_MAX];
@@ -47,11 +49,17 @@ struct config {
 	bool		 sandbox;		/* children confine their system calls */
 	unsigned	 drain_timeout_ms;
 	unsigned	 header_timeout_ms;
+	unsigned	 body_timeout_ms;
+	unsigned	 send_timeout_ms;
+	unsigned	 min_rate;		/* bytes per second, 0: none */
 	unsigned	 keepalive_timeout_ms;
 	unsigned	 max_connections;	/* per worker */
 	unsigned	 max_request_line;
 	unsigned	 max_header_size;
+	unsigned	 max_header_fields;
 	uint64_t	 max_body_size;
+	unsigned	 max_pending_output;	/* per connection */
+	unsigned	 socket_buffer_size;	/* 0: the kernel's */
 	unsigned	 backlog;
 
 	/* Derived by config_load(), not settable. */
@@ -122,6 +130,18 @@ int	config_read_token_file(const char *path, char *token, size_t size,
  * 16-255 printable ASCII characters without spaces (a trailing newline is
  * dropped).  Returns 0, or -1 with "metrics_token_file: why" in err. */
 int	config_read_token(struct config *cfg, char *err, size_t errlen);
+
+/*
+ * Make room for max_connections client descriptors per worker (plus
+ * CONFIG_FD_MARGIN for its sockets, event loop and logs), so that the
+ * fast 503 beyond max_connections always has a descriptor to answer
+ * with: raise the soft RLIMIT_NOFILE toward the hard limit as far as
+ * needed (children inherit it).  Returns 0 if it fits.  Otherwise, if
+ * strict, -1 with why in err; else lowers cfg->max_connections to what
+ * fits, says so in err and returns 1 (the caller logs it).
+ */
+int	config_fit_descriptors(struct config *cfg, bool strict, char *err,
+	    size_t errlen);
 
 /* Print the option/env/key table, with defaults, to f. */
 void	config_usage(FILE *f, const char *progname);

@@ -2,13 +2,14 @@
  * http_parser.h - strict, allocation-free HTTP/1.1 request-head parser and
  * request-body skipper (RFC 9112).
  *
- * Contract: the parser never allocates, never writes to the input and keeps
- * no state between calls other than what the caller passes in; the struct
- * http_request it fills points into the caller's buffer.  The caller calls
- * http_parse_request() again on the whole (grown) buffer when it returned
- * HTTP_PARSE_AGAIN; heads are at most max_head bytes, so re-parsing is
- * bounded.  Every rejection is a status code the server should send before
- * closing the connection.
+ * Contract: the parser never allocates and never writes to the input; the
+ * struct http_request it fills points into the caller's buffer.  A head
+ * may arrive in pieces: the caller keeps a struct http_parser for it and
+ * calls http_parse_head() again on the grown buffer whenever it returned
+ * HTTP_PARSE_AGAIN; each call examines only the bytes the previous ones
+ * had not, so a head delivered in N pieces costs O(its length), not
+ * O(N x its length).  Every rejection is a status code the server should
+ * send before closing the connection.
  */
 #ifndef OBSERVD_HTTP_PARSER_H
 #define OBSERVD_HTTP_PARSER_H
@@ -32,28 +33,40 @@
 	X(OTHER, "OTHER")
 
 /*
- * A list-valued field as sent: the value of each of its field lines, OWS
- * trimmed, in order; together they are one comma-separated list (RFC 9110
- * 5.3).  n is 0 when the field is absent; a request with more lines than
- * HTTP_FIELD_LINES_MAX of one such field is answered 400.
+ * A list-valued field as sent (Accept, Accept-Encoding): the values of its
+ * field lines, OWS trimmed, in order; together they are one
+ * comma-separated list (RFC 9110 5.3).  The number of lines is bounded
+ * only by the head's limits: the struct holds the first line's value and
+ * where the head's field lines end, and http_field_lines_next() finds the
+ * others there.  n is 0 when the field is absent.
  */
-#define HTTP_FIELD_LINES_MAX	4
 struct http_field_lines {
-	const char	*value[HTTP_FIELD_LINES_MAX];
-	uint32_t	 len[HTTP_FIELD_LINES_MAX];
-	uint8_t		 n;
+	const char	*value;		/* the first line's value (NULL: absent) */
+	uint32_t	 len;
+	uint32_t	 n;		/* field lines */
+	const char	*end;		/* end of the region holding the others */
+	const char	*name;		/* the field's name, lower case */
+	uint32_t	 name_len;
 };
 
 /* The field as one line holding s[0..len), or absent if s is NULL. */
 static inline struct http_field_lines
 http_field_one_line(const char *s, size_t len)
 {
-	struct http_field_lines f = { .n = s != NULL };
+	struct http_field_lines f = { .value = s, .len = (uint32_t)len,
+	    .n = s != NULL, .end = s != NULL ? s + len : NULL };
 
-	f.value[0] = s;
-	f.len[0] = (uint32_t)len;
 	return f;
 }
+
+/*
+ * The next line of f: start with *cursor NULL; each call sets *v and *len
+ * to the value of the next line and returns true, or returns false after
+ * the last.  Reads only f->value[0..len) and the region up to f->end,
+ * which holds field lines as the parser accepted them.
+ */
+bool	http_field_lines_next(const struct http_field_lines *f,
+	    const char **cursor, const char **v, size_t *len);
 
 enum http_method {
 #define HTTP_METHOD_ENUM(id, name) HTTP_METHOD_##id,
@@ -70,6 +83,7 @@ enum http_method {
 struct http_limits {
 	uint32_t	max_request_line;	/* longer request line: 414 */
 	uint32_t	max_head;		/* longer head (line + fields): 431 */
+	uint32_t	max_fields;		/* more field lines: 431 (0: no limit) */
 	uint64_t	max_body;		/* longer body: 413 */
 };
 
@@ -91,7 +105,7 @@ struct http_request {
 	uint64_t	 content_length;
 	uint32_t	 head_len;	/* bytes up to and including the empty line */
 	/* Field values /metrics needs, OWS trimmed.  Accept and
-	 * Accept-Encoding are lists: every line is kept, in order.
+	 * Accept-Encoding are lists of any number of lines.
 	 * Authorization: NULL/0 if absent, repeated -> 400. */
 	struct http_field_lines accept;
 	struct http_field_lines accept_encoding;
@@ -100,10 +114,51 @@ struct http_request {
 };
 
 /*
- * Parse the request head at buf[0..len).  Returns HTTP_PARSE_DONE (req is
- * filled, req->head_len bytes are the head), HTTP_PARSE_AGAIN (the head is
- * incomplete but valid so far and within limits) or the status code to
- * reject it with:
+ * The state of a head being parsed; private to http_parser.c.  All zero
+ * (http_parser_init) before the first byte of a head.  Positions are
+ * offsets from the start of the head, so the buffer may move between
+ * calls.
+ */
+struct http_parser {
+	uint32_t	 pos;		/* bytes examined */
+	uint32_t	 line;		/* start of the request line */
+	uint32_t	 mark;		/* start of the part being scanned */
+	uint32_t	 name, name_end; /* the current field name */
+	uint32_t	 target_len;
+	uint32_t	 path_off;	/* UINT32_MAX: the literal "/" */
+	uint32_t	 path_len;
+	uint32_t	 auth_off, auth_len;
+	uint32_t	 accept_off, accept_len, accept_n;
+	uint32_t	 ae_off, ae_len, ae_n;
+	uint32_t	 fields;	/* field lines */
+	uint64_t	 content_length;
+	uint8_t		 phase;
+	uint8_t		 crlfs;		/* empty lines before the request line */
+	uint8_t		 cls;		/* target character classes seen */
+	uint8_t		 method;	/* enum http_method */
+	uint8_t		 method_len;
+	uint8_t		 version_minor;
+	uint8_t		 hosts;
+	bool		 has_content_length;
+	bool		 te, te_chunked, te_other;
+	bool		 conn_close, conn_keep_alive;
+	bool		 expect_continue, expect_bad;
+	bool		 authorization;
+};
+
+static inline void
+http_parser_init(struct http_parser *ps)
+{
+	*ps = (struct http_parser){ 0 };
+}
+
+/*
+ * Parse the request head at buf[0..len), continuing where the previous
+ * call on ps stopped: buf must start with the bytes the earlier calls
+ * were given (it may have moved), and len must not shrink.  Returns
+ * HTTP_PARSE_DONE (req is filled, req->head_len bytes are the head),
+ * HTTP_PARSE_AGAIN (the head is incomplete but valid so far and within
+ * limits: call again with more) or the status code to reject it with:
  *   400  syntax: bad request line, invalid token or target characters, bare
  *        CR or LF, NUL, obs-fold, whitespace before ':', missing or repeated
  *        Host in HTTP/1.1, bad/duplicate Content-Length, Content-Length with
@@ -113,7 +168,7 @@ struct http_request {
  *   413  Content-Length above max_body
  *   414  request line longer than max_request_line
  *   417  Expect other than 100-continue
- *   431  head longer than max_head
+ *   431  head longer than max_head, or more than max_fields field lines
  *   501  transfer codings other than "chunked" before a final "chunked"
  *        (without a final "chunked" the body length is unknown: 400)
  *   505  HTTP major version other than 1 (HTTP/1.x, x > 1, is accepted as 1.1)
@@ -123,12 +178,18 @@ struct http_request {
  *
  * Errors are found in byte order (so a partial head is rejected as soon as
  * its bytes allow; 431 as soon as max_head bytes are in without the end of
- * the head); only missing Host (400), 501, 413 and 417, in that order, wait
- * for the end of the head.  Hence a prefix of any input yields
- * HTTP_PARSE_AGAIN or the same result as the whole input.  Unless the
- * result is HTTP_PARSE_DONE, req holds only what was parsed before the
- * verdict (zeroed fields otherwise) and is meant for logging at most.
+ * the head, or a field line beyond max_fields starts); only missing Host
+ * (400), 501, 413 and 417, in that order, wait for the end of the head.
+ * Hence the verdict does not depend on how the head is split into calls,
+ * and a prefix of any input yields HTTP_PARSE_AGAIN or the same result as
+ * the whole input.  Unless the result is HTTP_PARSE_DONE, req holds only
+ * what was parsed before the verdict (zeroed fields otherwise) and is
+ * meant for logging at most.
  */
+int	http_parse_head(struct http_parser *ps, const char *buf, size_t len,
+	    const struct http_limits *limits, struct http_request *req);
+
+/* The same for a head that is parsed in one go (a fresh parser). */
 int	http_parse_request(const char *buf, size_t len,
 	    const struct http_limits *limits, struct http_request *req);
 

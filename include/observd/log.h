@@ -8,12 +8,18 @@
  * respawning the process is pointless (bad configuration or setup).
  * Every function is safe to call before log_init() (defaults: INFO, role
  * "observd").  None of them allocates; a line is written with one write(2).
+ *
+ * Once log_nonblocking() has run, logging never blocks: a line stderr does
+ * not take at once waits in a bounded buffer (log_flush() writes it out;
+ * the event loops call it), or, if that is full, is dropped and counted.
  */
 #ifndef OBSERVD_LOG_H
 #define OBSERVD_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define EXIT_RESPAWN	1	/* child died of something a restart may cure */
 #define EXIT_CONFIG	2	/* fatal configuration/setup error: do not respawn */
@@ -43,6 +49,22 @@ void	log_errorx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void fatalx_config(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Make writes to stderr non-blocking (once, in the master, before it
+ * forks): a pipe or terminal is opened again as a description of our own
+ * with O_NONBLOCK, a socket is written with MSG_DONTWAIT; a file is left
+ * as it is.  0, or -1 (stderr stays as it was).
+ */
+int	log_nonblocking(void);
+/* Write out what waits, as far as stderr takes it; once all is out, log
+ * how many lines were dropped meanwhile, if any. */
+void	log_flush(void);
+/* Whether lines wait for stderr. */
+bool	log_pending(void);
+/* Count dropped lines also in *counter (this process's counter in the
+ * segment, which this process alone writes). */
+void	log_count_drops(uint64_t *counter);
 
 /* One access-log line (level INFO, "type":"access"). */
 void	log_access(const char *remote, const char *method, size_t method_len,

@@ -70,7 +70,7 @@
 #include "observd/http_response.h"
 
 #define SHM_MAGIC	UINT64_C(0x0a6473767265626f)	/* "observd\n" */
-#define SHM_VERSION	5				/* 4: regions, positions; 5: sandbox, last reload */
+#define SHM_VERSION	6				/* 4: regions, positions; 5: sandbox, last reload; 6: log drops */
 #define SHM_ALIGN	64				/* cache line */
 #define SHM_SLOT_MAGIC	UINT64_C(0x746f6c73646273)	/* "sbdslot" */
 /*
@@ -150,6 +150,7 @@ struct shm_master {
 	/* The master's own count of its open descriptors (-1: not yet), for
 	 * the sampler, which may not read a root master's /proc/PID/fd. */
 	int64_t		open_fds;
+	uint64_t	log_lines_dropped;	/* the master's (log_count_drops) */
 	/* reloads, reload_failures, config_generation, draining,
 	 * workers_configured: the METRIC_MASTER entries of metrics.def. */
 #define METRIC_MASTER(id, type, name, unit, help, ctype, field, scale) ctype field;
@@ -189,6 +190,7 @@ struct shm_proc_sample {
 struct shm_aggregator {
 #define METRIC_AGG(id, type, name, unit, help, ctype, field, scale) ctype field;
 #include "observd/metrics.def"
+	uint64_t	log_lines_dropped;	/* the main thread's (log_count_drops) */
 	uint64_t	samples;		/* sampler rounds completed */
 	int64_t		sandbox_violation;	/* as in shm_slot; -1: none */
 	struct shm_proc_sample proc[SHM_PROC_MAX];
@@ -219,6 +221,7 @@ struct shm_slot {
 #include "observd/metrics.def"
 
 	/* Counters: written by the slot's worker. */
+	uint64_t	log_lines_dropped;	/* log_count_drops */
 	uint64_t	requests[HTTP_METHOD_COUNT][HTTP_ROUTE_COUNT][HTTP_STATUS_COUNT];
 	uint64_t	duration_bucket[HTTP_ROUTE_COUNT][SHM_NBUCKETS + 1];
 	uint64_t	duration_ns_sum[HTTP_ROUTE_COUNT];

@@ -5,12 +5,14 @@
 #   tests/bench/run.sh [--smoke] [-r ROUNDS] [-d SECS] [-c "50 500"] [-o DIR]
 #                      [--no-install] [--no-doc] [--peers "observd nginx flask"]
 #
-#   (no option)   the full run: 5 rounds, 5 s per wrk run (~20 min on 2 CPUs),
+#   (no option)   the full run: 5 rounds, 5 s per wrk run (~40 min on 2 CPUs),
 #                 then rewrites docs/BENCHMARKS.md and docs/bench.png
 #   --smoke       1 round, 1 s runs, no warm-up, c500 only for observd's
 #                 /health, 200 idle connections (on the loaded instance), a
-#                 short callgrind pass (~40 s once built; a fresh build of
-#                 both variants adds ~25 s on 2 CPUs);
+#                 small attack, 300 and 600 idle connections and 2 and 4
+#                 workers for the scale figures, a short callgrind pass
+#                 (~80 s once built; a fresh build of both variants adds
+#                 ~25 s on 2 CPUs);
 #                 checks only that every step produced numbers and no errors
 #                 (exit 1 otherwise); writes its report under the results
 #                 directory, never into docs/
@@ -38,9 +40,15 @@
 # RSS growth with N idle keep-alive connections (on a fresh start), and
 # stops it by PID.
 # observd also gets two /health runs with a 10/s scraper of /metrics, between
-# two without it.  After the rounds, callgrind counts the instructions per
-# /health request of one worker, with request accounting on and compiled
-# out (-DOBSERVD_NO_ACCOUNTING).
+# two without it.  observd and nginx then each get, on fresh starts: /health
+# keep-alive clean, under attack (benchtool.py attack: 1,000 slowloris
+# connections, 200 slow readers, 200 malformed requests a second) and clean
+# again, with the workers' RSS during the attack; and /health keep-alive
+# p99 and RSS per connection with 10,000 and 50,000 idle connections held
+# open.  observd's aggregator CPU per scrape is measured with 2, 16 and 64
+# workers.  After the rounds, callgrind counts the instructions per /health
+# request of one worker, with request accounting on and compiled out
+# (-DOBSERVD_NO_ACCOUNTING).
 set -u -o pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -48,6 +56,10 @@ repo=$(cd "$here/../.." && pwd)
 rounds=5 secs=5 smoke=0 install=1 write_doc=1 out="" conns_list="50 500" report_only=""
 peers_sel="observd nginx flask"
 idle_n=5000 cg_n=20000
+attack_loris=1000 attack_readers=200 attack_bad=200 attack_ramp=3
+scale_idle="10000 50000" scale_workers="2 16 64"
+obs_extra=() nginx_conns="" nginx_workers="" nginx_keepalive=""	# per start: observd
+			# options; nginx's worker_connections, worker_processes, keepalive_timeout
 usage() { sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//;$d'; }
 cmdline="tests/bench/run.sh${*:+ $*}"
 while (($#)); do
@@ -68,6 +80,8 @@ while (($#)); do
 done
 if ((smoke)); then
 	rounds=1 secs=1 idle_n=200 cg_n=1000 write_doc=0
+	attack_loris=50 attack_readers=10 attack_bad=20 attack_ramp=1
+	scale_idle="300 600" scale_workers="2 4"
 fi
 [[ $rounds =~ ^[1-9][0-9]*$ && $secs =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: -r and -d take positive integers" >&2; exit 2; }
 read -ra peers <<<"$peers_sel"
@@ -209,11 +223,21 @@ peer_cmd() {
 	observd)
 		port=$P_OBS ready_path=/ready
 		cmd=("$build/on/observd" --workers 2 --port "$P_OBS" --metrics-port "$P_OBS_M"
-			--listen 127.0.0.1 --metrics-listen 127.0.0.1 --template "$repo/data/index.html.in")
+			--listen 127.0.0.1 --metrics-listen 127.0.0.1 --template "$repo/data/index.html.in"
+			"${obs_extra[@]}")
 		;;
 	nginx)
 		port=$P_NGINX ready_path=/health
-		sed "s/@PORT@/$P_NGINX/" "$here/nginx.conf" >"$dir/nginx.conf"
+		local conns=() nofile
+		if [[ -n $nginx_conns ]]; then
+			nofile=$((nginx_conns + 1024))
+			((nofile > $(ulimit -n))) && nofile=$(ulimit -n)
+			conns=(-e "s/worker_connections [0-9]*;/worker_connections $nginx_conns;/"
+				-e "s/worker_rlimit_nofile [0-9]*;/worker_rlimit_nofile $nofile;/")
+		fi
+		[[ -n $nginx_workers ]] && conns+=(-e "s/worker_processes [0-9]*;/worker_processes $nginx_workers;/")
+		[[ -n $nginx_keepalive ]] && conns+=(-e "s/keepalive_timeout [0-9a-z]*;/keepalive_timeout $nginx_keepalive;/")
+		sed -e "s/@PORT@/$P_NGINX/" "${conns[@]}" "$here/nginx.conf" >"$dir/nginx.conf"
 		cmd=(nginx -c "$dir/nginx.conf" -p "$dir/" -e stderr)
 		;;
 	flask)
@@ -324,8 +348,9 @@ load() {
 			kus = done > 0 ? sticks / hz * 1e6 / done : 0
 			printf "%s\t%s\t%s\t%s\t%.0f\t%.3f\t%.3f\t%.2f\t%d\t%d\t%.0f\t%.2f\t%.2f\n",
 				r, n, t, c, rps, p50, p99, us, done, err, wcpu, w[1], kus
-			if (t == "metrics-port" && done > 0)
-				printf "%s\t%s\tagg_cpu_us_per_scrape\t%s\t%.2f\n", r, n, c, aticks / hz * 1e6 / done >> extra
+			if (t ~ /^metrics-port/ && done > 0)	# metrics-port-w16: with 16 workers
+				printf "%s\t%s\tagg_cpu_us_per_scrape%s\t%s\t%.2f\n", r, n, substr(t, 13), c,
+					aticks / hz * 1e6 / done >> extra
 		}' "$o.out" | tee -a "$out/results.tsv" |
 		awk -F'\t' -v secs="$secs" '{ printf "  %-8s %-13s c%-4s %8s req/s  p50 %7.3f ms  p99 %8.3f ms  %8.2f us/req  wrk %3s%%%s%s\n",
 			$2, $3, $4, $5, $6, $7, $8, $11, ($10 > 0 ? "  ERRORS " $10 : ""),
@@ -364,22 +389,46 @@ scraped_run() { # ROUND: observd /health keep-alive with a 10/s scraper on the m
 	load observd "$round" health-ka-unscraped /health keepalive "${conns_all[0]}" "$P_OBS"
 }
 
-idle_test() { # NAME ROUND PORT: RSS growth with idle_n idle keep-alive connections
-	local name=$1 round=$2 lport=$3 ip res m0 m1 ok open
-	read -r m0 _ _ < <(memory)
-	"${tool[@]}" idle --port "$lport" --path /health -n "$idle_n" >"$out/r$round/$name/idle.out" 2>&1 &
-	ip=$!
-	helpers+=("$ip")
-	for ((i = 0; i < 1200; i++)); do
-		grep -qs '^opened' "$out/r$round/$name/idle.out" && break
-		kill -0 "$ip" 2>/dev/null || break
+# idle_open PORT N FILE: benchtool.py idle in the background (helpers),
+# as many processes as the descriptor limit needs, until its N connections
+# are open; idle_res is the sum of their "opened ..." lines (empty if they
+# did not all get there within 150 s), their output in FILE.N.
+idle_open() {
+	local lport=$1 n=$2 f=$3 procs k each p ok
+	procs=$(((n + $(ulimit -n) - 257) / ($(ulimit -n) - 256)))
+	idle_pids=()
+	for ((k = 0; k < procs; k++)); do
+		each=$((n / procs + (k < n % procs ? 1 : 0)))
+		"${tool[@]}" idle --port "$lport" --path /health -n "$each" --sources $(((each + 9999) / 10000)) \
+			>"$f.$k" 2>&1 &
+		idle_pids+=($!)
+	done
+	helpers+=("${idle_pids[@]}")
+	for ((i = 0; i < 3000; i++)); do
+		ok=0
+		for ((k = 0; k < procs; k++)); do grep -qs '^opened' "$f.$k" && ok=$((ok + 1)); done
+		((ok == procs)) && break
+		for p in "${idle_pids[@]}"; do kill -0 "$p" 2>/dev/null || break 2; done
 		sleep 0.05
 	done
-	res=$(grep '^opened' "$out/r$round/$name/idle.out")
-	read -r m1 _ _ < <(memory)
-	kill -TERM "$ip" 2>/dev/null
-	wait "$ip" 2>/dev/null
+	cat "$f".* >"$f"
+	idle_res=""
+	((ok == procs)) && idle_res=$(awk '/^opened/ { a += $2; b += $4; c += $6 } END { print "opened", a, "ok", b, "open", c }' "$f")
+}
+
+idle_close() {
+	local p
+	for p in "${idle_pids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	helpers=()
+}
+
+idle_test() { # NAME ROUND PORT: RSS growth with idle_n idle keep-alive connections
+	local name=$1 round=$2 lport=$3 res m0 m1 ok open
+	read -r m0 _ _ < <(memory)
+	idle_open "$lport" "$idle_n" "$out/r$round/$name/idle.out"
+	res=$idle_res
+	read -r m1 _ _ < <(memory)
+	idle_close
 	read -r _ _ _ ok _ open <<<"${res:-x 0 x 0 x 0}"
 	if [[ -z $res || $ok != "$idle_n" ]]; then
 		fail "$name: idle connections: ${res:-no result} ($(tail -2 "$out/r$round/$name/idle.out"))"
@@ -389,6 +438,106 @@ idle_test() { # NAME ROUND PORT: RSS growth with idle_n idle keep-alive connecti
 		printf "%s\t%s\tidle_bytes_per_conn\t%d\t%.0f\n", r, n, open, (b - a) * 1024 / k
 		printf "%s\t%s\tidle_open\t%d\t%d\n", r, n, k, open }' >>"$out/extra.tsv"
 	log "  $name       $idle_n idle connections ($open kept open by the server): RSS $((m0 / 1024)) -> $((m1 / 1024)) MiB"
+}
+
+# The RSS (KiB) of the peer's worker processes: their sum and the largest.
+workers_rss() {
+	local p sum=0 max=0 r
+	mapfile -t tree < <(tree_pids "$root")
+	for p in "${tree[@]}"; do
+		[[ $p == "$root" ]] && continue
+		# observd's workers by name (not the aggregator); nginx's are all
+		# the master's children
+		[[ $(cat "/proc/$p/comm" 2>/dev/null) == observd-metrics ]] && continue
+		r=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+		sum=$((sum + ${r:-0}))
+		((${r:-0} > max)) && max=${r:-0}
+	done
+	echo "$sum $max"
+}
+
+# attack_test NAME ROUND: on a fresh start, /health keep-alive clean, under
+# attack, and clean again; the workers' RSS at the end of the attacked run.
+attack_test() {
+	local name=$1 round=$2 c0=${conns_all[0]} ap wsum wmax res a0 a1 t0 t1
+	start_peer "$name" "$round" attack || return 0
+	((smoke)) || wrk -t1 -c"$c0" -d1s "http://127.0.0.1:$port/health" >"$out/r$round/$name/warm-attack.out" 2>&1
+	load "$name" "$round" attack-clean /health keepalive "$c0" "$port"
+	"${tool[@]}" attack --port "$port" --slowloris "$attack_loris" --slow-readers "$attack_readers" \
+		--malformed "$attack_bad" >"$out/r$round/$name/attack.out" 2>&1 &
+	ap=$!
+	helpers+=("$ap")
+	sleep "$attack_ramp"		# every attacking connection open, the first cut
+	a0=$(cpu_ticks "$ap" | awk '{print $2}') t0=$EPOCHREALTIME
+	load "$name" "$round" attack-on /health keepalive "$c0" "$port"
+	a1=$(cpu_ticks "$ap" | awk '{print $2}') t1=$EPOCHREALTIME
+	read -r wsum wmax < <(workers_rss)
+	awk -v r="$round" -v p="$name" -v a="${a0:-0}" -v b="${a1:-0}" -v t0="$t0" -v t1="$t1" -v hz="$hz" \
+		'BEGIN { printf "%s\t%s\tattack_client_cpu_pct\t-\t%.1f\n", r, p, (b - a) / hz / (t1 - t0) * 100 }' \
+		>>"$out/extra.tsv"
+	kill -TERM "$ap" 2>/dev/null
+	wait "$ap" || fail "$name: attack client: $(tail -2 "$out/r$round/$name/attack.out")"
+	helpers=()
+	res=$(grep '^slowloris' "$out/r$round/$name/attack.out")
+	printf '%s\t%s\tattack_workers_rss_kib\t%s\t%s\n' "$round" "$name" "$wmax" "$wsum" >>"$out/extra.tsv"
+	log "  $name       under attack ($res): workers' RSS $((wsum / 1024)) MiB (largest $((wmax / 1024)) MiB)"
+	sleep 1
+	load "$name" "$round" attack-clean-2 /health keepalive "$c0" "$port"
+	stop_peer
+}
+
+# idle_scale_test NAME ROUND N: on a fresh start, /health keep-alive, then
+# the same with N idle keep-alive connections held open, and the RSS they
+# added per connection.  Two workers, or as many more as the descriptor
+# limit of one process needs for N (with a quarter to spare for the uneven
+# spread of SO_REUSEPORT).
+idle_scale_test() {
+	local name=$1 round=$2 n=$3 c0=${conns_all[0]} res m0 m1 ok open w conns
+	w=$(((n * 5 / 4 + $(ulimit -n) - 1025) / ($(ulimit -n) - 1024)))
+	((w < 2)) && w=2
+	conns=$((n + 1024))
+	((conns > $(ulimit -n) - 64)) && conns=$(($(ulimit -n) - 64))
+	# Opening 50,000 connections can take longer than the 60 s keep-alive
+	# timeout both servers use: 10 min for this test.
+	case $name in
+	observd) obs_extra=(--workers "$w" --max-connections "$conns" --keepalive-timeout 10m) ;;
+	nginx) nginx_conns=$conns nginx_workers=$w nginx_keepalive=600s ;;
+	esac
+	start_peer "$name" "$round" "idle$n"
+	ok=$?
+	obs_extra=() nginx_conns="" nginx_workers="" nginx_keepalive=""
+	printf '%s\t%s\tidle_scale_workers\t%s\t%s\n' "$round" "$name" "$n" "$w" >>"$out/extra.tsv"
+	((ok == 0)) || return 0
+	((smoke)) || wrk -t1 -c"$c0" -d1s "http://127.0.0.1:$port/health" >"$out/r$round/$name/warm-idle$n.out" 2>&1
+	load "$name" "$round" "idle$n-none" /health keepalive "$c0" "$port"
+	read -r m0 _ _ < <(memory)
+	idle_open "$port" "$n" "$out/r$round/$name/idle$n.out"
+	res=$idle_res
+	read -r m1 _ _ < <(memory)
+	read -r _ _ _ ok _ open <<<"${res:-x 0 x 0 x 0}"
+	if [[ -n $res && $ok == "$n" ]]; then
+		load "$name" "$round" "idle$n-held" /health keepalive "$c0" "$port"
+		awk -v r="$round" -v p="$name" -v a="$m0" -v b="$m1" -v k="$n" -v open="$open" 'BEGIN {
+			printf "%s\t%s\tidle_scale_bytes_per_conn\t%d\t%.0f\n", r, p, k, (b - a) * 1024 / k
+			printf "%s\t%s\tidle_scale_open\t%d\t%d\n", r, p, k, open }' >>"$out/extra.tsv"
+		log "  $name       $n idle connections ($open kept open): RSS $((m0 / 1024)) -> $((m1 / 1024)) MiB"
+	else
+		fail "$name: $n idle connections: ${res:-no result} ($(tail -2 "$out/r$round/$name/idle$n.out"))"
+	fi
+	idle_close
+	stop_peer
+}
+
+# agg_scale_test ROUND W: /metrics on the metrics port with W workers.
+agg_scale_test() {
+	local round=$1 w=$2 c0=${conns_all[0]}
+	obs_extra=(--workers "$w")
+	start_peer observd "$round" "w$w"
+	obs_extra=()
+	[[ -n $root ]] || return 0
+	((smoke)) || wrk -t1 -c"$c0" -d1s "http://127.0.0.1:$P_OBS_M/metrics" >"$out/r$round/observd/warm-w$w.out" 2>&1
+	load observd "$round" "metrics-port-w$w" /metrics keepalive "$c0" "$P_OBS_M"
+	stop_peer
 }
 
 run_peer() { # NAME ROUND
@@ -425,6 +574,12 @@ run_peer() { # NAME ROUND
 	fi
 	idle_test "$name" "$round" "$port"
 	stop_peer
+	[[ $name == flask ]] && return 0	# gunicorn's sync workers: neither applies
+	attack_test "$name" "$round"
+	for n in $scale_idle; do idle_scale_test "$name" "$round" "$n"; done
+	if [[ $name == observd ]]; then
+		for w in $scale_workers; do agg_scale_test "$round" "$w"; done
+	fi
 }
 
 # ------------------------------------------------------------------ callgrind
@@ -498,6 +653,44 @@ scrape_ratio() {
 		$3 == "health-ka-scraped" || $3 == "health-ka-scraped-2" { y[$1] += $5; ny[$1]++ }
 		END { for (r in y) if (nx[r] == 2 && ny[r] == 2 && x[r] > 0) print y[r] / x[r] }' "$out/results.tsv" | median_of
 }
+# attack_ratio PEER COLUMN: median over rounds of the attacked run's figure
+# over the mean of the clean runs just before and after it.
+attack_ratio() {
+	awk -F'\t' -v p="$1" -v k="$2" -v c="${conns_all[0]}" '$2 != p || $4 != c { next }
+		$3 == "attack-on" { on[$1] = $k }
+		$3 == "attack-clean" || $3 == "attack-clean-2" { cl[$1] += $k; n[$1]++ }
+		END { for (r in on) if (n[r] > 0 && cl[r] > 0) print on[r] / (cl[r] / n[r]) }' "$out/results.tsv" | median_of
+}
+# clean_fig PEER COLUMN: median over rounds of the mean of the two clean runs
+clean_fig() {
+	awk -F'\t' -v p="$1" -v k="$2" -v c="${conns_all[0]}" '$2 == p && $4 == c &&
+		($3 == "attack-clean" || $3 == "attack-clean-2") { cl[$1] += $k; n[$1]++ }
+		END { for (r in cl) print cl[r] / n[r] }' "$out/results.tsv" | median_of
+}
+# pair_ratio PEER TEST_A TEST_B COLUMN: median over rounds of A / B
+pair_ratio() {
+	awk -F'\t' -v p="$1" -v a="$2" -v b="$3" -v k="$4" -v c="${conns_all[0]}" '$2 != p || $4 != c { next }
+		$3 == a { x[$1] = $k } $3 == b { y[$1] = $k }
+		END { for (r in x) if ((r in y) && y[r] > 0) print x[r] / y[r] }' "$out/results.tsv" | median_of
+}
+# attack_reopened PEER: median over rounds of the connections the attack
+# client had to open again (the server closed them)
+attack_reopened() {
+	local f
+	for f in "$out"/r*/"$1"/attack.out; do
+		[[ -f $f ]] && awk '/^slowloris/ { print $NF }' "$f"
+	done | median_of
+}
+# div A B: A / B, or nothing if either is missing
+div() { [[ -n $1 && -n $2 ]] && awk -v a="$1" -v b="$2" 'BEGIN { if (b != 0) print a / b }'; }
+# agg_growth: aggregator µs per scrape added by each worker, from the
+# fewest to the most workers measured
+agg_growth() {
+	local w0=${scale_workers%% *} w1=${scale_workers##* } c0=${conns_all[0]}
+	div "$(awk -v a="$(xfig observd "agg_cpu_us_per_scrape-w$w1" "$c0")" -v b="$(xfig observd "agg_cpu_us_per_scrape-w$w0" "$c0")" \
+		'BEGIN { if (a != "" && b != "") print a - b }')" $((w1 - w0))
+}
+
 mratio() { # memory ratio per round: A B column
 	awk -F'\t' -v a="$1" -v b="$2" -v k="$3" '$2 == a { x[$1] = $k } $2 == b { y[$1] = $k }
 		END { for (r in x) if ((r in y) && y[r] > 0) print x[r] / y[r] }' "$out/memory.tsv" | median_of
@@ -551,6 +744,54 @@ results_tables() { # the Markdown tables of the report
 	done
 	echo
 	echo "Ready probe: observd \`/ready\`, nginx and Flask \`/health\`."
+	local c0=${conns_all[0]} n w
+	echo
+	echo "### Goodput under attack (medians over $rounds rounds; /health keep-alive, c$c0)"
+	echo
+	echo "Attack: $attack_loris slowloris connections (a byte a second each), $attack_readers slow readers (pipelined \`GET /\`, a byte read a second), $attack_bad malformed requests a second; connections the server closes are opened again."
+	echo
+	echo "| peer | clean req/s | under attack req/s | ratio | clean p99 ms | under attack p99 ms | ratio | server CPU µs/req clean / under attack | workers' RSS under attack MiB (largest) | attack client CPU % |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
+	for p in observd nginx; do
+		[[ -n $(fig "$p" attack-on "$c0" 5) ]] || continue
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s / %s | %s (%s) | %s |\n' "$p" \
+			"$(kf "$(clean_fig "$p" 5)")" "$(kf "$(fig "$p" attack-on "$c0" 5)")" "$(f1 "$(attack_ratio "$p" 5)" 2)" \
+			"$(f1 "$(clean_fig "$p" 7)" 2)" "$(f1 "$(fig "$p" attack-on "$c0" 7)" 2)" "$(f1 "$(attack_ratio "$p" 7)" 2)" \
+			"$(f1 "$(clean_fig "$p" 8)" 1)" "$(f1 "$(fig "$p" attack-on "$c0" 8)" 1)" \
+			"$(f1 "$(awk -v v="$(xfig "$p" attack_workers_rss_kib)" 'BEGIN { if (v != "") print v / 1024 }')" 1)" \
+			"$(f1 "$(awk -F'\t' -v p="$p" '$2 == p && $3 == "attack_workers_rss_kib" { print $4 / 1024 }' "$out/extra.tsv" | median_of)" 1)" \
+			"$(f1 "$(xfig "$p" attack_client_cpu_pct)" 0)"
+	done
+	echo
+	echo "Ratios are medians of the per-round ratios of the attacked run to the mean of the clean runs just before and after it, on the same instance."
+	echo
+	echo "### Scale: aggregator CPU per scrape by worker count (/metrics :9464, c$c0)"
+	echo
+	echo "| workers | aggregator CPU µs per scrape | scrapes/s | p99 ms |"
+	echo "|---|---|---|---|"
+	for w in $scale_workers; do
+		printf '| %s | %s | %s | %s |\n' "$w" "$(f1 "$(xfig observd "agg_cpu_us_per_scrape-w$w" "$c0")" 1)" \
+			"$(kf "$(fig observd "metrics-port-w$w" "$c0" 5)")" "$(f1 "$(fig observd "metrics-port-w$w" "$c0" 7)" 2)"
+	done
+	echo
+	echo "Each further worker adds $(f1 "$(agg_growth)" 2) µs per scrape (from ${scale_workers%% *} to ${scale_workers##* } workers)."
+	echo
+	echo "### Scale: idle keep-alive connections held open (/health keep-alive, c$c0)"
+	echo
+	echo "| peer | idle connections | workers | kept open by the server | RSS per idle connection, bytes | p99 without ms | p99 with ms | ratio | req/s without | req/s with |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
+	for p in observd nginx; do
+		for n in $scale_idle; do
+			[[ -n $(xfig "$p" idle_scale_bytes_per_conn "$n") ]] || continue
+			printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$p" "$n" "$(xfig "$p" idle_scale_workers "$n")" \
+				"$(f1 "$(xfig "$p" idle_scale_open "$n")" 0)" "$(f1 "$(xfig "$p" idle_scale_bytes_per_conn "$n")" 0)" \
+				"$(f1 "$(fig "$p" "idle$n-none" "$c0" 7)" 2)" "$(f1 "$(fig "$p" "idle$n-held" "$c0" 7)" 2)" \
+				"$(f1 "$(pair_ratio "$p" "idle$n-held" "idle$n-none" 7)" 2)" \
+				"$(kf "$(fig "$p" "idle$n-none" "$c0" 5)")" "$(kf "$(fig "$p" "idle$n-held" "$c0" 5)")"
+		done
+	done
+	echo
+	echo "nginx runs these with \`worker_connections\` raised to the count + 1024 (it allocates that many connection structures at start, so its fixed part grows, not its per-connection figure); observd with \`--max-connections\` at the count.  Both keep idle connections 10 min here (opening 50,000 can take longer than their 60 s keep-alive timeout), and run more than two workers where one process's descriptor limit (${nofile:-$(ulimit -n)} in this run) cannot hold the count with a quarter to spare, and the client spreads the connections over as many processes."
 }
 
 ratio_rows() { # "| figure | ratio/value | target | verdict |" rows
@@ -582,6 +823,25 @@ ratio_rows() { # "| figure | ratio/value | target | verdict |" rows
 	[[ -n $v ]] && v=$(awk -v v="$v" 'BEGIN { print v / 1024 }')
 	row "RSS per idle keep-alive connection, KiB" "$v" "<= 2" 2
 	row "exec → first 200 on /ready, ms" "$(xfig observd startup_ms)" "<= 50" 1
+	if [[ " ${peers[*]} " == *" observd "* ]]; then
+		local ao po an pn wl=${scale_workers##* } n
+		ao=$(attack_ratio observd 5) po=$(attack_ratio observd 7)
+		row "/health keep-alive req/s under attack / clean, observd (c$c0)" "$ao" ">= 0.90"
+		row "/health keep-alive p99 under attack / clean, observd (c$c0)" "$po" "<= 2.0"
+		if [[ " ${peers[*]} " == *" nginx "* ]]; then
+			an=$(attack_ratio nginx 5) pn=$(attack_ratio nginx 7)
+			row "req/s under attack / clean: observd's ratio / nginx's (c$c0)" "$(div "$ao" "$an")" ">= 1.00"
+			row "p99 under attack / clean: observd's ratio / nginx's (c$c0)" "$(div "$po" "$pn")" "<= 1.00"
+		fi
+		row "aggregator CPU per scrape with $wl workers, µs (c$c0)" "$(xfig observd "agg_cpu_us_per_scrape-w$wl" "$c0")" "<= 100" 1
+		for n in $scale_idle; do
+			v=$(xfig observd idle_scale_bytes_per_conn "$n")
+			[[ -n $v ]] && v=$(awk -v v="$v" 'BEGIN { print v / 1024 }')
+			row "RSS per idle keep-alive connection with $n held open, KiB" "$v" "<= 1" 2
+			row "/health keep-alive p99 with $n idle connections / without (c$c0)" \
+				"$(pair_ratio observd "idle$n-held" "idle$n-none" 7)" "<= 1.5"
+		done
+	fi
 }
 
 # Median over rounds of a per-run figure of PEER TEST CONNS: user-space
@@ -592,7 +852,7 @@ ufig() { awk -F'\t' -v p="$1" -v t="$2" -v c="$3" '$2 == p && $3 == t && $4 == c
 wrk_us() { awk -v c="$(fig "$1" health-ka "$2" 11)" -v r="$(fig "$1" health-ka "$2" 5)" 'BEGIN { if (r > 0) print c / 100 * 1e6 / r }'; }
 
 limits_section() { # ROWS (of ratio_rows): a paragraph for each missed target
-	local missed c0=${conns_all[0]} other="" line ka_done=0
+	local missed c0=${conns_all[0]} other="" line ka_done=0 att_done=0 attn_done=0
 	missed=$(grep -F '**missed**' <<<"$1")
 	if [[ -z $missed ]]; then
 		echo "Every target was met in this run."
@@ -665,6 +925,60 @@ EOT
   taken from the measured load, and single runs differ by more than the target's 2 %.
 EOT
 			;;
+		"| /health keep-alive req/s under attack / clean, observd"* | "| /health keep-alive p99 under attack / clean, observd"*)
+			((att_done)) && continue	# one paragraph for both
+			att_done=1
+			cat <<EOT
+- **Goodput under attack (req/s ≥ 0.90× clean, p99 ≤ 2× clean).** Clean, observd answered
+  $(kf "$(clean_fig observd 5)") req/s at $(f1 "$(clean_fig observd 7)" 2) ms p99; under attack $(kf "$(fig observd attack-on "$c0" 5)") req/s at $(f1 "$(fig observd attack-on "$c0" 7)" 2) ms
+  ($(f1 "$(attack_ratio observd 5)" 2)× and $(f1 "$(attack_ratio observd 7)" 2)×).  Its workers' CPU per /health request went from $(f1 "$(clean_fig observd 8)" 1) µs clean
+  to $(f1 "$(fig observd attack-on "$c0" 8)" 1) µs under attack: the difference is what the attack's own connections cost them
+  (accepts, heads, 408s, resets, malformed requests), spread over wrk's requests.  The attack
+  client used $(f1 "$(xfig observd attack_client_cpu_pct)" 0) % of a CPU and wrk $(f1 "$(fig observd attack-on "$c0" 11)" 0) % ($(f1 "$(clean_fig observd 11)" 0) % clean): on two CPUs shared by wrk, the
+  attacker and the server, the CPU the attack takes is missing from the measured load, and
+  requests wait for a CPU as well as for the server.
+EOT
+			;;
+		"| req/s under attack / clean: observd's ratio / nginx's"* | "| p99 under attack / clean: observd's ratio / nginx's"*)
+			((attn_done)) && continue
+			attn_done=1
+			cat <<EOT
+- **Under attack, against nginx.** nginx kept $(f1 "$(attack_ratio nginx 5)" 2)× of its req/s and $(f1 "$(attack_ratio nginx 7)" 2)× its p99 under the
+  same attack (observd $(f1 "$(attack_ratio observd 5)" 2)× and $(f1 "$(attack_ratio observd 7)" 2)×); its workers spent $(f1 "$(fig nginx attack-on "$c0" 8)" 1) µs of CPU per
+  request under attack, $(f1 "$(clean_fig nginx 8)" 1) µs clean.  nginx holds the slowloris connections for its
+  60 s \`client_header_timeout\` and the slow readers for its 60 s \`send_timeout\`, so the attack
+  client reopened $(f1 "$(attack_reopened nginx)" 0) connections against it in a round and $(f1 "$(attack_reopened observd)" 0) against observd,
+  whose 10 s timeouts cut them (each cut is a new connection, head and answer to handle).
+EOT
+			;;
+		"| aggregator CPU per scrape with"*)
+			cat <<EOT
+- **Aggregator CPU per scrape at ${scale_workers##* } workers (≤ 100 µs).** $(f1 "$(xfig observd "agg_cpu_us_per_scrape-w${scale_workers##* }" "$c0")" 1) µs per scrape; each
+  worker adds $(f1 "$(agg_growth)" 2) µs: the renderer sums every slot's request counters and histograms
+  (methods × routes × statuses, and the buckets) on each scrape.
+EOT
+			;;
+		"| RSS per idle keep-alive connection with"*)
+			local rn
+			rn=$(echo "$line" | awk '{ for (i = 1; i <= NF; i++) if ($i == "with") { print $(i + 1); exit } }')
+			cat <<EOT
+- **RSS per idle connection with $rn held open (≤ 1 KiB).** observd's workers grew by
+  $(f1 "$(xfig observd idle_scale_bytes_per_conn "$rn")" 0) bytes per connection (nginx $(f1 "$(xfig nginx idle_scale_bytes_per_conn "$rn")" 0)): the connection's state and libevent's event,
+  plus the allocator's rounding; no buffer is kept for an idle connection.
+EOT
+			;;
+		"| /health keep-alive p99 with"*)
+			local pn
+			pn=$(echo "$line" | awk '{ for (i = 1; i <= NF; i++) if ($i == "with") { print $(i + 1); exit } }')
+			cat <<EOT
+- **p99 with $pn idle connections (≤ 1.5× without).** $(f1 "$(fig observd "idle$pn-held" "$c0" 7)" 2) ms with them, $(f1 "$(fig observd "idle$pn-none" "$c0" 7)" 2) ms
+  without (nginx $(f1 "$(fig nginx "idle$pn-held" "$c0" 7)" 2) and $(f1 "$(fig nginx "idle$pn-none" "$c0" 7)" 2) ms); observd's workers spent $(f1 "$(fig observd "idle$pn-held" "$c0" 8)" 1) µs of
+  CPU per request with them, $(f1 "$(fig observd "idle$pn-none" "$c0" 8)" 1) µs without, and served $(kf "$(fig observd "idle$pn-held" "$c0" 5)") and $(kf "$(fig observd "idle$pn-none" "$c0" 5)") req/s.
+  epoll reports only the connections that are ready; the sweep timer visits all of them every
+  tick (at most every 250 ms).  Single p99 figures on this shared machine also move with
+  its load (the load average is under Machine).
+EOT
+			;;
 		*)
 			other+="${other:+; }$(echo "$line" | awk -F'|' '{gsub(/^ +| +$/, "", $2); print $2}')"
 			;;
@@ -676,7 +990,7 @@ EOT
 machine() {
 	echo "- $(nproc) CPUs: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/^MemTotal/ { printf "%.1f GiB RAM", $2 / 1048576 }' /proc/meminfo)"
 	echo "- kernel $(uname -r), $(. /etc/os-release && echo "$PRETTY_NAME")"
-	echo "- load average at the start: $load_start"
+	echo "- load average at the start: $load_start, at the end: ${load_end:-n/a} (other jobs share the machine)"
 	echo "- $("$build/on/observd" -V 2>&1 | head -3 | tr '\n' ' ')(built by the harness: configure defaults, hardening on, CFLAGS \"-g -O2\")"
 	echo "- $(nginx -v 2>&1), gunicorn $(gunicorn --version 2>&1 | awk '{print $NF}' | tr -d '()'), Flask $("$PY" -c 'import importlib.metadata as m; print(m.version("flask"))' 2>/dev/null), prometheus_client $("$PY" -c 'import importlib.metadata as m; print(m.version("prometheus_client"))' 2>/dev/null), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), $(valgrind --version)"
 }
@@ -736,6 +1050,17 @@ $(machine)
   (:9464) wrk run divided by its requests; and observd's own
   \`observd_metrics_scrape_duration_seconds_total / observd_metrics_scrapes_total\`
   (rendering and compression time only).
+- Goodput under attack (observd and nginx, each on a fresh start): \`wrk\` on \`/health\`
+  keep-alive at c${conns_all[0]}, clean, then while \`benchtool.py attack\` runs ($attack_loris slowloris
+  connections sending a byte a second each, $attack_readers slow readers pipelining \`GET /\` with
+  4 KiB socket buffers and reading a byte a second, $attack_bad malformed requests a second
+  on fresh connections; every connection the server closes is opened again) after a
+  ${attack_ramp} s ramp, then clean again.  The attacker shares the CPUs too (its CPU % is in the
+  table).  Workers' RSS: the sum over the worker processes at the end of the attacked run.
+- Scale: observd with ${scale_workers// /, } workers (fresh start each), \`wrk\` on \`/metrics\` of the metrics
+  port at c${conns_all[0]}, the aggregator's CPU per scrape; and, for observd and nginx, \`/health\` keep-alive
+  on a fresh start, then ${scale_idle// / and } idle keep-alive connections opened (from several
+  127.0.0.x source addresses) and held, their RSS per connection, and \`/health\` again.
 - Instructions per request: \`valgrind --tool=callgrind --trace-children=yes\`, observd with
   1 worker; the worker's total Ir after $((cg_n + 1)) keep-alive \`/health\` requests on one
   connection minus its Ir after 1 request (the idle baseline: start-up, probes, one
@@ -843,7 +1168,22 @@ smoke_check() { # every expected row exists with numbers and no errors
 		[[ -n $(xfig "$p" idle_bytes_per_conn) ]] || fail "$p: no idle-connection figure"
 	done
 	awk -F'\t' '$10 > 0 { print "wrk errors: " $0 }' "$out/results.tsv" | while read -r l; do log "FAIL: $l"; echo x; done | grep -q x && failures=$((failures + 1))
+	for p in observd nginx; do
+		[[ " ${peers[*]} " == *" $p "* ]] || continue
+		for t in attack-clean attack-on attack-clean-2; do
+			[[ -n $(fig "$p" "$t" "${conns_all[0]}" 5) ]] || fail "$p $t: no numbers"
+		done
+		[[ -n $(xfig "$p" attack_workers_rss_kib) ]] || fail "$p: no workers' RSS under attack"
+		for n in $scale_idle; do
+			[[ -n $(xfig "$p" idle_scale_bytes_per_conn "$n") && -n $(fig "$p" "idle$n-held" "${conns_all[0]}" 7) ]] ||
+				fail "$p: no figures with $n idle connections"
+		done
+	done
 	if [[ " ${peers[*]} " == *" observd "* ]]; then
+		for w in $scale_workers; do
+			[[ -n $(xfig observd "agg_cpu_us_per_scrape-w$w" "${conns_all[0]}") ]] ||
+				fail "observd: no aggregator CPU per scrape with $w workers"
+		done
 		[[ -n $(xfig observd scrape_render_us) ]] || fail "observd: no scrape render time"
 		[[ -n $(xfig observd agg_cpu_us_per_scrape "${conns_all[0]}") ]] || fail "observd: no aggregator CPU per scrape"
 		[[ -n $(scrape_ratio) ]] || fail "observd: no scraper run"
@@ -864,10 +1204,16 @@ measure() { # everything but the report
 	for p in $P_OBS $P_OBS_M $P_NGINX $P_FLASK $P_CG $P_CG_M; do
 		if ss -Hltn "sport = :$p" | grep -q .; then log "run.sh: port $p is already in use"; exit 1; fi
 	done
-	# 500 wrk connections, 5,000 idle ones: both ends need the descriptors.
+	# 500 wrk connections, up to 50,000 idle ones: each end needs the
+	# descriptors (root may raise the hard limit).
+	local need n
+	need=$((2 * idle_n + 1024))
+	for n in $scale_idle; do ((n + 4096 > need)) && need=$((n + 4096)); done
+	[[ $(ulimit -Hn) != unlimited ]] && (( $(ulimit -Hn) < need )) && ulimit -Hn "$need" 2>/dev/null
 	ulimit -n "$(ulimit -Hn)" 2>/dev/null
-	(( $(ulimit -n) >= 2 * idle_n + 1024 )) || ulimit -n $((2 * idle_n + 1024)) 2>/dev/null ||
-		log "run.sh: warning: ulimit -n is $(ulimit -n), the idle-connection test may fail"
+	(( $(ulimit -n) >= need )) ||
+		log "run.sh: ulimit -n is $(ulimit -n), not $need: the idle connections are spread over several client processes and server workers"
+	nofile=$(ulimit -n)
 	load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 	run_date=$(date -u "+%F %H:%M UTC")
 
@@ -886,7 +1232,9 @@ measure() { # everything but the report
 		for name in "${order[@]}"; do run_peer "$name" "$r"; done
 	done
 	[[ " ${peers[*]} " == *" observd "* ]] && callgrind_pass
-	declare -p rounds secs smoke idle_n cg_n conns_list peers_sel cmdline load_start t_start run_date >"$out/settings"
+	load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+	declare -p rounds secs smoke idle_n cg_n conns_list peers_sel cmdline load_start load_end t_start run_date \
+		attack_loris attack_readers attack_bad attack_ramp scale_idle scale_workers nofile >"$out/settings"
 	echo "t_end=$EPOCHREALTIME" >>"$out/settings"
 }
 

@@ -11,6 +11,10 @@
  *    lies within the buffer and within the limits;
  *  - a prefix of the input yields AGAIN or the verdict of the whole input
  *    (the same head, once the prefix holds it);
+ *  - the input fed to one parser in pieces split at random points, in a
+ *    buffer that moves at every call, gets the verdict (and the head) of
+ *    the whole input, and every call asking for more has examined all
+ *    but at most the last byte it was given (no re-parsing from the start);
  *  - the body skipper, fed the rest in one piece or in pieces of 1..N
  *    bytes, consumes at most what it is given, all of it when it asks for
  *    more, and ends with the same verdict at the same offset;
@@ -21,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "observd/http_parser.h"
@@ -35,11 +40,12 @@ int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 #define ALL_PREFIXES_MAX	256	/* longer inputs: sampled prefixes */
 #define SAMPLED_PREFIXES	24
 #define PIPELINE_MAX		3	/* requests per input checked */
+#define SPLITS			3	/* random splittings per input */
 
 static const struct http_limits limit_sets[] = {
 	{ .max_request_line = 8192, .max_head = 16384, .max_body = 1 << 20 },
-	{ .max_request_line = 32, .max_head = 96, .max_body = 100 },
-	{ .max_request_line = 200, .max_head = 150, .max_body = 0 },
+	{ .max_request_line = 32, .max_head = 96, .max_body = 100, .max_fields = 2 },
+	{ .max_request_line = 200, .max_head = 150, .max_body = 0, .max_fields = 5 },
 };
 
 static uint32_t
@@ -75,6 +81,23 @@ fuzz_within(const char *p, size_t n, const char *buf, size_t len)
 	return p >= buf && n <= len && (size_t)(p - buf) <= len - n;
 }
 
+/* Every line of f lies within the head; there are f->n of them. */
+static void
+fuzz_check_lines(const struct http_field_lines *f, const char *buf,
+    size_t head_len)
+{
+	const char	*cur = NULL, *v;
+	size_t		 len;
+	uint32_t	 n = 0;
+
+	while (http_field_lines_next(f, &cur, &v, &len)) {
+		CHECK(fuzz_within(v, len, buf, head_len));
+		CHECK(memchr(v, '\r', len) == NULL && memchr(v, '\n', len) == NULL);
+		n++;
+	}
+	CHECK(n == f->n);
+}
+
 static void
 fuzz_check_req(const char *buf, size_t len, const struct http_limits *lim,
     const struct http_request *req)
@@ -97,37 +120,55 @@ fuzz_check_req(const char *buf, size_t len, const struct http_limits *lim,
 	CHECK(memchr(req->target, '#', req->target_len) == NULL);
 	CHECK(memchr(req->target, ' ', req->target_len) == NULL);
 	CHECK(strcmp(http_method_name(req->method), "") != 0);
-	CHECK(req->accept.n <= HTTP_FIELD_LINES_MAX);
-	for (unsigned i = 0; i < req->accept.n; i++)
-		CHECK(fuzz_within(req->accept.value[i], req->accept.len[i], buf,
-		    req->head_len));
-	CHECK(req->accept_encoding.n <= HTTP_FIELD_LINES_MAX);
-	for (unsigned i = 0; i < req->accept_encoding.n; i++)
-		CHECK(fuzz_within(req->accept_encoding.value[i],
-		    req->accept_encoding.len[i], buf, req->head_len));
+	fuzz_check_lines(&req->accept, buf, req->head_len);
+	fuzz_check_lines(&req->accept_encoding, buf, req->head_len);
+	CHECK(lim->max_fields == 0 ||
+	    req->accept.n + req->accept_encoding.n <= lim->max_fields);
 	CHECK(req->authorization != NULL || req->authorization_len == 0);
 	CHECK(req->authorization == NULL ||
 	    fuzz_within(req->authorization, req->authorization_len, buf,
 	    req->head_len));
 }
 
+/* The lines of a (in buffer abuf) and b (in bbuf) are at the same
+ * offsets. */
 static bool
-fuzz_same_lines(const struct http_field_lines *a, const struct http_field_lines *b)
+fuzz_same_lines(const struct http_field_lines *a, const char *abuf,
+    const struct http_field_lines *b, const char *bbuf)
 {
+	const char	*ca = NULL, *cb = NULL, *va, *vb;
+	size_t		 la, lb;
+
 	if (a->n != b->n)
 		return false;
-	for (unsigned i = 0; i < a->n; i++)
-		if (a->value[i] != b->value[i] || a->len[i] != b->len[i])
+	while (http_field_lines_next(a, &ca, &va, &la))
+		if (!http_field_lines_next(b, &cb, &vb, &lb) ||
+		    va - abuf != vb - bbuf || la != lb)
 			return false;
-	return true;
+	return !http_field_lines_next(b, &cb, &vb, &lb);
 }
 
-static bool
-fuzz_same_req(const struct http_request *a, const struct http_request *b)
+/* Where p points in buf, or -1 when it is elsewhere (the literal "/"). */
+static long
+fuzz_off(const char *p, const char *buf, size_t len)
 {
-	return a->method == b->method && a->method_str == b->method_str &&
-	    a->method_len == b->method_len && a->target == b->target &&
-	    a->target_len == b->target_len && a->path_len == b->path_len &&
+	return p != NULL && p >= buf && p < buf + len ? (long)(p - buf) : -1;
+}
+
+/* a parsed from abuf and b from bbuf (the same bytes) are the same head. */
+static bool
+fuzz_same_req(const struct http_request *a, const char *abuf,
+    const struct http_request *b, const char *bbuf)
+{
+	size_t	 hl = a->head_len;
+
+	return a->method == b->method &&
+	    fuzz_off(a->method_str, abuf, hl) == fuzz_off(b->method_str, bbuf, hl) &&
+	    a->method_len == b->method_len &&
+	    fuzz_off(a->target, abuf, hl) == fuzz_off(b->target, bbuf, hl) &&
+	    a->target_len == b->target_len &&
+	    fuzz_off(a->path, abuf, hl) == fuzz_off(b->path, bbuf, hl) &&
+	    a->path_len == b->path_len &&
 	    memcmp(a->path, b->path, a->path_len) == 0 &&
 	    a->version_minor == b->version_minor &&
 	    a->keep_alive == b->keep_alive &&
@@ -136,10 +177,51 @@ fuzz_same_req(const struct http_request *a, const struct http_request *b)
 	    a->has_content_length == b->has_content_length &&
 	    a->content_length == b->content_length &&
 	    a->head_len == b->head_len &&
-	    fuzz_same_lines(&a->accept, &b->accept) &&
-	    fuzz_same_lines(&a->accept_encoding, &b->accept_encoding) &&
-	    a->authorization == b->authorization &&
+	    fuzz_same_lines(&a->accept, abuf, &b->accept, bbuf) &&
+	    fuzz_same_lines(&a->accept_encoding, abuf, &b->accept_encoding, bbuf) &&
+	    fuzz_off(a->authorization, abuf, hl) ==
+	    fuzz_off(b->authorization, bbuf, hl) &&
 	    a->authorization_len == b->authorization_len;
+}
+
+/*
+ * buf fed to one parser in pieces of random sizes, each call on a fresh
+ * copy of all that arrived so far (as a connection's kept input may
+ * move): the verdict and the head of the whole input, and each call that
+ * asks for more leaves at most its last byte to examine again.
+ */
+static void
+fuzz_splits(const char *buf, size_t len, const struct http_limits *lim,
+    int rc, const struct http_request *req, uint32_t seed)
+{
+	struct http_parser	 ps;
+	struct http_request	 r2;
+	char			*copy = NULL;
+	size_t			 have = 0, piece;
+	int			 rc2 = HTTP_PARSE_AGAIN;
+
+	http_parser_init(&ps);
+	while (rc2 == HTTP_PARSE_AGAIN && have < len) {
+		piece = 1 + fuzz_rand(&seed) % (fuzz_rand(&seed) % 4 == 0 ?
+		    64 : 4);
+		have = piece < len - have ? have + piece : len;
+		free(copy);
+		copy = malloc(have);
+		CHECK(copy != NULL);
+		memcpy(copy, buf, have);
+		rc2 = http_parse_head(&ps, copy, have, lim, &r2);
+		CHECK(fuzz_status_ok(rc2));
+		if (rc2 == HTTP_PARSE_AGAIN)
+			CHECK(ps.pos + 1 >= have);
+	}
+	if (len == 0) {
+		free(copy);
+		return;
+	}
+	CHECK(rc2 == rc);
+	if (rc == HTTP_PARSE_DONE)
+		CHECK(fuzz_same_req(req, buf, &r2, copy));
+	free(copy);
 }
 
 /* Prefixes of buf give AGAIN or the verdict (and head) of all of it. */
@@ -165,7 +247,7 @@ fuzz_prefixes(const char *buf, size_t len, const struct http_limits *lim,
 		rc2 = http_parse_request(buf, n, lim, &r2);
 		if (rc == HTTP_PARSE_DONE && n >= req->head_len) {
 			CHECK(rc2 == HTTP_PARSE_DONE);
-			CHECK(fuzz_same_req(req, &r2));
+			CHECK(fuzz_same_req(req, buf, &r2, buf));
 		} else if (rc == HTTP_PARSE_DONE || rc == HTTP_PARSE_AGAIN)
 			CHECK(rc2 == HTTP_PARSE_AGAIN);
 		else
@@ -232,6 +314,8 @@ fuzz_stream(const char *buf, size_t len, const struct http_limits *lim,
 	if (rc == HTTP_PARSE_DONE)
 		fuzz_check_req(buf, len, lim, &req);
 	fuzz_prefixes(buf, len, lim, rc, &req, seed);
+	for (uint32_t i = 0; i < SPLITS; i++)
+		fuzz_splits(buf, len, lim, rc, &req, seed + i);
 	if (rc != HTTP_PARSE_DONE)
 		return;
 

@@ -16,8 +16,9 @@
  *    a header that does not mention "openmetrics-text"; the same verdict
  *    when the header is read from a larger buffer (no reads past len);
  *  - metrics_accepts_gzip: false when neither "gzip" nor "*" occurs;
- *  - both: a value split at its newlines into field lines gets the
- *    verdicts of the lines joined with commas (one list, RFC 9110 5.3);
+ *  - both: a value split at its newlines into the Accept lines of a
+ *    request (with other fields between them) gets the verdicts of the
+ *    lines joined with commas (one list, RFC 9110 5.3);
  *  - metrics_token_equal: exactly (lengths equal and bytes equal);
  *  - metrics_authorized: exactly "<Bearer, any case> SP+ <token>", true
  *    without a token; "Bearer <token>" is accepted, and any one-byte change
@@ -99,35 +100,59 @@ authorized(const char *tok, size_t toklen, const char *a, size_t alen)
 	return metrics_authorized(&cfg, &req);
 }
 
-/* h split at its newlines into field lines: the verdicts of one list
- * (RFC 9110 5.3) are those of the lines joined with commas.  Not with a
- * '"': a quoted string left open runs to the end of its line only. */
+/* h split at its newlines into lines of both Accept and Accept-Encoding,
+ * alternating, in a request the parser accepts: each field's verdict is
+ * that of its lines joined with commas (one list, RFC 9110 5.3), and
+ * neither reads the other's lines.  Not with a '"': a quoted string left
+ * open runs to the end of its line only. */
 static void
 check_lines(const char *h, size_t len)
 {
-	struct http_field_lines lines = { .n = 0 }, joined;
-	char *j;
-	size_t start = 0;
+	static const struct http_limits lim = { .max_request_line = 64,
+	    .max_head = 65536 };
+	static const char start[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
+	struct http_field_lines joined;
+	struct http_request req;
+	char *head, *j;
+	size_t hlen, line = 0;
+	bool odd = false;
 
 	if (memchr(h, '"', len) != NULL)
 		return;
+	head = malloc(sizeof(start) + 2 * len + 40 * (len + 1) + 2);
+	CHECK(head != NULL);
+	memcpy(head, start, sizeof(start) - 1);
+	hlen = sizeof(start) - 1;
 	for (size_t i = 0; i <= len; i++) {
 		if (i < len && h[i] != '\n')
 			continue;
-		if (lines.n == HTTP_FIELD_LINES_MAX)
-			return;
-		lines.value[lines.n] = h + start;
-		lines.len[lines.n++] = (uint32_t)(i - start);
-		start = i + 1;
+		hlen += (size_t)sprintf(head + hlen, "%s:", odd ? "ACCEPT" : "accept");
+		memcpy(head + hlen, h + line, i - line);
+		hlen += i - line;
+		hlen += (size_t)sprintf(head + hlen, "\r\n%s: ", odd ? "accept-ENCODING" :
+		    "Accept-Encoding");
+		memcpy(head + hlen, h + line, i - line);
+		hlen += i - line;
+		memcpy(head + hlen, "\r\n", 2);
+		hlen += 2;
+		line = i + 1;
+		odd = !odd;
+	}
+	memcpy(head + hlen, "\r\n", 2);
+	hlen += 2;
+	if (http_parse_request(head, hlen, &lim, &req) != HTTP_PARSE_DONE) {
+		free(head);
+		return;
 	}
 	j = malloc(len + 1);
 	CHECK(j != NULL);
 	for (size_t i = 0; i < len; i++)
 		j[i] = h[i] == '\n' ? ',' : h[i];
 	joined = http_field_one_line(j, len);
-	CHECK(metrics_negotiate_format(&lines) == metrics_negotiate_format(&joined));
-	CHECK(metrics_accepts_gzip(&lines) == metrics_accepts_gzip(&joined));
+	CHECK(metrics_negotiate_format(&req.accept) == metrics_negotiate_format(&joined));
+	CHECK(metrics_accepts_gzip(&req.accept_encoding) == metrics_accepts_gzip(&joined));
 	free(j);
+	free(head);
 }
 
 static void
