@@ -6,7 +6,7 @@
 # oneshot unit): start with sd_notify status, good and bad reload, a
 # crashed master restarted, exit status 2 not, stop draining to exit 0,
 # socket activation of both ports, JSON lines in the journal, process
-# metrics under ProtectProc=invisible, systemd-analyze security <= 2.0.
+# metrics under the unit's sandbox, systemd-analyze security <= 2.0.
 #
 #   tests/systemd/nspawn-check.sh      (as root; about 2 minutes on a fresh
 #                                       2-core machine, 30 s with the root cached)
@@ -129,5 +129,6 @@ grep -qx done "$R/root/results" || nok "the checks ran to the end (see the boot 
 if ((ci_fail)); then
 	echo "--- systemd-analyze security:"; cat "$R/root/security.txt" 2>/dev/null | tail -n 5
 	echo "--- journal of observd (last lines):"; tail -n 15 "$R/root/journal.txt" 2>/dev/null
+	echo "--- process metrics after start:"; cat "$R/root/process-metrics.txt" 2>/dev/null
 fi
 ci_summary systemd
