@@ -28,7 +28,7 @@ static struct aggregator {
 } a;
 
 /* GET/HEAD /metrics, counted as a scrape; 404/405 for anything else. */
-static int
+static enum http_step
 aggregator_dispatch(struct http_conn *c, const struct http_request *req, bool closing,
     uint64_t t0)
 {
@@ -54,7 +54,7 @@ aggregator_dispatch(struct http_conn *c, const struct http_request *req, bool cl
 
 /* Requests on the metrics port are scrapes, not the service's traffic.
  * Counted here, once per answer queued: dispatch runs again for a
- * pipelined scrape that found the output full (HTTP_RESP_RETRY). */
+ * pipelined scrape that found the output full (HTTP_AGAIN). */
 static void
 aggregator_record(enum http_method method, enum http_route route, int status_index,
     uint64_t duration_ns)

@@ -8,7 +8,7 @@
  * for CRLFCRLF to learn that a request is bad.  The order of checks is
  * fixed, and every verdict depends only on bytes already scanned, which is
  * what makes the result of a prefix of some input either
- * HTTP_PARSE_AGAIN or the result of the whole input.  The pass can stop
+ * HTTP_AGAIN or the result of the whole input.  The pass can stop
  * at any byte and resume there (struct http_parser keeps the phase and
  * the offsets it needs), so a head that trickles in is examined once:
  *
@@ -51,6 +51,24 @@
 #define CHUNK_DIGITS_MAX	16	/* hex digits of a chunk-size */
 #define CHUNK_LINE_MAX		4096	/* chunk-size line with extensions */
 #define TRAILER_MAX		8192	/* trailer section, CRLFs included */
+
+/*
+ * Internally a verdict is an int: 0 (this part is fine, or the whole
+ * head or body is done), NEED_MORE, or the status code to reject with;
+ * the public functions turn it into an enum http_step.
+ */
+#define NEED_MORE		(-1)
+
+static inline enum http_step
+verdict_step(int verdict, int *status)
+{
+	if (verdict == 0)
+		return HTTP_DONE;
+	if (verdict == NEED_MORE)
+		return HTTP_AGAIN;
+	*status = verdict;
+	return HTTP_FAILED;
+}
 
 /* target_tab classes; their OR over a target tells what to look at */
 #define TC_PLAIN	1
@@ -188,10 +206,21 @@ ascii_ieq(const char *s, const char *lower, size_t len)
 	return true;
 }
 
-static inline bool
-is_ows(char c)
+bool
+http_ieq(const char *s, size_t len, const char *lower)
 {
-	return c == ' ' || c == '\t';
+	return strlen(lower) == len && ascii_ieq(s, lower, len);
+}
+
+bool
+http_is_token(const char *s, size_t len)
+{
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!tchar_tab[(unsigned char)s[i]])
+			return false;
+	return true;
 }
 
 /*
@@ -229,7 +258,7 @@ scan_value(const char *p, const char *lim)
 static inline int
 head_stop(const struct head_ctx *c)
 {
-	return c->at_max ? 431 : HTTP_PARSE_AGAIN;
+	return c->at_max ? 431 : NEED_MORE;
 }
 
 /*
@@ -413,74 +442,46 @@ set_rl_lim(struct head_ctx *c, const char *line)
 }
 
 /*
- * Walk a comma-separated list (RFC 9110 5.6.1) of tokens, each followed
- * by ";" parameters if params is set (they are skipped, their characters
- * having been checked as field-value already; a quoted "," in them is not
- * understood).  Empty elements are ignored.  cb gets each token and
- * whether it had parameters; anything that is not such a list is 400.
+ * Transfer-Encoding (RFC 9112 6.3): a list of tokens with parameters;
+ * "chunked" must be the final coding, only once, without parameters.  The
+ * field's lines form one list.  Anything that is not such a list: 400.
  */
-typedef int (*list_cb)(struct http_parser *, const char *, size_t, bool);
-
 static int
-parse_list(struct http_parser *ps, const char *v, size_t len, bool params,
-    list_cb cb)
+field_transfer_encoding(struct http_parser *ps, const char *v, size_t len)
 {
-	const char	*p = v, *e = v + len, *tok;
-	size_t		 tlen;
-	bool		 has_params;
-	int		 rc;
+	struct http_list_elem	 e;
+	const char		*p = v;
 
-	for (;;) {
-		while (p < e && (*p == ',' || is_ows(*p)))
-			p++;
-		if (p == e)
-			return 0;
-		for (tok = p; p < e && tchar_tab[(unsigned char)*p]; p++)
-			;
-		if (p == tok)
+	while (http_list_next(&p, v + len, &e)) {
+		if (e.malformed || !http_is_token(e.value, e.value_len) ||
+		    ps->te_chunked)
 			return 400;
-		tlen = (size_t)(p - tok);
-		while (p < e && is_ows(*p))
-			p++;
-		has_params = false;
-		if (params && p < e && *p == ';') {
-			has_params = true;
-			while (p < e && *p != ',')
-				p++;
-		}
-		if (p < e && *p != ',')
-			return 400;
-		if ((rc = cb(ps, tok, tlen, has_params)) != 0)
-			return rc;
+		if (http_ieq(e.value, e.value_len, "chunked")) {
+			if (e.params_len > 0)
+				return 400;
+			ps->te_chunked = true;
+		} else
+			ps->te_other = true;
 	}
-}
-
-static int
-field_te_coding(struct http_parser *ps, const char *tok, size_t len,
-    bool params)
-{
-	/* RFC 9112 6.3: chunked must be the final coding, and only once;
-	 * it takes no parameters.  Field lines form one list. */
-	if (ps->te_chunked)
-		return 400;
-	if (len == 7 && ascii_ieq(tok, "chunked", 7)) {
-		if (params)
-			return 400;
-		ps->te_chunked = true;
-	} else
-		ps->te_other = true;
 	return 0;
 }
 
+/* Connection (RFC 9110 7.6.1): a list of option tokens, no parameters. */
 static int
-field_connection_option(struct http_parser *ps, const char *tok, size_t len,
-    bool params)
+field_connection(struct http_parser *ps, const char *v, size_t len)
 {
-	(void)params;	/* parse_list(..., false, ...) */
-	if (len == 5 && ascii_ieq(tok, "close", 5))
-		ps->conn_close = true;
-	else if (len == 10 && ascii_ieq(tok, "keep-alive", 10))
-		ps->conn_keep_alive = true;
+	struct http_list_elem	 e;
+	const char		*p = v;
+
+	while (http_list_next(&p, v + len, &e)) {
+		if (e.malformed || e.params_len > 0 ||
+		    !http_is_token(e.value, e.value_len))
+			return 400;
+		if (http_ieq(e.value, e.value_len, "close"))
+			ps->conn_close = true;
+		else if (http_ieq(e.value, e.value_len, "keep-alive"))
+			ps->conn_keep_alive = true;
+	}
 	return 0;
 }
 
@@ -545,7 +546,7 @@ parse_field(struct http_parser *ps, struct http_request *req,
 	case 10:
 		if (!ascii_ieq(name, "connection", 10))
 			break;
-		return parse_list(ps, v, vlen, false, field_connection_option);
+		return field_connection(ps, v, vlen);
 	case 13:
 		if (!ascii_ieq(name, "authorization", 13))
 			break;
@@ -569,7 +570,7 @@ parse_field(struct http_parser *ps, struct http_request *req,
 		if (req->version_minor == 0 || req->has_content_length)
 			return 400;
 		ps->te = true;
-		return parse_list(ps, v, vlen, true, field_te_coding);
+		return field_transfer_encoding(ps, v, vlen);
 	}
 	return 0;
 }
@@ -712,11 +713,11 @@ req_lists(struct http_request *req, const char *end)
 /*
  * One pass from ps->pos to the first byte that decides the outcome (see
  * the top of this file); the phase says which part of the head that byte
- * is in.  On HTTP_PARSE_AGAIN the state is left so that the next call
+ * is in.  On NEED_MORE the state is left so that the next call
  * examines the undecided byte again, with whatever followed it.
  */
-int
-http_parse_head(struct http_parser *ps, const char *buf, size_t len,
+static int
+parse_head(struct http_parser *ps, const char *buf, size_t len,
     const struct http_limits *limits, struct http_request *req)
 {
 	struct head_ctx	 c = { .limits = limits };
@@ -896,7 +897,7 @@ name:
 		phase = PH_OWS;
 		p++;
 ows:
-		while (p < c.lim && is_ows(*p))
+		while (p < c.lim && http_is_ows(*p))
 			p++;
 		if (p == c.lim)		/* more OWS may follow */
 			STOP(head_stop(&c));
@@ -911,7 +912,7 @@ value:
 		if ((rc = lf_after(&c, p)) != 0)
 			goto out;
 		v = mark;
-		for (ve = p; ve > v && is_ows(ve[-1]); ve--)
+		for (ve = p; ve > v && http_is_ows(ve[-1]); ve--)
 			;
 		p += 2;
 		fields++;
@@ -927,9 +928,9 @@ value:
 		goto out;
 	req->head_len = (uint32_t)(p - buf);
 	req_lists(req, p);
-	return HTTP_PARSE_DONE;
+	return 0;
 out:
-	if (rc == HTTP_PARSE_AGAIN) {	/* where the next call goes on */
+	if (rc == NEED_MORE) {	/* where the next call goes on */
 		ps->pos = (uint32_t)(p - buf);
 		ps->phase = (uint8_t)phase;
 		ps->mark = (uint32_t)(mark - buf);
@@ -942,14 +943,11 @@ out:
 }
 #undef STOP
 
-int
-http_parse_request(const char *buf, size_t len,
+enum http_step
+http_parse_head(struct http_parser *ps, const char *buf, size_t len,
     const struct http_limits *limits, struct http_request *req)
 {
-	struct http_parser ps;
-
-	http_parser_init(&ps);
-	return http_parse_head(&ps, buf, len, limits, req);
+	return verdict_step(parse_head(ps, buf, len, limits, req), &ps->status);
 }
 
 bool
@@ -980,14 +978,14 @@ http_field_lines_next(const struct http_field_lines *f, const char **cursor,
 			continue;
 		q = p + f->name_len + 1;
 		left -= f->name_len + 1;
-		while (left > 0 && is_ows(*q)) {
+		while (left > 0 && http_is_ows(*q)) {
 			q++;
 			left--;
 		}
 		if ((ve = memchr(q, '\r', left)) == NULL)
 			ve = q + left;
 		*cursor = ve;
-		while (ve > q && is_ows(ve[-1]))
+		while (ve > q && http_is_ows(ve[-1]))
 			ve--;
 		*v = q;
 		*len = (size_t)(ve - q);
@@ -995,6 +993,154 @@ http_field_lines_next(const struct http_field_lines *f, const char **cursor,
 	}
 	*cursor = e;
 	return false;
+}
+
+/* ---------------------------------------------------------------- lists */
+
+/* The end of the quoted-string opening at p ('"'), past its closing
+ * quote, or NULL if it is not closed before end. */
+static const char *
+skip_quoted(const char *p, const char *end)
+{
+	for (p++; p < end; p++) {
+		if (*p == '\\') {
+			if (++p == end)
+				return NULL;
+		} else if (*p == '"')
+			return p + 1;
+	}
+	return NULL;
+}
+
+/* The parameters at p, just past the value: each "; [name[=value]]".
+ * Returns where they end (OWS after them skipped), or NULL if one is not
+ * empty, a name, name=token or name="quoted". */
+static const char *
+scan_params(const char *p, const char *end)
+{
+	const char *q;
+
+	for (;;) {
+		while (p < end && http_is_ows(*p))
+			p++;
+		if (p == end || *p != ';')
+			return p;
+		for (p++; p < end && http_is_ows(*p); p++)
+			;
+		for (q = p; p < end && tchar_tab[(unsigned char)*p]; p++)
+			;
+		if (p == end || *p != '=') {
+			/* An empty parameter is allowed (RFC 9110 5.6.6); a
+			 * bare name is not, but some clients send one. */
+			if (p == q && p < end && *p != ';' && *p != ',' &&
+			    !http_is_ows(*p))
+				return NULL;
+			continue;
+		}
+		if (p == q)
+			return NULL;
+		p++;
+		if (p < end && *p == '"') {
+			if ((p = skip_quoted(p, end)) == NULL)
+				return NULL;
+		} else {
+			for (q = p; p < end && tchar_tab[(unsigned char)*p]; p++)
+				;
+			if (p == q)
+				return NULL;
+		}
+	}
+}
+
+bool
+http_list_next(const char **pp, const char *end, struct http_list_elem *e)
+{
+	const char *p = *pp, *q;
+
+	while (p < end && (*p == ',' || http_is_ows(*p)))
+		p++;
+	if (p == end) {
+		*pp = p;
+		return false;
+	}
+	*e = (struct http_list_elem){ .value = p };
+	while (p < end && *p != ',' && *p != ';' && !http_is_ows(*p) &&
+	    *p != '"')
+		p++;
+	e->value_len = (size_t)(p - e->value);
+	while (p < end && http_is_ows(*p))
+		p++;
+	e->params = p;
+	q = scan_params(p, end);
+	if (e->value_len == 0 || q == NULL || (q < end && *q != ',')) {
+		/* Resynchronise at the next comma outside a quoted string. */
+		e->malformed = true;
+		while (p < end && *p != ',') {
+			if (*p != '"')
+				p++;
+			else if ((p = skip_quoted(p, end)) == NULL)
+				p = end;
+		}
+		q = p;
+	}
+	/* params ends before the OWS that precedes the comma. */
+	for (p = q; p > e->params && http_is_ows(p[-1]); p--)
+		;
+	e->params_len = (size_t)(p - e->params);
+	*pp = q;
+	return true;
+}
+
+bool
+http_list_param(const struct http_list_elem *e, const char *name,
+    const char **value, size_t *value_len)
+{
+	const char *p = e->params, *end = e->params + e->params_len, *n, *v;
+
+	if (e->malformed)
+		return false;
+	while (p < end) {
+		/* Well formed: "; name[=value]" with OWS around ';'. */
+		for (p++; p < end && http_is_ows(*p); p++)
+			;
+		for (n = p; p < end && tchar_tab[(unsigned char)*p]; p++)
+			;
+		if (p == end || *p != '=') {
+			while (p < end && *p != ';')
+				p++;
+			continue;
+		}
+		v = ++p;
+		if (p < end && *p == '"') {
+			p = skip_quoted(p, end);
+			*value = v + 1;
+			*value_len = (size_t)(p - v) - 2;
+		} else {
+			while (p < end && tchar_tab[(unsigned char)*p])
+				p++;
+			*value = v;
+			*value_len = (size_t)(p - v);
+		}
+		if (http_ieq(n, (size_t)(v - 1 - n), name))
+			return true;
+		while (p < end && *p != ';')
+			p++;
+	}
+	return false;
+}
+
+bool
+http_list_read(struct http_list_reader *r, struct http_list_elem *e)
+{
+	size_t len;
+
+	for (;;) {
+		if (r->p != NULL && http_list_next(&r->p, r->end, e))
+			return true;
+		if (!http_field_lines_next(r->f, &r->cursor, &r->p, &len))
+			return false;
+		r->end = r->p + len;
+	}
 }
 
 const char *
@@ -1156,17 +1302,17 @@ body_chunk_byte(struct http_body *b, unsigned char ch,
 	return 0;
 }
 
-int
-http_body_skip(struct http_body *body, const char *buf, size_t len,
+static int
+body_skip(struct http_body *body, const char *buf, size_t len,
     const struct http_limits *limits, size_t *consumed)
 {
 	const unsigned char	*p = (const unsigned char *)buf, *e = p + len;
 	uint64_t		 n;
-	int			 rc = HTTP_PARSE_AGAIN;
+	int			 rc = NEED_MORE;
 
 	for (;;) {
 		if (body->state == BODY_DONE) {
-			rc = HTTP_PARSE_DONE;
+			rc = 0;
 			break;
 		}
 		if (body->state == BODY_LENGTH) {
@@ -1193,8 +1339,16 @@ http_body_skip(struct http_body *body, const char *buf, size_t len,
 		if ((rc = body_chunk_byte(body, *p, limits)) != 0)
 			break;
 		p++;
-		rc = HTTP_PARSE_AGAIN;
+		rc = NEED_MORE;
 	}
 	*consumed = (size_t)(p - (const unsigned char *)buf);
 	return rc;
+}
+
+enum http_step
+http_body_skip(struct http_body *body, const char *buf, size_t len,
+    const struct http_limits *limits, size_t *consumed)
+{
+	return verdict_step(body_skip(body, buf, len, limits, consumed),
+	    &body->status);
 }

@@ -330,10 +330,11 @@ conn_deadline(struct http_conn *c, unsigned timeout_ms)
 
 /*
  * Write buf[0..len) now; what the socket does not take is kept and the
- * connection waits for writability.  Returns 1 if all was written, 0 if
- * output is pending, -1 if the connection is dead (already closed).
+ * connection waits for writability.  Returns HTTP_DONE if all was written,
+ * HTTP_AGAIN if output is pending, HTTP_FAILED if the connection is dead
+ * (already closed).
  */
-static int
+static enum http_step
 conn_send(struct http_conn *c, const char *buf, size_t len)
 {
 	size_t off = 0;
@@ -351,29 +352,29 @@ conn_send(struct http_conn *c, const char *buf, size_t len)
 			if (conn_keep_output(c, buf + off, len - off) < 0 ||
 			    conn_watch(c, EV_WRITE) < 0) {
 				conn_close(c);
-				return -1;
+				return HTTP_FAILED;
 			}
 			c->state = CONN_WRITING;
 			conn_deadline(c, srv.cfg->send_timeout_ms);
-			return 0;
+			return HTTP_AGAIN;
 		}
 		conn_close(c);		/* EPIPE, ECONNRESET: the client left */
-		return -1;
+		return HTTP_FAILED;
 	}
-	return 1;
+	return HTTP_DONE;
 }
 
-/* Flush the process output buffer to c. */
-static int
+/* Flush the process output buffer to c; conn_send's results. */
+static enum http_step
 conn_flush(struct http_conn *c)
 {
-	int r = 1;
+	enum http_step r = HTTP_DONE;
 
 	if (srv.olen > 0) {
 		r = conn_send(c, srv.obuf, srv.olen);
 		srv.olen = 0;
 	}
-	if (r == 1 && c->in_flight) {
+	if (r == HTTP_DONE && c->in_flight) {
 		stat_add(srv.params.stats.in_flight, -(int64_t)c->in_flight);
 		c->in_flight = 0;
 	}
@@ -383,22 +384,23 @@ conn_flush(struct http_conn *c)
 /* ---------------------------------------------------------------- requests */
 
 /* Room for a response of len bytes in the output buffer, flushing first
- * if needed.  Returns 1 if there is room, 0 if output became pending (stop
- * processing), -1 if the connection was closed. */
-static int
+ * if needed.  Returns HTTP_DONE if there is room, HTTP_AGAIN if output
+ * became pending (stop processing), HTTP_FAILED if the connection was
+ * closed. */
+static enum http_step
 out_reserve(struct http_conn *c, size_t len)
 {
-	int r;
+	enum http_step r;
 
 	if (srv.olen + len <= srv.ocap)
-		return 1;
-	if ((r = conn_flush(c)) != 1)
+		return HTTP_DONE;
+	if ((r = conn_flush(c)) != HTTP_DONE)
 		return r;
 	if (len > srv.ocap) {		/* cannot happen: ocap holds the page */
 		conn_close(c);
-		return -1;
+		return HTTP_FAILED;
 	}
-	return 1;
+	return HTTP_DONE;
 }
 
 /* A response was queued: count it, log it. */
@@ -421,7 +423,7 @@ request_done(struct http_conn *c, const struct http_request *req,
 	    req ? req->target : unknown, req ? req->target_len : 1,
 	    status, bytes, (unsigned long)(ns / 1000));
 }
-int
+enum http_step
 http_server_respond_canned(struct http_conn *c, const struct http_request *req,
     enum http_route route, enum http_canned id, bool closing, uint64_t t0)
 {
@@ -429,65 +431,64 @@ http_server_respond_canned(struct http_conn *c, const struct http_request *req,
 	bool head_only = req != NULL && req->method == HTTP_METHOD_HEAD;
 	bool keep_alive_10 = !closing && req != NULL && req->version_minor == 0;
 	size_t len;
-	int rv;
+	enum http_step rv;
 
-	if ((rv = out_reserve(c, r->head_len + r->body_len + HTTP_RESPONSE_EXTRA)) != 1)
-		return rv == 0 ? HTTP_RESP_RETRY : HTTP_RESP_CLOSED;
+	if ((rv = out_reserve(c, r->head_len + r->body_len + HTTP_RESPONSE_EXTRA)) != HTTP_DONE)
+		return rv;
 	len = http_response_write(srv.obuf + srv.olen, r, head_only, closing, keep_alive_10);
 	srv.olen += len;
 	request_done(c, req, route, r->status, len, t0);
-	return HTTP_RESP_QUEUED;
+	return HTTP_DONE;
 }
 
 /* A large response is written straight from the caller's buffer. */
-int
+enum http_step
 http_server_respond_bytes(struct http_conn *c, const struct http_request *req,
     enum http_route route, int status, const char *buf, size_t len, uint64_t t0)
 {
-	int rv;
+	enum http_step rv;
 
 	if (len <= srv.ocap - srv.olen) {
 		memcpy(srv.obuf + srv.olen, buf, len);
 		srv.olen += len;
-		rv = HTTP_RESP_QUEUED;
 	} else {
-		/* Too large to queue: write out what is queued, then this. */
-		if ((rv = conn_flush(c)) != 1)
-			return rv == 0 ? HTTP_RESP_RETRY : HTTP_RESP_CLOSED;
-		if ((rv = conn_send(c, buf, len)) < 0)
-			return HTTP_RESP_CLOSED;
-		rv = rv == 1 ? HTTP_RESP_QUEUED : HTTP_RESP_PENDING;
+		/* Too large to queue: write out what is queued, then this;
+		 * what the socket does not take now leaves c CONN_WRITING. */
+		if ((rv = conn_flush(c)) != HTTP_DONE)
+			return rv;
+		if (conn_send(c, buf, len) == HTTP_FAILED)
+			return HTTP_FAILED;
 	}
 	request_done(c, req, route, status, len, t0);
-	return rv;
+	return HTTP_DONE;
 }
 /*
  * Process the requests in buf[0..len); a head left partial by an earlier
  * call (c->in_head) continues with ps, and a head left partial now leaves
- * its state there.  Returns the bytes consumed; sets *rv to 1 (go on
- * reading), 0 (output pending: input after the consumed bytes must be
- * kept) or -1 (connection closed or lingering: stop).
+ * its state there.  *used is set to the bytes consumed.  Returns HTTP_DONE
+ * (go on reading), HTTP_AGAIN (output pending: the input after *used must
+ * be kept) or HTTP_FAILED (the connection is closed or lingering: it is
+ * not the caller's any more; c may have been freed).
  */
-static size_t
+static enum http_step
 conn_process(struct http_conn *c, const char *buf, size_t len,
-    struct http_parser *ps, uint64_t t0, int *rv)
+    struct http_parser *ps, uint64_t t0, size_t *used)
 {
 	size_t off = 0;
-	int r = HTTP_RESP_QUEUED;
+	enum http_step r;
 
-	*rv = 1;
 	while (off < len) {
 		struct http_request req;
-		size_t used;
+		size_t n;
 		bool closing;
 
 		if (c->skipping) {
-			r = http_body_skip(&c->body, buf + off, len - off, &srv.limits, &used);
-			off += used;
-			conn_progress(c, used, srv.cfg->body_timeout_ms);
-			if (r == HTTP_PARSE_AGAIN)
+			r = http_body_skip(&c->body, buf + off, len - off, &srv.limits, &n);
+			off += n;
+			conn_progress(c, n, srv.cfg->body_timeout_ms);
+			if (r == HTTP_AGAIN)
 				break;
-			if (r == HTTP_PARSE_DONE) {
+			if (r == HTTP_DONE) {
 				c->skipping = false;
 				continue;
 			}
@@ -495,17 +496,19 @@ conn_process(struct http_conn *c, const char *buf, size_t len,
 			 * Not queued yet: the skipper stops at the bad byte, so
 			 * the same error comes back once the output drains. */
 			r = http_server_respond_canned(c, NULL, HTTP_ROUTE_OTHER,
-			    http_canned_for_status(r), true, t0);
-			if (r == HTTP_RESP_RETRY)
+			    http_canned_for_status(c->body.status), true, t0);
+			if (r == HTTP_AGAIN)
 				goto retry;
-			c->skipping = false;
-			c->linger = true;	/* the rest of the body may follow */
+			if (r == HTTP_DONE) {
+				c->skipping = false;
+				c->linger = true;	/* the rest of the body may follow */
+			}
 			goto closing;
 		}
 		if (!c->in_head)
 			http_parser_init(ps);
 		r = http_parse_head(ps, buf + off, len - off, &srv.limits, &req);
-		if (r == HTTP_PARSE_AGAIN) {
+		if (r == HTTP_AGAIN) {
 			if (!c->in_head) {
 				c->in_head = true;
 				/* A fresh connection's first head is due
@@ -516,13 +519,14 @@ conn_process(struct http_conn *c, const char *buf, size_t len,
 			break;
 		}
 		c->in_head = false;
-		if (r != HTTP_PARSE_DONE) {
-			log_debug("rejecting request: %d", r);
+		if (r == HTTP_FAILED) {
+			log_debug("rejecting request: %d", ps->status);
 			r = http_server_respond_canned(c, NULL, HTTP_ROUTE_OTHER,
-			    http_canned_for_status(r), true, t0);
-			if (r == HTTP_RESP_RETRY)
+			    http_canned_for_status(ps->status), true, t0);
+			if (r == HTTP_AGAIN)
 				goto retry;
-			c->linger = true;	/* the rest of the request may follow */
+			if (r == HTTP_DONE)
+				c->linger = true;	/* the rest of the request may follow */
 			goto closing;
 		}
 		http_body_init(&c->body, &req);
@@ -531,11 +535,11 @@ conn_process(struct http_conn *c, const char *buf, size_t len,
 		closing = !req.keep_alive || srv.draining || srv.cfg->keepalive_timeout_ms == 0 ||
 		    (!http_body_done(&c->body) && (req.expect_continue || !srv.params.read_bodies));
 		r = srv.role->dispatch(c, &req, closing, t0);
-		if (r == HTTP_RESP_RETRY)
+		if (r == HTTP_AGAIN)
 			goto retry;
-		if (r == HTTP_RESP_CLOSED) {
-			*rv = -1;
-			return off;
+		if (r == HTTP_FAILED) {
+			*used = off;
+			return HTTP_FAILED;
 		}
 		off += req.head_len;
 		c->skipping = !closing && !http_body_done(&c->body);
@@ -543,37 +547,37 @@ conn_process(struct http_conn *c, const char *buf, size_t len,
 			goto closing;
 		if (c->skipping)	/* the body has its own timeout */
 			conn_deadline(c, srv.cfg->body_timeout_ms);
-		if (r == HTTP_RESP_PENDING) {	/* answered; the rest waits */
-			*rv = 0;
-			return off;
+		if (c->state == CONN_WRITING) {	/* answered; the rest waits */
+			*used = off;
+			return HTTP_AGAIN;
 		}
 	}
-	return off;
+	*used = off;
+	return HTTP_DONE;
 retry:
 	/* Not answered: the output is full.  This request is parsed again
 	 * from off once the output has drained. */
 	c->in_head = false;
-	*rv = 0;
-	return off;
+	*used = off;
+	return HTTP_AGAIN;
 closing:
-	/* The last answer on this connection is queued (or the connection
-	 * is gone); the rest of the input is not for us, and if there is
-	 * some, or an unread body, more may be on its way. */
+	/* The last answer on this connection is queued, or the connection
+	 * is gone (r == HTTP_FAILED: c is freed, touch nothing).  The rest of
+	 * the input is not for us, and if there is some, or an unread body,
+	 * more may be on its way. */
+	*used = len;
+	if (r == HTTP_FAILED)
+		return HTTP_FAILED;
 	c->closing = true;
 	if (off < len || !http_body_done(&c->body))
 		c->linger = true;
-	if (r == HTTP_RESP_CLOSED) {
-		*rv = -1;
-		return off;
-	}
-	if (r == HTTP_RESP_PENDING) {	/* lingers once the output drains */
-		*rv = 0;
-		return len;
-	}
-	if ((r = conn_flush(c)) == 1)
+	if (c->state == CONN_WRITING)	/* lingers once the output drains */
+		return HTTP_AGAIN;
+	if ((r = conn_flush(c)) == HTTP_DONE) {
 		conn_finish(c);		/* lingering, or closed */
-	*rv = r == 0 ? 0 : -1;
-	return len;
+		return HTTP_FAILED;
+	}
+	return r;
 }
 
 /*
@@ -585,12 +589,11 @@ conn_answer(struct http_conn *c, const char *buf, size_t len, bool kept, uint64_
 {
 	struct http_parser ps;
 	size_t used;
-	int rv;
+	enum http_step rv;
 
 	if (c->in_head)
 		ps = c->in->ps;
-	used = conn_process(c, buf, len, &ps, t0, &rv);
-	if (rv < 0)
+	if ((rv = conn_process(c, buf, len, &ps, t0, &used)) == HTTP_FAILED)
 		return;
 	if ((kept ? conn_input_drop(c, used) : conn_keep_input(c, buf + used, len - used)) < 0) {
 		conn_close(c);
@@ -598,7 +601,7 @@ conn_answer(struct http_conn *c, const char *buf, size_t len, bool kept, uint64_
 	}
 	if (c->in_head)		/* a partial head is never empty */
 		c->in->ps = ps;
-	if (rv == 0 || conn_flush(c) != 1)
+	if (rv == HTTP_AGAIN || conn_flush(c) != HTTP_DONE)
 		return;			/* output pending (input kept), or closed */
 	if (c->in == NULL && !c->skipping) {
 		c->idle_since_ms = clock_coarse_ms();
@@ -794,19 +797,21 @@ conn_accept(int fd)
  * connection and refuse it with the fast 503 (counted), as libuv does,
  * instead of leaving clients waiting in the backlog.  The reserve is a
  * duplicate of stderr: a confined process may not open a file.  Returns
- * 0 if one was refused, 1 if none was queued, -1 if there was no
- * descriptor to do it with.
+ * HTTP_DONE if one was refused, HTTP_AGAIN if none was queued,
+ * HTTP_FAILED if there was no descriptor to do it with.
  */
-static int
+static enum http_step
 accept_refuse_one(int lfd)
 {
-	int fd, rv;
+	enum http_step rv;
+	int fd;
 
 	if (srv.reserve_fd < 0)
-		return -1;
+		return HTTP_FAILED;
 	close(srv.reserve_fd);
 	fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	rv = fd >= 0 ? 0 : errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -1;
+	rv = fd >= 0 ? HTTP_DONE : errno == EAGAIN || errno == EWOULDBLOCK ?
+	    HTTP_AGAIN : HTTP_FAILED;
 	if (fd >= 0)
 		conn_refuse(fd);
 	srv.reserve_fd = dup(STDERR_FILENO);
@@ -826,7 +831,8 @@ accept_some(int lfd, unsigned max, unsigned *taken)
 {
 	*taken = 0;
 	while (*taken < max) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), rv;
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		enum http_step rv;
 
 		if (fd >= 0) {
 			(*taken)++;
@@ -840,11 +846,11 @@ accept_some(int lfd, unsigned max, unsigned *taken)
 			continue;
 		case EMFILE:
 		case ENFILE:
-			if ((rv = accept_refuse_one(lfd)) == 0) {
+			if ((rv = accept_refuse_one(lfd)) == HTTP_DONE) {
 				(*taken)++;	/* taken from the queue, and answered */
 				continue;
 			}
-			if (rv == 1)
+			if (rv == HTTP_AGAIN)
 				return ACCEPT_EMPTY;
 			/* FALLTHROUGH */
 		case ENOBUFS:
@@ -955,15 +961,17 @@ server_exit_if_drained(void)
 static void
 conn_timeout(struct http_conn *c)
 {
-	int rv;
+	enum http_step rv;
 
 	c->in_head = false;
 	c->skipping = false;
 	rv = http_server_respond_canned(c, NULL, HTTP_ROUTE_OTHER, CANNED_TIMEOUT, true,
 	    clock_mono_ns());
+	if (rv == HTTP_FAILED)
+		return;			/* closed: c is gone */
 	c->closing = true;
 	c->linger = true;
-	if (rv == HTTP_RESP_QUEUED && conn_flush(c) == 1)
+	if (rv == HTTP_DONE && conn_flush(c) == HTTP_DONE)
 		conn_finish(c);
 }
 

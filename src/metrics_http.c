@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <zlib.h>
 
@@ -79,27 +78,6 @@ metrics_responder_stats(const struct metrics_responder *mr)
 
 /* ---------------------------------------------------------- negotiation */
 
-/* One element of an Accept or Accept-Encoding list. */
-struct accept_elem {
-	const char	*value;		/* "text/plain", "gzip", "*" */
-	size_t		 value_len;
-	int		 q;		/* 0..1000 */
-	const char	*version;	/* the version parameter, or NULL */
-	size_t		 version_len;
-};
-
-static bool
-is_ows(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static bool
-eq_nocase(const char *s, size_t len, const char *lit)
-{
-	return strlen(lit) == len && strncasecmp(s, lit, len) == 0;
-}
-
 /* qvalue (RFC 9110 12.4.2): "0" ["." 0*3DIGIT] / "1" ["." 0*3"0"].
  * Anything else makes the element unacceptable (q 0). */
 static int
@@ -123,131 +101,58 @@ parse_q(const char *s, size_t len)
 	return q > 1000 ? 0 : q;
 }
 
-/*
- * Parse the next element of a comma-separated list with ";name=value"
- * parameters (quoted values allowed) at *pp.  Returns false at the end.
- * Lenient: a malformed element is returned with what could be read, and
- * the next comma resynchronises.
- */
-static bool
-accept_next(const char **pp, const char *end, struct accept_elem *e)
+/* An element's weight, 0..1000: its q parameter, 1000 without one.  A
+ * malformed element is not acceptable (0): what it meant is a guess. */
+static int
+elem_q(const struct http_list_elem *e)
 {
-	const char *p = *pp;
+	const char	*v;
+	size_t		 len;
 
-	/* Empty elements are allowed: ", ,a". */
-	while (p < end && (is_ows(*p) || *p == ','))
-		p++;
-	if (p == end)
-		return false;
-	memset(e, 0, sizeof(*e));
-	e->q = 1000;
-	e->value = p;
-	while (p < end && *p != ',' && *p != ';' && !is_ows(*p))
-		p++;
-	e->value_len = (size_t)(p - e->value);
-	for (;;) {
-		const char *name, *val;
-		size_t name_len, val_len;
-
-		while (p < end && is_ows(*p))
-			p++;
-		if (p == end || *p != ';')
-			break;
-		p++;
-		while (p < end && is_ows(*p))
-			p++;
-		name = p;
-		while (p < end && *p != '=' && *p != ';' && *p != ',' && !is_ows(*p))
-			p++;
-		name_len = (size_t)(p - name);
-		if (p == end || *p != '=')
-			continue;
-		p++;
-		if (p < end && *p == '"') {
-			val = ++p;
-			while (p < end && *p != '"') {
-				if (*p == '\\' && p + 1 < end)
-					p++;
-				p++;
-			}
-			val_len = (size_t)(p - val);
-			if (p < end)
-				p++;
-		} else {
-			val = p;
-			while (p < end && *p != ';' && *p != ',' && !is_ows(*p))
-				p++;
-			val_len = (size_t)(p - val);
-		}
-		if (eq_nocase(name, name_len, "q"))
-			e->q = parse_q(val, val_len);
-		else if (eq_nocase(name, name_len, "version")) {
-			e->version = val;
-			e->version_len = val_len;
-		}
-	}
-	/* Skip whatever is left of a malformed element. */
-	while (p < end && *p != ',')
-		p++;
-	*pp = p;
-	return true;
+	if (e->malformed)
+		return 0;
+	return http_list_param(e, "q", &v, &len) ? parse_q(v, len) : 1000;
 }
 
+/* The element's version parameter is v, or it has none. */
 static bool
-version_is(const struct accept_elem *e, const char *v)
+version_is(const struct http_list_elem *e, const char *v)
 {
-	return e->version == NULL || (e->version_len == strlen(v) &&
-	    memcmp(e->version, v, e->version_len) == 0);
-}
+	const char	*ver;
+	size_t		 len;
 
-/* Where reading a list sent on one or more lines is. */
-struct list_reader {
-	const struct http_field_lines *f;
-	const char	*cursor;	/* http_field_lines_next()'s */
-	const char	*p, *end;	/* the rest of the current line */
-};
-
-/* The next element of the list, whatever line it is on. */
-static bool
-accept_next_line(struct list_reader *r, struct accept_elem *e)
-{
-	size_t len;
-
-	for (;;) {
-		if (r->p != NULL && accept_next(&r->p, r->end, e))
-			return true;
-		if (!http_field_lines_next(r->f, &r->cursor, &r->p, &len))
-			return false;
-		r->end = r->p + len;
-	}
+	return !http_list_param(e, "version", &ver, &len) ||
+	    (len == strlen(v) && memcmp(ver, v, len) == 0);
 }
 
 enum render_format
 metrics_negotiate_format(const struct http_field_lines *accept)
 {
-	struct list_reader r = { .f = accept };
-	struct accept_elem e;
-	int q_om = -1, q_text = -1, text_rank = 0;
+	struct http_list_reader r;
+	struct http_list_elem e;
+	int q, q_om = -1, q_text = -1, text_rank = 0;
 
-	while (accept_next_line(&r, &e)) {
+	http_list_reader_init(&r, accept);
+	while (http_list_read(&r, &e)) {
 		int rank = 0;
 
-		if (eq_nocase(e.value, e.value_len, "application/openmetrics-text")) {
+		q = elem_q(&e);
+		if (http_ieq(e.value, e.value_len, "application/openmetrics-text")) {
 			/* 0.0.1 and later versions are other formats. */
-			if (version_is(&e, "1.0.0") && e.q > q_om)
-				q_om = e.q;
+			if (version_is(&e, "1.0.0") && q > q_om)
+				q_om = q;
 			continue;
 		}
-		if (eq_nocase(e.value, e.value_len, "text/plain"))
+		if (http_ieq(e.value, e.value_len, "text/plain"))
 			rank = version_is(&e, "0.0.4") ? 3 : 0;
-		else if (eq_nocase(e.value, e.value_len, "text/*"))
+		else if (http_ieq(e.value, e.value_len, "text/*"))
 			rank = 2;
-		else if (eq_nocase(e.value, e.value_len, "*/*"))
+		else if (http_ieq(e.value, e.value_len, "*/*"))
 			rank = 1;
 		/* The most specific range decides text's q (RFC 9110 12.5.1). */
-		if (rank > text_rank || (rank == text_rank && rank > 0 && e.q > q_text)) {
+		if (rank > text_rank || (rank == text_rank && rank > 0 && q > q_text)) {
 			text_rank = rank;
-			q_text = e.q;
+			q_text = q;
 		}
 	}
 	/* A tie goes to OpenMetrics: the client named it explicitly. */
@@ -259,18 +164,20 @@ metrics_negotiate_format(const struct http_field_lines *accept)
 bool
 metrics_accepts_gzip(const struct http_field_lines *accept_encoding)
 {
-	struct list_reader r = { .f = accept_encoding };
-	struct accept_elem e;
-	int q_gzip = -1, q_any = -1;
+	struct http_list_reader r;
+	struct http_list_elem e;
+	int q, q_gzip = -1, q_any = -1;
 
-	while (accept_next_line(&r, &e)) {
-		if (eq_nocase(e.value, e.value_len, "gzip") ||
-		    eq_nocase(e.value, e.value_len, "x-gzip")) {
-			if (e.q > q_gzip)
-				q_gzip = e.q;
-		} else if (eq_nocase(e.value, e.value_len, "*")) {
-			if (e.q > q_any)
-				q_any = e.q;
+	http_list_reader_init(&r, accept_encoding);
+	while (http_list_read(&r, &e)) {
+		q = elem_q(&e);
+		if (http_ieq(e.value, e.value_len, "gzip") ||
+		    http_ieq(e.value, e.value_len, "x-gzip")) {
+			if (q > q_gzip)
+				q_gzip = q;
+		} else if (http_ieq(e.value, e.value_len, "*")) {
+			if (q > q_any)
+				q_any = q;
 		}
 	}
 	return q_gzip >= 0 ? q_gzip > 0 : q_any > 0;
@@ -306,7 +213,7 @@ metrics_authorized(const struct config *cfg, const struct http_request *req)
 	end = p + req->authorization_len;
 	/* auth-scheme is case-insensitive (RFC 9110 11.1); RFC 6750 puts
 	 * one or more spaces before the token. */
-	if (strncasecmp(p, "Bearer", 6) != 0 || p[6] != ' ')
+	if (!http_ieq(p, 6, "bearer") || p[6] != ' ')
 		return false;
 	for (p += 6; p < end && *p == ' '; p++)
 		;

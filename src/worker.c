@@ -23,7 +23,7 @@ static struct worker {
 } w;
 
 /* GET/HEAD /metrics: the same exposition as the metrics port. */
-static int
+static enum http_step
 worker_metrics(struct http_conn *c, const struct http_request *req, bool closing,
     uint64_t t0)
 {
@@ -41,7 +41,7 @@ worker_metrics(struct http_conn *c, const struct http_request *req, bool closing
 	return http_server_respond_bytes(c, req, HTTP_ROUTE_METRICS, status, resp, len, t0);
 }
 
-static int
+static enum http_step
 worker_dispatch(struct http_conn *c, const struct http_request *req, bool closing,
     uint64_t t0)
 {

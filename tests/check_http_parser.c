@@ -14,6 +14,8 @@
 #include "crunner.h"
 #include "observd/http_parser.h"
 
+#include "verdict.h"
+
 static const struct http_limits deflim = {
 	.max_request_line = 1024,
 	.max_head = 4096,
@@ -98,27 +100,27 @@ parse(const char *s, size_t len, const struct http_limits *lim,
 	struct http_parser	 ps;
 	struct http_request	 r2;
 	char			*b = NULL;
-	int			 rc, rc2 = HTTP_PARSE_AGAIN;
+	int			 rc, rc2 = HTTP_AGAIN;
 	size_t			 n;
 
-	rc = http_parse_request(s, len, lim, req);
-	if (rc == HTTP_PARSE_DONE)
+	rc = verdict_request(s, len, lim, req);
+	if (rc == HTTP_DONE)
 		ck_assert_uint_le(req->head_len, len);
 	http_parser_init(&ps);
-	for (n = 1; n <= len && rc2 == HTTP_PARSE_AGAIN; n++) {
+	for (n = 1; n <= len && rc2 == HTTP_AGAIN; n++) {
 		free(b);
 		b = malloc(n);
 		ck_assert_ptr_nonnull(b);
 		memcpy(b, s, n);
-		rc2 = http_parse_head(&ps, b, n, lim, &r2);
-		if (rc2 == HTTP_PARSE_AGAIN)
+		rc2 = verdict_head(&ps, b, n, lim, &r2);
+		if (rc2 == HTTP_AGAIN)
 			ck_assert_msg(ps.pos + 1 >= n, "after %zu bytes the "
 			    "parse would resume at %u", n, ps.pos);
 	}
 	if (len == 0)
-		rc2 = http_parse_request(s, 0, lim, &r2);
+		rc2 = verdict_request(s, 0, lim, &r2);
 	ck_assert_msg(rc2 == rc, "in one go %d, byte by byte %d", rc, rc2);
-	if (rc == HTTP_PARSE_DONE)
+	if (rc == HTTP_DONE)
 		ck_same_req(req, s, &r2, b, req->head_len);
 	free(b);
 	return rc;
@@ -172,7 +174,7 @@ START_TEST(test_get_origin_query)
 	    HOST "User-Agent: curl/8.0\r\nAccept: */*\r\n\r\n";
 	struct http_request	 req;
 
-	ck_assert_int_eq(parse_str(s, &req), HTTP_PARSE_DONE);
+	ck_assert_int_eq(parse_str(s, &req), HTTP_DONE);
 	ck_assert_int_eq(req.method, HTTP_METHOD_GET);
 	ck_assert_span(req.method_str, req.method_len, "GET");
 	ck_assert_span(req.target, req.target_len, "/index.html?x=1&y=%2F");
@@ -191,7 +193,7 @@ START_TEST(test_head)
 	struct http_request	 req;
 
 	ck_assert_int_eq(parse_str("HEAD / HTTP/1.1\r\n" HOST "\r\n", &req),
-	    HTTP_PARSE_DONE);
+	    HTTP_DONE);
 	ck_assert_int_eq(req.method, HTTP_METHOD_HEAD);
 	ck_assert_span(req.path, req.path_len, "/");
 }
@@ -220,7 +222,7 @@ START_TEST(test_methods)
 	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
 		snprintf(buf, sizeof(buf), "%s /x HTTP/1.1\r\n" HOST "\r\n",
 		    m[i].name);
-		ck_assert_int_eq(parse_str(buf, &req), HTTP_PARSE_DONE);
+		ck_assert_int_eq(parse_str(buf, &req), HTTP_DONE);
 		ck_assert_int_eq(req.method, m[i].id);
 		ck_assert_span(req.method_str, req.method_len, m[i].name);
 	}
@@ -268,7 +270,7 @@ START_TEST(test_keep_alive)
 	struct http_request	 req;
 
 	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
-		ck_assert_msg(parse_str(k[i].in, &req) == HTTP_PARSE_DONE,
+		ck_assert_msg(parse_str(k[i].in, &req) == HTTP_DONE,
 		    "row %zu", i);
 		ck_assert_msg(req.version_minor == k[i].minor, "row %zu", i);
 		ck_assert_msg(req.keep_alive == k[i].keep_alive, "row %zu", i);
@@ -297,7 +299,7 @@ START_TEST(test_absolute_form)
 	for (size_t i = 0; i < sizeof(a) / sizeof(a[0]); i++) {
 		snprintf(buf, sizeof(buf), "GET %s HTTP/1.1\r\n" HOST "\r\n",
 		    a[i].target);
-		ck_assert_msg(parse_str(buf, &req) == HTTP_PARSE_DONE,
+		ck_assert_msg(parse_str(buf, &req) == HTTP_DONE,
 		    "%s", a[i].target);
 		ck_assert_span(req.target, req.target_len, a[i].target);
 		ck_assert_span(req.path, req.path_len, a[i].path);
@@ -310,17 +312,17 @@ START_TEST(test_asterisk_and_connect)
 	struct http_request	 req;
 
 	ck_assert_int_eq(parse_str("OPTIONS * HTTP/1.1\r\n" HOST "\r\n", &req),
-	    HTTP_PARSE_DONE);
+	    HTTP_DONE);
 	ck_assert_int_eq(req.method, HTTP_METHOD_OPTIONS);
 	ck_assert_span(req.path, req.path_len, "*");
 
 	ck_assert_int_eq(parse_str("CONNECT example.com:443 HTTP/1.1\r\n"
-	    "Host: example.com:443\r\n\r\n", &req), HTTP_PARSE_DONE);
+	    "Host: example.com:443\r\n\r\n", &req), HTTP_DONE);
 	ck_assert_int_eq(req.method, HTTP_METHOD_CONNECT);
 	ck_assert_span(req.path, req.path_len, "example.com:443");
 
 	ck_assert_int_eq(parse_str("CONNECT [2001:db8::1]:443 HTTP/1.1\r\n"
-	    HOST "\r\n", &req), HTTP_PARSE_DONE);
+	    HOST "\r\n", &req), HTTP_DONE);
 	ck_assert_span(req.path, req.path_len, "[2001:db8::1]:443");
 }
 END_TEST
@@ -332,10 +334,10 @@ START_TEST(test_leading_crlf)
 	    "GET / HTTP/1.1\r\n" HOST "\r\n";
 	struct http_request	 req;
 
-	ck_assert_int_eq(parse_str(s, &req), HTTP_PARSE_DONE);
+	ck_assert_int_eq(parse_str(s, &req), HTTP_DONE);
 	ck_assert_uint_eq(req.head_len, strlen(s));
 	ck_assert_ptr_eq(req.method_str, s + 4);
-	ck_assert_int_eq(parse_str(eight, &req), HTTP_PARSE_DONE);
+	ck_assert_int_eq(parse_str(eight, &req), HTTP_DONE);
 	ck_assert_uint_eq(req.head_len, strlen(eight));
 }
 END_TEST
@@ -347,7 +349,7 @@ START_TEST(test_ows_and_values)
 	ck_assert_int_eq(parse_str("POST /u HTTP/1.1\r\nhost:example.com \t\r\n"
 	    "CONTENT-length: \t 42 \t\r\nExpect:   100-Continue  \r\n"
 	    "X-Obs: caf\xc3\xa9 \xff\r\nX-Empty:\r\nX-Sp:   \r\n"
-	    "X-Tab:\tv\ta l\r\n\r\n", &req), HTTP_PARSE_DONE);
+	    "X-Tab:\tv\ta l\r\n\r\n", &req), HTTP_DONE);
 	ck_assert(req.has_content_length);
 	ck_assert_uint_eq(req.content_length, 42);
 	ck_assert(req.expect_continue);
@@ -355,22 +357,22 @@ START_TEST(test_ows_and_values)
 	/* leading zeros, the largest uint64 within max_body */
 	ck_assert_int_eq(parse_str("POST / HTTP/1.1\r\n" HOST
 	    "Content-Length: 000000000000000000000000007\r\n\r\n", &req),
-	    HTTP_PARSE_DONE);
+	    HTTP_DONE);
 	ck_assert_uint_eq(req.content_length, 7);
 	ck_assert_int_eq(parse_str("POST / HTTP/1.1\r\n" HOST
-	    "Content-Length: 0\r\n\r\n", &req), HTTP_PARSE_DONE);
+	    "Content-Length: 0\r\n\r\n", &req), HTTP_DONE);
 	ck_assert(req.has_content_length);
 	ck_assert_uint_eq(req.content_length, 0);
 
 	/* empty Host is allowed when the target has no authority */
 	ck_assert_int_eq(parse_str("GET / HTTP/1.1\r\nHost:\r\n\r\n", &req),
-	    HTTP_PARSE_DONE);
+	    HTTP_DONE);
 	/* HTTP/1.0 need not send Host */
 	ck_assert_int_eq(parse_str("GET / HTTP/1.0\r\n\r\n", &req),
-	    HTTP_PARSE_DONE);
+	    HTTP_DONE);
 	/* ".." is the router's business */
 	ck_assert_int_eq(parse_str("GET /a/../../b HTTP/1.1\r\n" HOST "\r\n",
-	    &req), HTTP_PARSE_DONE);
+	    &req), HTTP_DONE);
 	ck_assert_span(req.path, req.path_len, "/a/../../b");
 }
 END_TEST
@@ -385,7 +387,7 @@ START_TEST(test_metrics_fields)
 	    "Accept: application/openmetrics-text\r\n\r\n";
 	struct http_request	 req;
 
-	ck_assert_int_eq(parse_str(s, &req), HTTP_PARSE_DONE);
+	ck_assert_int_eq(parse_str(s, &req), HTTP_DONE);
 	/* every line, in order, OWS trimmed */
 	ck_assert_lines(&req.accept, "text/plain;version=0.0.4",
 	    "application/openmetrics-text", NULL);
@@ -394,7 +396,7 @@ START_TEST(test_metrics_fields)
 	    "Bearer  abc==");
 
 	ck_assert_int_eq(parse_str("GET / HTTP/1.1\r\n" HOST "\r\n", &req),
-	    HTTP_PARSE_DONE);
+	    HTTP_DONE);
 	ck_assert_uint_eq(req.accept.n, 0);
 	ck_assert_uint_eq(req.accept_encoding.n, 0);
 	ck_assert_lines(&req.accept, NULL);
@@ -403,7 +405,7 @@ START_TEST(test_metrics_fields)
 
 	/* present but empty */
 	ck_assert_int_eq(parse_str("GET / HTTP/1.1\r\n" HOST
-	    "Accept:  \r\n\r\n", &req), HTTP_PARSE_DONE);
+	    "Accept:  \r\n\r\n", &req), HTTP_DONE);
 	ck_assert_lines(&req.accept, "", NULL);
 
 	/* Any number of lines (the head's limits bound them), other fields
@@ -411,7 +413,7 @@ START_TEST(test_metrics_fields)
 	ck_assert_int_eq(parse_str("GET / HTTP/1.1\r\n" HOST
 	    "Accept: a\r\nAccept-Encoding: x\r\nACCEPT: b\r\nAccept: c\r\n"
 	    "X-Accept: no\r\nAccept-Encoding:y \r\naccept: d\r\n"
-	    "Acceptx: no\r\nAccept:\te\t\r\n\r\n", &req), HTTP_PARSE_DONE);
+	    "Acceptx: no\r\nAccept:\te\t\r\n\r\n", &req), HTTP_DONE);
 	ck_assert_lines(&req.accept, "a", "b", "c", "d", "e", NULL);
 	ck_assert_lines(&req.accept_encoding, "x", "y", NULL);
 }
@@ -430,7 +432,7 @@ START_TEST(test_many_list_lines)
 	for (int i = 0; i < 200; i++)
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "Accept: t/%d\r\n", i);
 	n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\r\n");
-	ck_assert_int_eq(parse(buf, n, &deflim_big, &req), HTTP_PARSE_DONE);
+	ck_assert_int_eq(parse(buf, n, &deflim_big, &req), HTTP_DONE);
 	ck_assert_uint_eq(req.accept.n, 200);
 	while (http_field_lines_next(&req.accept, &cur, &v, &vlen)) {
 		char want[16];
@@ -451,17 +453,17 @@ START_TEST(test_max_fields)
 	const char		*four = "GET / HTTP/1.1\r\n" HOST "A: 1\r\nB: 2\r\nC";
 
 	lim.max_fields = 3;
-	ck_assert_int_eq(parse(three, strlen(three), &lim, &req), HTTP_PARSE_DONE);
+	ck_assert_int_eq(parse(three, strlen(three), &lim, &req), HTTP_DONE);
 	ck_assert_int_eq(parse(four, strlen(four), &lim, &req), 431);
-	ck_assert_int_eq(parse(four, strlen(four) - 1, &lim, &req), HTTP_PARSE_AGAIN);
+	ck_assert_int_eq(parse(four, strlen(four) - 1, &lim, &req), HTTP_AGAIN);
 	/* the empty line is not a field line; a bad line is a 400 first */
 	ck_assert_int_eq(parse("GET / HTTP/1.1\r\n" HOST "A: 1\r\nB: 2\r\n :",
 	    strlen("GET / HTTP/1.1\r\n" HOST "A: 1\r\nB: 2\r\n :"), &lim, &req),
 	    400);
 	lim.max_fields = 1;
-	ck_assert_int_eq(parse_str("GET / HTTP/1.0\r\n\r\n", &req), HTTP_PARSE_DONE);
+	ck_assert_int_eq(parse_str("GET / HTTP/1.0\r\n\r\n", &req), HTTP_DONE);
 	ck_assert_int_eq(parse("GET / HTTP/1.1\r\n" HOST "\r\n",
-	    strlen("GET / HTTP/1.1\r\n" HOST "\r\n"), &lim, &req), HTTP_PARSE_DONE);
+	    strlen("GET / HTTP/1.1\r\n" HOST "\r\n"), &lim, &req), HTTP_DONE);
 	ck_assert_int_eq(parse("GET / HTTP/1.1\r\n" HOST "A",
 	    strlen("GET / HTTP/1.1\r\n" HOST "A"), &lim, &req), 431);
 }
@@ -479,7 +481,7 @@ START_TEST(test_transfer_encoding_ok)
 	for (size_t i = 0; i < sizeof(te) / sizeof(te[0]); i++) {
 		snprintf(buf, sizeof(buf), "POST / HTTP/1.1\r\n" HOST
 		    "Transfer-Encoding: %s\r\n\r\n", te[i]);
-		ck_assert_msg(parse_str(buf, &req) == HTTP_PARSE_DONE,
+		ck_assert_msg(parse_str(buf, &req) == HTTP_DONE,
 		    "\"%s\"", te[i]);
 		ck_assert(req.chunked);
 		ck_assert(!req.has_content_length);
@@ -487,7 +489,7 @@ START_TEST(test_transfer_encoding_ok)
 	/* an empty line of the list, then the coding */
 	ck_assert_int_eq(parse_str("POST / HTTP/1.1\r\n" HOST
 	    "Transfer-Encoding:\r\nTransfer-Encoding: chunked\r\n\r\n", &req),
-	    HTTP_PARSE_DONE);
+	    HTTP_DONE);
 	ck_assert(req.chunked);
 }
 END_TEST
@@ -502,28 +504,28 @@ START_TEST(test_limits_exact)
 	size_t			 rl = strlen("GET /abcdef HTTP/1.1");
 
 	lim.max_request_line = (uint32_t)rl;
-	ck_assert_int_eq(parse(s, strlen(s), &lim, &req), HTTP_PARSE_DONE);
+	ck_assert_int_eq(parse(s, strlen(s), &lim, &req), HTTP_DONE);
 	lim.max_request_line = (uint32_t)rl - 1;
 	ck_assert_int_eq(parse(s, strlen(s), &lim, &req), 414);
 
 	lim = deflim;
 	lim.max_head = (uint32_t)strlen(s);
-	ck_assert_int_eq(parse(s, strlen(s), &lim, &req), HTTP_PARSE_DONE);
+	ck_assert_int_eq(parse(s, strlen(s), &lim, &req), HTTP_DONE);
 	ck_assert_uint_eq(req.head_len, strlen(s));
 	/* with more data after it, too */
 	snprintf(buf, sizeof(buf), "%sGET", s);
-	ck_assert_int_eq(parse(buf, strlen(buf), &lim, &req), HTTP_PARSE_DONE);
+	ck_assert_int_eq(parse(buf, strlen(buf), &lim, &req), HTTP_DONE);
 	lim.max_head = (uint32_t)strlen(s) - 1;
 	ck_assert_int_eq(parse(s, strlen(s), &lim, &req), 431);
 	/* 431 is known once max_head bytes are in without the end */
 	ck_assert_int_eq(parse(s, strlen(s) - 1, &lim, &req), 431);
 	ck_assert_int_eq(parse(s, strlen(s) - 2, &lim, &req),
-	    HTTP_PARSE_AGAIN);
+	    HTTP_AGAIN);
 
 	/* method of exactly 32 characters */
 	memset(buf, 'M', 32);
 	snprintf(buf + 32, sizeof(buf) - 32, " / HTTP/1.1\r\n" HOST "\r\n");
-	ck_assert_int_eq(parse_str(buf, &req), HTTP_PARSE_DONE);
+	ck_assert_int_eq(parse_str(buf, &req), HTTP_DONE);
 	ck_assert_int_eq(req.method, HTTP_METHOD_OTHER);
 	ck_assert_uint_eq(req.method_len, 32);
 }
@@ -584,6 +586,13 @@ static const struct row bad[] = {
 	R("POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: \"chunked\"\r\n\r\n",
 	    400),
 	R("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+	/* a quoted comma is inside a parameter, not between codings */
+	R("POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: gzip;x=\"a,chunked\", "
+	    "chunked\r\n\r\n", 501),
+	R("POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: gzip;x=\"a, chunked\r\n\r\n",
+	    400),
+	R("POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: a/b, chunked\r\n\r\n",
+	    400),
 	/* a missing Host is a 400 that wins over 501 */
 	R("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 400),
 
@@ -617,6 +626,9 @@ static const struct row bad[] = {
 	R("GET / HTTP/1.1\r\n" HOST "X(y): z\r\n\r\n", 400),
 	R("GET / HTTP/1.1\r\n" HOST "Connection: a b\r\n\r\n", 400),
 	R("GET / HTTP/1.1\r\n" HOST "Connection: close;x\r\n\r\n", 400),
+	R("GET / HTTP/1.1\r\n" HOST "Connection: close;x=1\r\n\r\n", 400),
+	R("GET / HTTP/1.1\r\n" HOST "Connection: close x\r\n\r\n", 400),
+	R("GET / HTTP/1.1\r\n" HOST "Connection: ;close\r\n\r\n", 400),
 
 	/* Host */
 	R("GET / HTTP/1.1\r\n\r\n", 400),
@@ -721,7 +733,7 @@ START_TEST(test_bad_rows_prefixes)
 
 	for (size_t n = 0; n < r->len; n++) {
 		rc = parse(r->in, n, r->lim, &req);
-		ck_assert_msg(rc == HTTP_PARSE_AGAIN || rc == r->code,
+		ck_assert_msg(rc == HTTP_AGAIN || rc == r->code,
 		    "row %d prefix %zu: got %d, want %d", _i, n, rc, r->code);
 	}
 }
@@ -775,9 +787,9 @@ START_TEST(test_good_prefixes)
 	size_t			 len = strlen(s);
 
 	for (size_t n = 0; n < len; n++)
-		ck_assert_msg(parse(s, n, &deflim, &req) == HTTP_PARSE_AGAIN,
+		ck_assert_msg(parse(s, n, &deflim, &req) == HTTP_AGAIN,
 		    "prefix %zu of good[%d]", n, _i);
-	ck_assert_int_eq(parse(s, len, &deflim, &req), HTTP_PARSE_DONE);
+	ck_assert_int_eq(parse(s, len, &deflim, &req), HTTP_DONE);
 	ck_assert_uint_eq(req.head_len, len);
 }
 END_TEST
@@ -790,13 +802,13 @@ START_TEST(test_pipelined)
 	struct http_request	 req;
 	size_t			 off;
 
-	ck_assert_int_eq(parse_str(s, &req), HTTP_PARSE_DONE);
+	ck_assert_int_eq(parse_str(s, &req), HTTP_DONE);
 	ck_assert_uint_eq(req.head_len, strlen(first));
 	ck_assert_span(req.path, req.path_len, "/a");
 	ck_assert(req.keep_alive);
 	off = req.head_len;
 	ck_assert_int_eq(parse(s + off, strlen(s) - off, &deflim, &req),
-	    HTTP_PARSE_DONE);
+	    HTTP_DONE);
 	ck_assert_span(req.path, req.path_len, "/b");
 	ck_assert(!req.keep_alive);
 	ck_assert_uint_eq(off + req.head_len, strlen(s));
@@ -811,17 +823,17 @@ START_TEST(test_pipelined_body)
 	struct http_body	 body;
 	size_t			 off, used;
 
-	ck_assert_int_eq(parse_str(s, &req), HTTP_PARSE_DONE);
+	ck_assert_int_eq(parse_str(s, &req), HTTP_DONE);
 	off = req.head_len;
 	http_body_init(&body, &req);
 	ck_assert(!http_body_done(&body));
-	ck_assert_int_eq(http_body_skip(&body, s + off, strlen(s) - off,
-	    &deflim, &used), HTTP_PARSE_DONE);
+	ck_assert_int_eq(verdict_body(&body, s + off, strlen(s) - off,
+	    &deflim, &used), HTTP_DONE);
 	ck_assert_uint_eq(used, 5);
 	ck_assert(http_body_done(&body));
 	off += used;
 	ck_assert_int_eq(parse(s + off, strlen(s) - off, &deflim, &req),
-	    HTTP_PARSE_DONE);
+	    HTTP_DONE);
 	ck_assert_span(req.path, req.path_len, "/b");
 	ck_assert_uint_eq(off + req.head_len, strlen(s));
 }
@@ -849,7 +861,7 @@ START_TEST(test_mutations)
 			buf[x % len] = (char)(x >> 24);
 		}
 		rc = parse(buf, len, iter & 1 ? &smalllim : &deflim, &req);
-		ck_assert(rc == HTTP_PARSE_DONE || rc == HTTP_PARSE_AGAIN ||
+		ck_assert(rc == HTTP_DONE || rc == HTTP_AGAIN ||
 		    rc == 400 || rc == 413 || rc == 414 || rc == 417 ||
 		    rc == 431 || rc == 501 || rc == 505);
 	}
@@ -867,28 +879,28 @@ skip_both(const char *s, size_t len, const struct http_limits *lim,
 	struct http_request	 req;
 	struct http_body	 b1, b2;
 	size_t			 off, n1, n2 = 0, step;
-	int			 rc1, rc2 = HTTP_PARSE_AGAIN;
+	int			 rc1, rc2 = HTTP_AGAIN;
 
-	ck_assert_int_eq(parse(s, len, lim, &req), HTTP_PARSE_DONE);
+	ck_assert_int_eq(parse(s, len, lim, &req), HTTP_DONE);
 	off = req.head_len;
 	http_body_init(&b1, &req);
 	http_body_init(&b2, &req);
-	rc1 = http_body_skip(&b1, s + off, len - off, lim, &n1);
+	rc1 = verdict_body(&b1, s + off, len - off, lim, &n1);
 	ck_assert_uint_le(n1, len - off);
 	while (n2 < len - off) {
-		rc2 = http_body_skip(&b2, s + off + n2, 1, lim, &step);
+		rc2 = verdict_body(&b2, s + off + n2, 1, lim, &step);
 		ck_assert_uint_le(step, 1);
 		n2 += step;
-		if (rc2 != HTTP_PARSE_AGAIN)
+		if (rc2 != HTTP_AGAIN)
 			break;
 		ck_assert_uint_eq(step, 1);
 	}
-	if (n2 == len - off && rc2 == HTTP_PARSE_AGAIN)
-		rc2 = http_body_skip(&b2, s + len, 0, lim, &step);
+	if (n2 == len - off && rc2 == HTTP_AGAIN)
+		rc2 = verdict_body(&b2, s + len, 0, lim, &step);
 	ck_assert_int_eq(rc1, rc2);
 	ck_assert_uint_eq(n1, n2);
 	ck_assert(b1.total == b2.total);
-	if (rc1 == HTTP_PARSE_DONE)
+	if (rc1 == HTTP_DONE)
 		ck_assert(http_body_done(&b1) && http_body_done(&b2));
 	*used = n1;
 	return rc1;
@@ -901,15 +913,15 @@ START_TEST(test_body_none)
 	size_t			 used = 99;
 
 	ck_assert_int_eq(parse_str("GET / HTTP/1.1\r\n" HOST "\r\n", &req),
-	    HTTP_PARSE_DONE);
+	    HTTP_DONE);
 	http_body_init(&b, &req);
 	ck_assert(http_body_done(&b));
-	ck_assert_int_eq(http_body_skip(&b, "xyz", 3, &deflim, &used),
-	    HTTP_PARSE_DONE);
+	ck_assert_int_eq(verdict_body(&b, "xyz", 3, &deflim, &used),
+	    HTTP_DONE);
 	ck_assert_uint_eq(used, 0);
 
 	ck_assert_int_eq(parse_str("POST / HTTP/1.1\r\n" HOST
-	    "Content-Length: 0\r\n\r\n", &req), HTTP_PARSE_DONE);
+	    "Content-Length: 0\r\n\r\n", &req), HTTP_DONE);
 	http_body_init(&b, &req);
 	ck_assert(http_body_done(&b));
 }
@@ -922,11 +934,11 @@ START_TEST(test_body_content_length)
 	size_t		 used;
 
 	ck_assert_int_eq(skip_both(s, strlen(s), &deflim, &used),
-	    HTTP_PARSE_DONE);
+	    HTTP_DONE);
 	ck_assert_uint_eq(used, 10);
 	/* incomplete */
 	ck_assert_int_eq(skip_both(s, strlen(s) - 6, &deflim, &used),
-	    HTTP_PARSE_AGAIN);
+	    HTTP_AGAIN);
 	ck_assert_uint_eq(used, 7);
 }
 END_TEST
@@ -945,15 +957,15 @@ START_TEST(test_body_chunked)
 	size_t		 used, hl;
 	struct http_request req;
 
-	ck_assert_int_eq(parse_str(s, &req), HTTP_PARSE_DONE);
+	ck_assert_int_eq(parse_str(s, &req), HTTP_DONE);
 	hl = req.head_len;
 	ck_assert_int_eq(skip_both(s, strlen(s), &deflim, &used),
-	    HTTP_PARSE_DONE);
+	    HTTP_DONE);
 	ck_assert_uint_eq(hl + used + strlen(tail), strlen(s));
 	/* every truncation is AGAIN with everything consumed */
 	for (size_t n = hl; n < strlen(s) - strlen(tail); n++) {
 		ck_assert_int_eq(skip_both(s, n, &deflim, &used),
-		    HTTP_PARSE_AGAIN);
+		    HTTP_AGAIN);
 		ck_assert_uint_eq(used, n - hl);
 	}
 }
@@ -976,7 +988,7 @@ START_TEST(test_body_chunked_simple)
 		    "Transfer-Encoding: chunked\r\n\r\n%s", ok[i]);
 		hl = (size_t)n - strlen(ok[i]);
 		ck_assert_int_eq(skip_both(buf, (size_t)n, &deflim, &used),
-		    HTTP_PARSE_DONE);
+		    HTTP_DONE);
 		ck_assert_uint_eq(used, (size_t)n - hl);
 	}
 	n = snprintf(buf, sizeof(buf), "POST / HTTP/1.1\r\n" HOST
@@ -985,7 +997,7 @@ START_TEST(test_body_chunked_simple)
 	memset(buf + n, 'd', 0xff);
 	memcpy(buf + n + 0xff, "\r\n0\r\n\r\n", 7);
 	ck_assert_int_eq(skip_both(buf, (size_t)n + 0xff + 7, &deflim, &used),
-	    HTTP_PARSE_DONE);
+	    HTTP_DONE);
 	ck_assert_uint_eq(used, strlen(ok[3]) + 0xff + 7);
 }
 END_TEST
@@ -1049,7 +1061,7 @@ START_TEST(test_body_chunked_long_lines)
 		memcpy(buf + n, "\r\nx\r\n0\r\n\r\n", 10);
 		n += 10;
 		ck_assert_int_eq(skip_both(buf, n, &deflim, &used),
-		    extra ? 400 : HTTP_PARSE_DONE);
+		    extra ? 400 : HTTP_DONE);
 	}
 	/* a trailer section over 8192 bytes */
 	memcpy(buf, head, hl);
@@ -1083,7 +1095,7 @@ START_TEST(test_body_limits)
 	    "Transfer-Encoding: chunked\r\n\r\n32\r\n%050d\r\n32\r\n%050d\r\n"
 	    "0\r\n\r\n", 0, 0);
 	ck_assert_int_eq(skip_both(buf, (size_t)n, &lim, &used),
-	    HTTP_PARSE_DONE);
+	    HTTP_DONE);
 	n = snprintf(buf, sizeof(buf), "POST / HTTP/1.1\r\nHost: h\r\n"
 	    "Transfer-Encoding: chunked\r\n\r\n32\r\n%050d\r\n33\r\n%051d\r\n"
 	    "0\r\n\r\n", 0, 0);
@@ -1094,10 +1106,143 @@ START_TEST(test_body_limits)
 
 	/* Content-Length over a (smaller) skip limit */
 	ck_assert_int_eq(parse_str("POST / HTTP/1.1\r\n" HOST
-	    "Content-Length: 200\r\n\r\n", &req), HTTP_PARSE_DONE);
+	    "Content-Length: 200\r\n\r\n", &req), HTTP_DONE);
 	http_body_init(&b, &req);
-	ck_assert_int_eq(http_body_skip(&b, "x", 1, &lim, &used), 413);
+	ck_assert_int_eq(verdict_body(&b, "x", 1, &lim, &used), 413);
 	ck_assert_uint_eq(used, 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------ lists */
+
+struct list_case {
+	const char	*in;
+	const char	*want;	/* elements as "value|params|m", joined by " " */
+};
+
+/* The list as the parser splits it, in list_case's notation. */
+static void
+list_render(const char *in, char *out, size_t cap)
+{
+	struct http_list_elem	 e;
+	const char		*p = in;
+	size_t			 o = 0;
+	int			 n;
+
+	out[0] = '\0';
+	while (http_list_next(&p, in + strlen(in), &e)) {
+		n = snprintf(out + o, cap - o, "%s%.*s|%.*s|%s", o ? " " : "",
+		    (int)e.value_len, e.value, (int)e.params_len, e.params,
+		    e.malformed ? "m" : "");
+		ck_assert(n > 0 && (size_t)n < cap - o);
+		o += (size_t)n;
+	}
+	ck_assert_ptr_eq(p, in + strlen(in));
+}
+
+static const struct list_case list_cases[] = {
+	{ "", "" },
+	{ " , ,, ", "" },
+	{ "a", "a||" },
+	{ "a,b", "a|| b||" },
+	{ " a , b ", "a|| b||" },
+	{ "gzip;q=0.5", "gzip|;q=0.5|" },
+	{ "gzip ; q=0.5 , br", "gzip|; q=0.5| br||" },
+	{ "text/plain;version=0.0.4;q=0.9", "text/plain|;version=0.0.4;q=0.9|" },
+	{ "a;x=\"1,2\",b", "a|;x=\"1,2\"| b||" },
+	{ "a;x=\"q\\\"\\,\",b", "a|;x=\"q\\\"\\,\"| b||" },
+	{ "a;;x=1", "a|;;x=1|" },
+	{ "a;x", "a|;x|" },
+	/* malformed: resynchronised at the next comma outside quotes */
+	{ "a b,c", "a|b|m c||" },
+	{ ";x=1,c", "|;x=1|m c||" },
+	{ "a;=1,c", "a|;=1|m c||" },
+	{ "a;x=,c", "a|;x=|m c||" },
+	{ "a;x=\"1,c", "a|;x=\"1,c|m" },
+	{ "a;x=1 y,c", "a|;x=1 y|m c||" },
+	{ "a;x=\"1\"y,c", "a|;x=\"1\"y|m c||" },
+	{ "\"a,b\",c", "|\"a,b\"|m c||" },
+};
+
+START_TEST(test_list_elements)
+{
+	char got[512];
+
+	list_render(list_cases[_i].in, got, sizeof(got));
+	ck_assert_msg(strcmp(got, list_cases[_i].want) == 0,
+	    "'%s': got '%s', want '%s'", list_cases[_i].in, got,
+	    list_cases[_i].want);
+}
+END_TEST
+
+START_TEST(test_list_params)
+{
+	static const char in[] = "x ; A=1 ;b=\"two, 2\"; c ;;d=\"\"";
+	struct http_list_elem	 e;
+	const char		*p = in, *v;
+	size_t			 len;
+
+	ck_assert(http_list_next(&p, in + strlen(in), &e));
+	ck_assert(!e.malformed);
+	ck_assert(http_list_param(&e, "a", &v, &len));
+	ck_assert_uint_eq(len, 1);
+	ck_assert(memcmp(v, "1", 1) == 0);
+	ck_assert(http_list_param(&e, "b", &v, &len));
+	ck_assert_uint_eq(len, 6);
+	ck_assert(memcmp(v, "two, 2", 6) == 0);
+	ck_assert(!http_list_param(&e, "c", &v, &len));	/* bare name */
+	ck_assert(http_list_param(&e, "d", &v, &len));
+	ck_assert_uint_eq(len, 0);
+	ck_assert(!http_list_param(&e, "x", &v, &len));
+	ck_assert(!http_list_next(&p, in + strlen(in), &e));
+
+	/* a malformed element has no parameters to trust */
+	p = "a;q=1 junk";
+	ck_assert(http_list_next(&p, p + strlen(p), &e));
+	ck_assert(e.malformed);
+	ck_assert(!http_list_param(&e, "q", &v, &len));
+}
+END_TEST
+
+/* One list over several field lines reads as the lines joined by ",". */
+START_TEST(test_list_lines)
+{
+	static const char head[] = "GET /metrics HTTP/1.1\r\n" HOST
+	    "Accept: a;q=\"1,2\",\r\n"
+	    "X: y\r\n"
+	    "accept: , b ,c;x=1\r\n"
+	    "Accept:\r\n"
+	    "Accept: d\r\n\r\n";
+	static const char *const want[] = { "a", "b", "c", "d" };
+	struct http_request	 req;
+	struct http_list_reader	 r;
+	struct http_list_elem	 e;
+	size_t			 n = 0;
+
+	ck_assert_int_eq(parse_str(head, &req), HTTP_DONE);
+	http_list_reader_init(&r, &req.accept);
+	while (http_list_read(&r, &e)) {
+		ck_assert_uint_lt(n, 4);
+		ck_assert_msg(!e.malformed, "element %zu malformed", n);
+		ck_assert(http_ieq(e.value, e.value_len, want[n]));
+		n++;
+	}
+	ck_assert_uint_eq(n, 4);
+}
+END_TEST
+
+START_TEST(test_tokens)
+{
+	ck_assert(http_is_token("chunked", 7));
+	ck_assert(http_is_token("!#$%&'*+-.^_`|~09azAZ", 21));
+	ck_assert(!http_is_token("", 0));
+	ck_assert(!http_is_token("a/b", 3));
+	ck_assert(!http_is_token("a b", 3));
+	ck_assert(!http_is_token("\"a\"", 3));
+	ck_assert(http_ieq("Keep-Alive", 10, "keep-alive"));
+	ck_assert(!http_ieq("Keep-Alive", 9, "keep-alive"));
+	ck_assert(!http_ieq("keep-alivex", 11, "keep-alive"));
+	ck_assert(!http_ieq("KEEP_ALIVE", 10, "keep-alive"));
 }
 END_TEST
 
@@ -1156,6 +1301,14 @@ http_parser_suite(void)
 	    (int)(sizeof(bad_chunked) / sizeof(bad_chunked[0])));
 	tcase_add_test(tc, test_body_chunked_long_lines);
 	tcase_add_test(tc, test_body_limits);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("lists");
+	tcase_add_loop_test(tc, test_list_elements, 0,
+	    (int)(sizeof(list_cases) / sizeof(list_cases[0])));
+	tcase_add_test(tc, test_list_params);
+	tcase_add_test(tc, test_list_lines);
+	tcase_add_test(tc, test_tokens);
 	suite_add_tcase(s, tc);
 
 	return s;

@@ -17,6 +17,8 @@
 #include "tshm.h"
 #include "observd/config.h"
 #include "observd/http_parser.h"
+
+#include "verdict.h"
 #include "observd/http_response.h"
 #include "observd/metrics_http.h"
 #include "observd/render.h"
@@ -138,7 +140,7 @@ START_TEST(test_negotiate_lines)
 		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s", i ? "," : "", l);
 	}
 	hlen += (size_t)snprintf(head + hlen, sizeof(head) - hlen, "\r\n");
-	ck_assert_int_eq(http_parse_request(head, hlen, &lim, &req), HTTP_PARSE_DONE);
+	ck_assert_int_eq(verdict_request(head, hlen, &lim, &req), HTTP_DONE);
 	ck_assert_uint_eq(accept ? req.accept.n : req.accept_encoding.n, n);
 	joined = http_field_one_line(buf, len);
 	if (accept) {
@@ -534,7 +536,7 @@ START_TEST(test_parsed_request)
 	char *u;
 
 	set_token("s3cr3t-token");
-	ck_assert_int_eq(http_parse_request(raw, sizeof(raw) - 1, &lim, &req), HTTP_PARSE_DONE);
+	ck_assert_int_eq(verdict_request(raw, sizeof(raw) - 1, &lim, &req), HTTP_DONE);
 	a = respond(&req, false, false);
 	ck_assert_int_eq(a.status, 200);
 	ck_assert(has_header(&a, "Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8"));

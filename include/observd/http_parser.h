@@ -6,10 +6,14 @@
  * struct http_request it fills points into the caller's buffer.  A head
  * may arrive in pieces: the caller keeps a struct http_parser for it and
  * calls http_parse_head() again on the grown buffer whenever it returned
- * HTTP_PARSE_AGAIN; each call examines only the bytes the previous ones
+ * HTTP_AGAIN; each call examines only the bytes the previous ones
  * had not, so a head delivered in N pieces costs O(its length), not
  * O(N x its length).  Every rejection is a status code the server should
  * send before closing the connection.
+ *
+ * One list parser serves every list-valued field (Connection,
+ * Transfer-Encoding here; Accept, Accept-Encoding in metrics_http.c):
+ * http_list_next() below.
  */
 #ifndef OBSERVD_HTTP_PARSER_H
 #define OBSERVD_HTTP_PARSER_H
@@ -17,6 +21,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/*
+ * The one result convention of the HTTP layers (parser, body skipper,
+ * responses, connections): a step is done, needs more (input to arrive,
+ * or the socket to drain), or failed.  What failed is said next to it:
+ * a status code for the parser, the connection closed for the server.
+ * HTTP_AGAIN is 0 so that "if (step)" reads "something happened".
+ */
+enum http_step {
+	HTTP_FAILED = -1,
+	HTTP_AGAIN = 0,
+	HTTP_DONE = 1,
+};
 
 /* Known methods; anything else that is a valid token is HTTP_METHOD_OTHER
  * (label "OTHER"), so random methods cannot create metric series. */
@@ -75,11 +92,6 @@ enum http_method {
 	HTTP_METHOD_COUNT
 };
 
-/* Return values of http_parse_request() and http_body_skip() other than
- * an HTTP status code (400, 413, 414, 417, 431, 501, 505). */
-#define HTTP_PARSE_DONE		0
-#define HTTP_PARSE_AGAIN	(-1)
-
 struct http_limits {
 	uint32_t	max_request_line;	/* longer request line: 414 */
 	uint32_t	max_head;		/* longer head (line + fields): 431 */
@@ -132,6 +144,7 @@ struct http_parser {
 	uint32_t	 ae_off, ae_len, ae_n;
 	uint32_t	 fields;	/* field lines */
 	uint64_t	 content_length;
+	int		 status;	/* after HTTP_FAILED: the status to send */
 	uint8_t		 phase;
 	uint8_t		 crlfs;		/* empty lines before the request line */
 	uint8_t		 cls;		/* target character classes seen */
@@ -156,9 +169,9 @@ http_parser_init(struct http_parser *ps)
  * Parse the request head at buf[0..len), continuing where the previous
  * call on ps stopped: buf must start with the bytes the earlier calls
  * were given (it may have moved), and len must not shrink.  Returns
- * HTTP_PARSE_DONE (req is filled, req->head_len bytes are the head),
- * HTTP_PARSE_AGAIN (the head is incomplete but valid so far and within
- * limits: call again with more) or the status code to reject it with:
+ * HTTP_DONE (req is filled, req->head_len bytes are the head), HTTP_AGAIN
+ * (the head is incomplete but valid so far and within limits: call again
+ * with more) or HTTP_FAILED, ps->status being the code to reject it with:
  *   400  syntax: bad request line, invalid token or target characters, bare
  *        CR or LF, NUL, obs-fold, whitespace before ':', missing or repeated
  *        Host in HTTP/1.1, bad/duplicate Content-Length, Content-Length with
@@ -181,23 +194,21 @@ http_parser_init(struct http_parser *ps)
  * the head, or a field line beyond max_fields starts); only missing Host
  * (400), 501, 413 and 417, in that order, wait for the end of the head.
  * Hence the verdict does not depend on how the head is split into calls,
- * and a prefix of any input yields HTTP_PARSE_AGAIN or the same result as
- * the whole input.  Unless the result is HTTP_PARSE_DONE, req holds only
+ * and a prefix of any input yields HTTP_AGAIN or the same result as the
+ * whole input.  Unless the result is HTTP_DONE, req holds only
  * what was parsed before the verdict (zeroed fields otherwise) and is
  * meant for logging at most.
  */
-int	http_parse_head(struct http_parser *ps, const char *buf, size_t len,
-	    const struct http_limits *limits, struct http_request *req);
-
-/* The same for a head that is parsed in one go (a fresh parser). */
-int	http_parse_request(const char *buf, size_t len,
-	    const struct http_limits *limits, struct http_request *req);
+enum http_step http_parse_head(struct http_parser *ps, const char *buf,
+	    size_t len, const struct http_limits *limits,
+	    struct http_request *req);
 
 /* Body skipping: a server that does not read bodies must still consume
  * them to keep the connection in step with the client. */
 struct http_body {
 	uint64_t	remaining;	/* bytes left in the body or current chunk */
 	uint64_t	total;		/* body bytes seen so far (for max_body) */
+	int		status;		/* after HTTP_FAILED: the status to send */
 	uint8_t		state;		/* private to http_parser.c */
 	bool		chunked;
 	uint16_t	line;		/* private: bytes of the current chunk-size
@@ -210,17 +221,81 @@ void	http_body_init(struct http_body *body, const struct http_request *req);
 bool	http_body_done(const struct http_body *body);
 /*
  * Consume body bytes from buf[0..len); *consumed is set to the bytes used.
- * Returns HTTP_PARSE_DONE when the body (including a chunked trailer) is
- * complete, HTTP_PARSE_AGAIN when buf was used up (*consumed == len), 400
- * for malformed chunked framing, 413 past limits->max_body.  On an error
- * *consumed is the offset of the offending byte and body must not be used
- * again.  The result does not depend on how the body is split into calls.
+ * Returns HTTP_DONE when the body (including a chunked trailer) is
+ * complete, HTTP_AGAIN when buf was used up (*consumed == len), or
+ * HTTP_FAILED with body->status 400 for malformed chunked framing, 413
+ * past limits->max_body.  After HTTP_FAILED *consumed is the offset of the
+ * offending byte and body must not be used again.  The result does not depend on how the body is split into calls.
  * Chunked bounds: a chunk-size has at most 16 hex digits, a chunk-size
  * line (with extensions, which are skipped) at most 4096 bytes, the
  * trailer section (skipped) at most 8192 bytes.
  */
-int	http_body_skip(struct http_body *body, const char *buf, size_t len,
+enum http_step http_body_skip(struct http_body *body, const char *buf, size_t len,
 	    const struct http_limits *limits, size_t *consumed);
+
+/* ------------------------------------------------- tokens and lists */
+
+/* OWS (RFC 9110 5.6.3). */
+static inline bool
+http_is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* s[0..len) is a token (RFC 9110 5.6.2): one or more tchar. */
+bool	http_is_token(const char *s, size_t len);
+/* s[0..len) equals the lower-case ASCII string lower, ignoring case. */
+bool	http_ieq(const char *s, size_t len, const char *lower);
+
+/*
+ * One element of a comma-separated list (RFC 9110 5.6.1):
+ *   element = value *( OWS ";" OWS name [ "=" ( token / quoted-string ) ] )
+ * value is what precedes the first OWS, ";", "," or '"' (a token, or a
+ * media range such as "text/plain"); params is the raw rest of the
+ * element, OWS trimmed: empty, or the parameters from the first ";".  A malformed element -- an empty value, a parameter
+ * that is not name=token or name="quoted", an unterminated quote, text
+ * after the parameters -- is still returned, with malformed set; the
+ * parser resumes after the next comma outside a quoted string.  Whether
+ * value must be a token is the caller's business (http_is_token).
+ */
+struct http_list_elem {
+	const char	*value;
+	size_t		 value_len;
+	const char	*params;
+	size_t		 params_len;
+	bool		 malformed;
+};
+
+/*
+ * The next element of the list in [*pp, end): fills e, moves *pp past it
+ * and returns true; false at the end.  Empty elements (", ,a") are
+ * skipped, as RFC 9110 5.6.1 asks of recipients.
+ */
+bool	http_list_next(const char **pp, const char *end,
+	    struct http_list_elem *e);
+
+/* The value of e's parameter name (lower case), without the quotes of a
+ * quoted-string (escapes are left as sent); false if e has none or is
+ * malformed. */
+bool	http_list_param(const struct http_list_elem *e, const char *name,
+	    const char **value, size_t *value_len);
+
+/* Reading one list that was sent on several field lines. */
+struct http_list_reader {
+	const struct http_field_lines *f;
+	const char	*cursor;	/* http_field_lines_next()'s */
+	const char	*p, *end;	/* the rest of the current line */
+};
+
+static inline void
+http_list_reader_init(struct http_list_reader *r,
+    const struct http_field_lines *f)
+{
+	*r = (struct http_list_reader){ .f = f };
+}
+
+/* The next element of the list, whatever line it is on. */
+bool	http_list_read(struct http_list_reader *r, struct http_list_elem *e);
 
 /* "GET", "HEAD", ..., "OTHER". */
 const char *http_method_name(enum http_method method);

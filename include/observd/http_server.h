@@ -41,7 +41,7 @@ struct http_server_role {
 	 * return what that returned.  closing: the response must carry
 	 * "Connection: close".
 	 */
-	int	(*dispatch)(struct http_conn *c, const struct http_request *req,
+	enum http_step (*dispatch)(struct http_conn *c, const struct http_request *req,
 		    bool closing, uint64_t t0_ns);	/* t0_ns: clock_mono_ns() */
 	/* Count an answered request (status_index from http_status_index). */
 	void	(*record)(enum http_method method, enum http_route route,
@@ -84,20 +84,21 @@ int	http_server_run(const struct http_server_params *params);
 /* True once draining has begun. */
 bool	http_server_draining(void);
 
-/* What the respond functions (and so a role's dispatch) return. */
-#define HTTP_RESP_CLOSED	(-1)	/* the connection is gone */
-#define HTTP_RESP_RETRY		0	/* not queued: output is full; the request
-					 * is parsed again once it drains */
-#define HTTP_RESP_QUEUED	1	/* queued: go on with the next request */
-#define HTTP_RESP_PENDING	2	/* answered, output pending: the next
-					 * request waits until it drains */
+/*
+ * What the respond functions (and so a role's dispatch) return:
+ *   HTTP_DONE    answered: queued or written.  If the socket did not take
+ *                all of it, the next request waits until it drains.
+ *   HTTP_AGAIN   not answered: the output is full; the request is parsed
+ *                again once it drains.
+ *   HTTP_FAILED  the connection is gone (c is freed: do not touch it).
+ */
 
 /* Queue a response; a NULL req means a request that could not be parsed.
  * Only a response that was queued (or written) is counted. */
-int	http_server_respond_canned(struct http_conn *c, const struct http_request *req,
+enum http_step http_server_respond_canned(struct http_conn *c, const struct http_request *req,
 	    enum http_route route, enum http_canned id, bool closing, uint64_t t0_ns);
 /* The same for a response built elsewhere (buf holds head and body). */
-int	http_server_respond_bytes(struct http_conn *c, const struct http_request *req,
+enum http_step http_server_respond_bytes(struct http_conn *c, const struct http_request *req,
 	    enum http_route route, int status, const char *buf, size_t len,
 	    uint64_t t0_ns);
 

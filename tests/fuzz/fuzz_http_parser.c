@@ -30,6 +30,8 @@
 
 #include "observd/http_parser.h"
 
+#include "../verdict.h"
+
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 #define CHECK(cond) do {						\
@@ -61,8 +63,8 @@ static bool
 fuzz_status_ok(int rc)
 {
 	switch (rc) {
-	case HTTP_PARSE_DONE:
-	case HTTP_PARSE_AGAIN:
+	case HTTP_DONE:
+	case HTTP_AGAIN:
 	case 400:
 	case 413:
 	case 414:
@@ -198,10 +200,10 @@ fuzz_splits(const char *buf, size_t len, const struct http_limits *lim,
 	struct http_request	 r2;
 	char			*copy = NULL;
 	size_t			 have = 0, piece;
-	int			 rc2 = HTTP_PARSE_AGAIN;
+	int			 rc2 = HTTP_AGAIN;
 
 	http_parser_init(&ps);
-	while (rc2 == HTTP_PARSE_AGAIN && have < len) {
+	while (rc2 == HTTP_AGAIN && have < len) {
 		piece = 1 + fuzz_rand(&seed) % (fuzz_rand(&seed) % 4 == 0 ?
 		    64 : 4);
 		have = piece < len - have ? have + piece : len;
@@ -209,9 +211,9 @@ fuzz_splits(const char *buf, size_t len, const struct http_limits *lim,
 		copy = malloc(have);
 		CHECK(copy != NULL);
 		memcpy(copy, buf, have);
-		rc2 = http_parse_head(&ps, copy, have, lim, &r2);
+		rc2 = verdict_head(&ps, copy, have, lim, &r2);
 		CHECK(fuzz_status_ok(rc2));
-		if (rc2 == HTTP_PARSE_AGAIN)
+		if (rc2 == HTTP_AGAIN)
 			CHECK(ps.pos + 1 >= have);
 	}
 	if (len == 0) {
@@ -219,7 +221,7 @@ fuzz_splits(const char *buf, size_t len, const struct http_limits *lim,
 		return;
 	}
 	CHECK(rc2 == rc);
-	if (rc == HTTP_PARSE_DONE)
+	if (rc == HTTP_DONE)
 		CHECK(fuzz_same_req(req, buf, &r2, copy));
 	free(copy);
 }
@@ -239,19 +241,19 @@ fuzz_prefixes(const char *buf, size_t len, const struct http_limits *lim,
 		if (len <= ALL_PREFIXES_MAX)
 			n = i;
 		else if (i == 0)
-			n = rc == HTTP_PARSE_DONE ? req->head_len - 1 : len - 1;
+			n = rc == HTTP_DONE ? req->head_len - 1 : len - 1;
 		else if (i == 1)
-			n = rc == HTTP_PARSE_DONE ? req->head_len : len / 2;
+			n = rc == HTTP_DONE ? req->head_len : len / 2;
 		else
 			n = fuzz_rand(&seed) % len;
-		rc2 = http_parse_request(buf, n, lim, &r2);
-		if (rc == HTTP_PARSE_DONE && n >= req->head_len) {
-			CHECK(rc2 == HTTP_PARSE_DONE);
+		rc2 = verdict_request(buf, n, lim, &r2);
+		if (rc == HTTP_DONE && n >= req->head_len) {
+			CHECK(rc2 == HTTP_DONE);
 			CHECK(fuzz_same_req(req, buf, &r2, buf));
-		} else if (rc == HTTP_PARSE_DONE || rc == HTTP_PARSE_AGAIN)
-			CHECK(rc2 == HTTP_PARSE_AGAIN);
+		} else if (rc == HTTP_DONE || rc == HTTP_AGAIN)
+			CHECK(rc2 == HTTP_AGAIN);
 		else
-			CHECK(rc2 == HTTP_PARSE_AGAIN || rc2 == rc);
+			CHECK(rc2 == HTTP_AGAIN || rc2 == rc);
 	}
 }
 
@@ -278,14 +280,14 @@ fuzz_body(const struct http_request *req, const char *buf, size_t len,
 			piece = 1 + fuzz_rand(&seed) % (piece < max_piece ?
 			    piece : max_piece);
 		n = (size_t)-1;
-		rc = http_body_skip(&body, buf + off, piece, lim, &n);
+		rc = verdict_body(&body, buf + off, piece, lim, &n);
 		CHECK(n <= piece);
-		CHECK(rc == HTTP_PARSE_DONE || rc == HTTP_PARSE_AGAIN ||
+		CHECK(rc == HTTP_DONE || rc == HTTP_AGAIN ||
 		    rc == 400 || rc == 413);
 		CHECK(body.total <= lim->max_body);
 		off += n;
-		if (rc != HTTP_PARSE_AGAIN) {
-			CHECK(http_body_done(&body) == (rc == HTTP_PARSE_DONE));
+		if (rc != HTTP_AGAIN) {
+			CHECK(http_body_done(&body) == (rc == HTTP_DONE));
 			break;
 		}
 		/* asking for more means all of this piece was used */
@@ -309,14 +311,14 @@ fuzz_stream(const char *buf, size_t len, const struct http_limits *lim,
 	uint64_t		 total1, total2;
 	int			 rc, rc1, rc2;
 
-	rc = http_parse_request(buf, len, lim, &req);
+	rc = verdict_request(buf, len, lim, &req);
 	CHECK(fuzz_status_ok(rc));
-	if (rc == HTTP_PARSE_DONE)
+	if (rc == HTTP_DONE)
 		fuzz_check_req(buf, len, lim, &req);
 	fuzz_prefixes(buf, len, lim, rc, &req, seed);
 	for (uint32_t i = 0; i < SPLITS; i++)
 		fuzz_splits(buf, len, lim, rc, &req, seed + i);
-	if (rc != HTTP_PARSE_DONE)
+	if (rc != HTTP_DONE)
 		return;
 
 	hl = req.head_len;
@@ -331,7 +333,7 @@ fuzz_stream(const char *buf, size_t len, const struct http_limits *lim,
 		CHECK(used1 == used2);
 		CHECK(total1 == total2);
 	}
-	if (rc1 == HTTP_PARSE_DONE && depth < PIPELINE_MAX)
+	if (rc1 == HTTP_DONE && depth < PIPELINE_MAX)
 		fuzz_stream(buf + hl + used1, len - hl - used1, lim, seed,
 		    depth + 1);
 }

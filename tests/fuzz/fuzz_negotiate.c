@@ -35,6 +35,8 @@
 
 #include "observd/config.h"
 #include "observd/http_parser.h"
+
+#include "../verdict.h"
 #include "observd/metrics_http.h"
 #include "observd/render.h"
 
@@ -140,7 +142,7 @@ check_lines(const char *h, size_t len)
 	}
 	memcpy(head + hlen, "\r\n", 2);
 	hlen += 2;
-	if (http_parse_request(head, hlen, &lim, &req) != HTTP_PARSE_DONE) {
+	if (verdict_request(head, hlen, &lim, &req) != HTTP_DONE) {
 		free(head);
 		return;
 	}
