@@ -119,6 +119,7 @@ static struct http_server {
 	struct event		*sweep_ev;
 	uint64_t		 fds_counted_ms;	/* stats.open_fds last refreshed */
 	int			 fds_dir;	/* our /proc/self/fd, opened once */
+	int			 self_stat;	/* our /proc/self/stat, opened once */
 	struct event		*sig_ev[3];
 	struct http_conn	*conns;
 	unsigned		 nconns;
@@ -1000,6 +1001,8 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 	if (srv.params.stats.open_fds != NULL &&
 	    now - srv.fds_counted_ms >= FD_COUNT_INTERVAL_MS) {
 		SHM_STORE(srv.params.stats.open_fds, procstat_fds_count(srv.fds_dir));
+		if (srv.params.stats.self != NULL)
+			procstat_self_store(srv.self_stat, srv.params.stats.self);
 		srv.fds_counted_ms = now;
 	}
 	for (c = srv.conns; c != NULL; c = next) {
@@ -1200,6 +1203,7 @@ http_server_run(const struct http_server_params *params)
 	}
 	/* Opened now: a confined process may not open files. */
 	srv.fds_dir = srv.params.stats.open_fds != NULL ? procstat_fds_open() : -1;
+	srv.self_stat = srv.params.stats.self != NULL ? procstat_self_open() : -1;
 	if (srv.role->started != NULL)
 		srv.role->started(srv.base);
 	/* Set up: confine ourselves to what serving needs. */

@@ -824,7 +824,7 @@ master_loop(void)
 	for (;;) {
 		struct signalfd_siginfo si;
 		struct pollfd pfd = { .fd = m.sigfd, .events = POLLIN };
-		int timeout = -1;
+		int timeout = -1, self_stat;
 		uint64_t now, next;
 
 		if (!m.stopping) {
@@ -851,9 +851,15 @@ master_loop(void)
 			}
 			timeout = m.kill_at_ms == NO_DEADLINE ? 100 : (int)(m.kill_at_ms - now);
 		}
-		/* Our descriptors change only in this loop: count them before
-		 * waiting, for the sampler (which may not read ours). */
+		/* Our descriptors change, and our CPU time grows, only in
+		 * this loop: read them before waiting, for the sampler (which
+		 * may not read ours).  Opened each time, so that no child
+		 * inherits a descriptor of ours. */
 		SHM_STORE(&m.map.seg->master.open_fds, procstat_count_fds(getpid()));
+		if ((self_stat = procstat_self_open()) >= 0) {
+			procstat_self_store(self_stat, &m.map.seg->master.self);
+			close(self_stat);
+		}
 		/* Log lines stderr did not take: try again soon. */
 		log_flush();
 		if (log_pending() && (timeout < 0 || timeout > LOG_RETRY_MS))

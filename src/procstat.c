@@ -113,16 +113,16 @@ procstat_count_fds(pid_t pid)
 	return pid == getpid() && n > 0 ? n - 1 : n;
 }
 
-int
-procstat_read(const struct procstat *ps, pid_t pid, struct procstat_proc *out)
+/* The figures of a /proc/PID/stat text in buf (all but open_fds).  0, or
+ * -1 with errno EINVAL. */
+static int
+stat_parse(const char *buf, long ticks, long page_size, struct procstat_proc *out)
 {
-	char path[64], buf[1024], *p, *end;
+	const char *p;
+	char *end;
 	uint64_t f[25];
 	int i;
 
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	if (procstat_slurp(path, buf, sizeof(buf)) < 0)
-		return -1;
 	/* "pid (comm) state ppid ...": comm may hold spaces and ')', so the
 	 * fields start after the last ')'. */
 	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ' || p[2] == '\0') {
@@ -140,15 +140,81 @@ procstat_read(const struct procstat *ps, pid_t pid, struct procstat_proc *out)
 		p = end;
 	}
 	out->ppid = (int64_t)f[4];
-	out->cpu_ns = (f[14] + f[15]) * (CLOCK_NS_PER_S / (uint64_t)ps->ticks);
+	out->cpu_ns = (f[14] + f[15]) * (CLOCK_NS_PER_S / (uint64_t)ticks);
 	/* starttime is clock ticks since boot (on CLOCK_BOOTTIME): the
 	 * result is exact to one tick (10 ms at the usual 100 Hz), early
 	 * by less than that. */
-	out->start_time_ns = clock_boot_epoch_ns() + f[22] * (CLOCK_NS_PER_S / (uint64_t)ps->ticks);
+	out->start_time_ns = clock_boot_epoch_ns() + f[22] * (CLOCK_NS_PER_S / (uint64_t)ticks);
 	out->vsize_bytes = f[23];
-	out->rss_bytes = f[24] * (uint64_t)ps->page_size;
-	out->open_fds = procstat_count_fds(pid);
+	out->rss_bytes = f[24] * (uint64_t)page_size;
+	out->open_fds = -1;
 	return 0;
+}
+
+int
+procstat_read(const struct procstat *ps, pid_t pid, struct procstat_proc *out)
+{
+	char path[64], buf[1024];
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if (procstat_slurp(path, buf, sizeof(buf)) < 0 ||
+	    stat_parse(buf, ps->ticks, ps->page_size, out) < 0)
+		return -1;
+	out->open_fds = procstat_count_fds(pid);
+	out->sampled_ns = clock_real_ns();
+	return 0;
+}
+
+/*
+ * The figures a process read of itself (procstat_self_store), for one
+ * that /proc hides from us; false if it has not read itself yet.  Only
+ * ever rendered as that process's own: a child may lie about itself,
+ * nothing else.
+ */
+static bool
+self_stat_load(const struct shm_self_stat *st, int64_t open_fds, struct procstat_proc *pp)
+{
+	if ((pp->sampled_ns = SHM_LOAD(&st->sampled_ns)) == 0)
+		return false;
+	pp->ppid = 0;
+	pp->cpu_ns = SHM_LOAD(&st->cpu_ns);
+	pp->rss_bytes = SHM_LOAD(&st->rss_bytes);
+	pp->vsize_bytes = SHM_LOAD(&st->vsize_bytes);
+	pp->start_time_ns = SHM_LOAD(&st->start_time_ns);
+	pp->open_fds = open_fds;
+	return true;
+}
+
+int
+procstat_self_open(void)
+{
+	return open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+}
+
+void
+procstat_self_store(int fd, struct shm_self_stat *dst)
+{
+	char buf[1024];
+	struct procstat_proc pp;
+	ssize_t n;
+	long ticks = sysconf(_SC_CLK_TCK), page_size = sysconf(_SC_PAGESIZE);
+
+	/* lseek and read, not pread: the calls a confined worker has. */
+	if (fd < 0 || ticks <= 0 || page_size <= 0 || lseek(fd, 0, SEEK_SET) < 0)
+		return;
+	do
+		n = read(fd, buf, sizeof(buf) - 1);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	if (stat_parse(buf, ticks, page_size, &pp) < 0)
+		return;
+	SHM_STORE(&dst->cpu_ns, pp.cpu_ns);
+	SHM_STORE(&dst->rss_bytes, pp.rss_bytes);
+	SHM_STORE(&dst->vsize_bytes, pp.vsize_bytes);
+	SHM_STORE(&dst->start_time_ns, pp.start_time_ns);
+	SHM_STORE(&dst->sampled_ns, clock_real_ns());
 }
 
 static void
@@ -163,7 +229,7 @@ procstat_store(struct shm_proc_sample *s, pid_t pid, const struct procstat_proc 
 	SHM_STORE(&s->vsize_bytes, pp->vsize_bytes);
 	SHM_STORE(&s->open_fds, pp->open_fds);
 	SHM_STORE(&s->start_time_ns, pp->start_time_ns);
-	SHM_STORE(&s->sampled_ns, clock_real_ns());
+	SHM_STORE(&s->sampled_ns, pp->sampled_ns);
 	SHM_STORE(&s->pid, (int64_t)pid);
 }
 
@@ -175,7 +241,10 @@ procstat_sample(struct procstat *ps)
 	pid_t master = (pid_t)SHM_LOAD(&seg->hdr.master_pid), self = getpid();
 	uint32_t nslots = SHM_LOAD(&seg->hdr.nslots);
 
-	if (master > 0 && procstat_read(ps, master, &pp) == 0) {
+	/* /proc may hide the master and the workers (ProtectProc=invisible:
+	 * they are not dumpable); then their own readings stand in. */
+	if (master > 0 && (procstat_read(ps, master, &pp) == 0 ||
+	    self_stat_load(&seg->master.self, -1, &pp))) {
 		if (pp.open_fds < 0)
 			pp.open_fds = SHM_LOAD(&seg->master.open_fds);
 		procstat_store(&seg->aggregator.proc[SHM_PROC_MASTER], master, &pp);
@@ -189,13 +258,18 @@ procstat_sample(struct procstat *ps)
 		struct shm_proc_sample *s = &seg->aggregator.proc[SHM_PROC_WORKER + i];
 		pid_t pid = (pid_t)SHM_LOAD(&seg->master.worker_pid[i]);
 		int64_t slot = SHM_LOAD(&seg->master.worker_slot[i]);
+		const struct shm_slot *sl = slot >= 0 && slot < (int64_t)nslots &&
+		    shm_slot_valid(&seg->slot[slot]) ? &seg->slot[slot] : NULL;
+		int rc = pid > 0 ? procstat_read(ps, pid, &pp) : -1;
 
 		/* A worker is the master's child: anything else is a reused
-		 * pid of a worker the master has not reaped yet. */
-		if (pid > 0 && procstat_read(ps, pid, &pp) == 0 && pp.ppid == master) {
-			if (pp.open_fds < 0 && slot >= 0 && slot < (int64_t)nslots &&
-			    shm_slot_valid(&seg->slot[slot]))
-				pp.open_fds = SHM_LOAD(&seg->slot[slot].open_fds);
+		 * pid of a worker the master has not reaped yet.  Hidden from
+		 * us (ENOENT, as for a process gone but not yet reaped), it
+		 * has its own reading in its slot. */
+		if ((rc == 0 && pp.ppid == master) || (rc < 0 && pid > 0 && sl != NULL &&
+		    self_stat_load(&sl->self, -1, &pp))) {
+			if (pp.open_fds < 0 && sl != NULL)
+				pp.open_fds = SHM_LOAD(&sl->open_fds);
 			procstat_store(s, pid, &pp);
 		} else
 			procstat_store(s, 0, NULL);

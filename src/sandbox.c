@@ -20,8 +20,9 @@
  *                                a connection at EMFILE (of stderr)
  *   epoll_wait, epoll_pwait(2), epoll_ctl   libevent's loop (aarch64 has
  *                                only epoll_pwait)
- *   getdents64, lseek            counting our own descriptors (worker: on
- *                                the /proc/self/fd it opened before)
+ *   getdents64, lseek            counting our own descriptors and reading
+ *                                our own stat (worker: on the /proc/self/fd
+ *                                and /proc/self/stat it opened before)
  *   brk, mmap, munmap, mremap, madvise   malloc; mmap never executable
  *   mprotect                     only to take rights away (never write or
  *                                exec: the segment's read-only regions

@@ -135,10 +135,21 @@ shm_map_slot(const struct shm_map *map, unsigned index)
 }
 
 void
+shm_self_stat_clear(struct shm_self_stat *st)
+{
+	SHM_STORE(&st->sampled_ns, 0);
+	SHM_STORE(&st->cpu_ns, 0);
+	SHM_STORE(&st->rss_bytes, 0);
+	SHM_STORE(&st->vsize_bytes, 0);
+	SHM_STORE(&st->start_time_ns, 0);
+}
+
+void
 shm_slot_claim(struct shm_slot *slot)
 {
 	SHM_STORE(&slot->open_fds, -1);
 	SHM_STORE(&slot->sandbox_violation, -1);
+	shm_self_stat_clear(&slot->self);
 	SHM_STORE(&slot->state, SHM_SLOT_STARTING);
 }
 
@@ -151,6 +162,7 @@ shm_slot_release(struct shm_slot *slot)
 		SHM_STORE(&slot->field, 0);
 #include "observd/metrics.def"
 	SHM_STORE(&slot->open_fds, -1);
+	shm_self_stat_clear(&slot->self);
 	SHM_STORE(&slot->state, SHM_SLOT_IDLE);
 }
 

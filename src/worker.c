@@ -121,6 +121,7 @@ worker_main(const struct worker_ctx *ctx)
 			.open = &ctx->slot->connections_open,
 			.in_flight = &ctx->slot->requests_in_flight,
 			.open_fds = &ctx->slot->open_fds,
+			.self = &ctx->slot->self,
 		},
 		.role = &worker_role,
 		.sandbox_violation = &ctx->slot->sandbox_violation,

@@ -1,7 +1,8 @@
 /*
  * check_procstat.c - unit tests for the aggregator's /proc sampler
  * (src/procstat.c): one process read, a sampling round over a segment,
- * the thread's start and stop.
+ * a process's reading of itself standing in where /proc hides it, the
+ * thread's start and stop.
  */
 #include "config.h"
 
@@ -169,6 +170,122 @@ START_TEST(test_sample_round)
 }
 END_TEST
 
+/* A process that /proc will not show: one that has exited and been
+ * reaped (what ProtectProc=invisible makes of a process we may not
+ * ptrace: ENOENT). */
+static pid_t
+gone_pid(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	return pid;
+}
+
+/* A process's reading of itself says what /proc says of it. */
+START_TEST(test_self_store)
+{
+	struct shm_segment *seg = tshm_create(1);
+	struct shm_self_stat st = { 0 };
+	struct procstat ps;
+	struct procstat_proc pp;
+	int fd = procstat_self_open();
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(procstat_init(&ps, seg, 1000), 0);
+	procstat_self_store(fd, &st);
+	ck_assert_int_eq(procstat_read(&ps, getpid(), &pp), 0);
+	ck_assert_uint_gt(st.sampled_ns, 0);
+	ck_assert_uint_gt(st.rss_bytes, 0);
+	ck_assert_uint_ge(st.vsize_bytes, st.rss_bytes);
+	ck_assert_uint_le(st.cpu_ns, pp.cpu_ns);
+	ck_assert_uint_le(st.start_time_ns, pp.start_time_ns + START_SLACK_NS);
+	ck_assert_uint_ge(st.start_time_ns + START_SLACK_NS, pp.start_time_ns);
+	/* Again on the same descriptor: a fresh reading. */
+	st.sampled_ns = 0;
+	procstat_self_store(fd, &st);
+	ck_assert_uint_gt(st.sampled_ns, 0);
+	close(fd);
+	/* A descriptor that does not work stores nothing. */
+	st.sampled_ns = 0;
+	procstat_self_store(-1, &st);
+	ck_assert_uint_eq(st.sampled_ns, 0);
+	tshm_destroy(seg);
+}
+END_TEST
+
+/* Hidden from the sampler, the master and a worker still get their
+ * figures, from their own readings; a position whose slot holds no
+ * reading, or is not valid, gets none. */
+START_TEST(test_sample_hidden)
+{
+	struct shm_segment *seg = tshm_create(4);
+	struct shm_slot *s;
+	struct procstat ps;
+	const struct shm_proc_sample *p;
+	pid_t hidden = gone_pid();
+	int fd = procstat_self_open();
+
+	ck_assert_int_ge(fd, 0);
+	SHM_STORE(&seg->hdr.master_pid, (int64_t)hidden);
+	SHM_STORE(&seg->master.open_fds, 9);
+	procstat_self_store(fd, &seg->master.self);
+	/* position 1: slot 2, with a reading */
+	s = tshm_index(seg, 2);
+	shm_slot_claim(s);
+	SHM_STORE(&s->state, SHM_SLOT_SERVING);
+	SHM_STORE(&s->open_fds, 7);
+	procstat_self_store(fd, &s->self);
+	SHM_STORE(&seg->master.worker_pid[1], (int64_t)hidden);
+	SHM_STORE(&seg->master.worker_slot[1], 2);
+	/* position 2: slot 3, claimed but not read yet */
+	s = tshm_index(seg, 3);
+	shm_slot_claim(s);
+	SHM_STORE(&s->state, SHM_SLOT_SERVING);
+	SHM_STORE(&seg->master.worker_pid[2], (int64_t)hidden);
+	SHM_STORE(&seg->master.worker_slot[2], 3);
+	/* position 3: slot 1, a reading but the slot is not valid */
+	s = tshm_index(seg, 1);
+	shm_slot_claim(s);
+	SHM_STORE(&s->state, SHM_SLOT_SERVING);
+	procstat_self_store(fd, &s->self);
+	SHM_STORE(&s->connections_open, -5);
+	SHM_STORE(&seg->master.worker_pid[3], (int64_t)hidden);
+	SHM_STORE(&seg->master.worker_slot[3], 1);
+	close(fd);
+
+	ck_assert_int_eq(procstat_init(&ps, seg, 1000), 0);
+	procstat_sample(&ps);
+	p = &seg->aggregator.proc[SHM_PROC_MASTER];
+	ck_assert_int_eq(SHM_LOAD(&p->pid), hidden);
+	ck_assert_uint_eq(SHM_LOAD(&p->rss_bytes), SHM_LOAD(&seg->master.self.rss_bytes));
+	ck_assert_uint_eq(SHM_LOAD(&p->cpu_ns), SHM_LOAD(&seg->master.self.cpu_ns));
+	ck_assert_uint_eq(SHM_LOAD(&p->start_time_ns), SHM_LOAD(&seg->master.self.start_time_ns));
+	ck_assert_uint_eq(SHM_LOAD(&p->sampled_ns), SHM_LOAD(&seg->master.self.sampled_ns));
+	ck_assert_int_eq(SHM_LOAD(&p->open_fds), 9);
+	p = &seg->aggregator.proc[SHM_PROC_WORKER + 1];
+	s = tshm_index(seg, 2);
+	ck_assert_int_eq(SHM_LOAD(&p->pid), hidden);
+	ck_assert_uint_gt(SHM_LOAD(&p->rss_bytes), 0);
+	ck_assert_uint_eq(SHM_LOAD(&p->rss_bytes), SHM_LOAD(&s->self.rss_bytes));
+	ck_assert_uint_eq(SHM_LOAD(&p->vsize_bytes), SHM_LOAD(&s->self.vsize_bytes));
+	ck_assert_uint_eq(SHM_LOAD(&p->sampled_ns), SHM_LOAD(&s->self.sampled_ns));
+	ck_assert_int_eq(SHM_LOAD(&p->open_fds), 7);
+	ck_assert_int_eq(SHM_LOAD(&seg->aggregator.proc[SHM_PROC_WORKER + 2].pid), 0);
+	ck_assert_int_eq(SHM_LOAD(&seg->aggregator.proc[SHM_PROC_WORKER + 3].pid), 0);
+
+	/* The master reaped it and released the slot: nothing stays. */
+	shm_slot_release(tshm_index(seg, 2));
+	procstat_sample(&ps);
+	ck_assert_int_eq(SHM_LOAD(&seg->aggregator.proc[SHM_PROC_WORKER + 1].pid), 0);
+	procstat_stop(&ps);
+	tshm_destroy(seg);
+}
+END_TEST
+
 START_TEST(test_thread)
 {
 	struct shm_segment *seg = tshm_create(1);
@@ -200,6 +317,8 @@ procstat_suite(void)
 	tcase_add_test(tc, test_read_self);
 	tcase_add_test(tc, test_start_time_of_child);
 	tcase_add_test(tc, test_sample_round);
+	tcase_add_test(tc, test_self_store);
+	tcase_add_test(tc, test_sample_hidden);
 	tcase_add_test(tc, test_thread);
 	suite_add_tcase(s, tc);
 	return s;

@@ -22,6 +22,7 @@
 
 struct event_base;
 struct http_conn;
+struct shm_self_stat;
 
 /* Where the server counts connections; each pointer may be NULL.  The
  * process running the server is their only writer. */
@@ -31,6 +32,7 @@ struct http_server_stats {
 	int64_t		*open;
 	int64_t		*in_flight;
 	int64_t		*open_fds;	/* our descriptors, counted about once a second */
+	struct shm_self_stat *self;	/* our /proc/self/stat, read with them */
 };
 
 struct http_server_role {

@@ -10,7 +10,8 @@
  * dumpable) is left out for that process rather than failing the sample.
  * For open descriptors the master and the workers count their own
  * (procstat_count_fds on themselves) into the segment, and the sampler
- * takes that count where it cannot read theirs.
+ * takes that count where it cannot read theirs; likewise their CPU time
+ * and memory where /proc hides them altogether (procstat_self_store).
  */
 #ifndef OBSERVD_PROCSTAT_H
 #define OBSERVD_PROCSTAT_H
@@ -32,6 +33,7 @@ struct procstat_proc {
 	uint64_t	vsize_bytes;
 	uint64_t	start_time_ns;	/* CLOCK_REALTIME, to a clock tick */
 	int64_t		open_fds;	/* -1: not readable */
+	uint64_t	sampled_ns;	/* CLOCK_REALTIME of the reading */
 };
 
 struct procstat {
@@ -61,10 +63,20 @@ int64_t	procstat_count_fds(pid_t pid);
  * included: it stays open) as often as needed.  -1 on failure. */
 int	procstat_fds_open(void);
 int64_t	procstat_fds_count(int dirfd);
-/* Read one process.  0, or -1 with errno (ENOENT: no such process). */
+/* Read one process.  0, or -1 with errno (ENOENT: no such process, or
+ * one /proc hides from us). */
 int	procstat_read(const struct procstat *ps, pid_t pid, struct procstat_proc *out);
+/*
+ * A process's reading of itself, for a sampler that /proc may not show it
+ * to: open our /proc/self/stat once (before confinement), then store what
+ * it says into dst as often as needed (nothing if it cannot be read).
+ */
+int	procstat_self_open(void);
+void	procstat_self_store(int fd, struct shm_self_stat *dst);
 /* One round: sample the master, the aggregator (us) and every worker
- * into seg->aggregator.proc[]; positions without a process get pid 0. */
+ * into seg->aggregator.proc[]; positions without a process get pid 0.
+ * Where /proc hides the master or a worker, its own reading (shm.h,
+ * struct shm_self_stat) stands in. */
 void	procstat_sample(struct procstat *ps);
 /* Sample once now, then every interval in a thread that blocks every
  * signal.  0, or -1 with errno. */

@@ -70,7 +70,8 @@
 #include "observd/http_response.h"
 
 #define SHM_MAGIC	UINT64_C(0x0a6473767265626f)	/* "observd\n" */
-#define SHM_VERSION	6				/* 4: regions, positions; 5: sandbox, last reload; 6: log drops */
+#define SHM_VERSION	7				/* 4: regions, positions; 5: sandbox, last reload; 6: log drops;
+						 * 7: processes' own /proc readings */
 #define SHM_ALIGN	64				/* cache line */
 #define SHM_SLOT_MAGIC	UINT64_C(0x746f6c73646273)	/* "sbdslot" */
 /*
@@ -136,6 +137,24 @@ struct shm_header {
 } __attribute__((aligned(SHM_ALIGN)));
 
 /*
+ * A process's own reading of /proc/self/stat (procstat_self_store), for
+ * the sampler where /proc hides that process from it: ProtectProc=
+ * invisible hides every process another may not ptrace, and the master
+ * and workers are not dumpable.  All zero: no reading yet.  Written by
+ * the process it describes, field by field (relaxed stores; sampled_ns
+ * last); a reader may mix two readings, harmless for these figures.
+ * Untrusted where a child writes it: it is only ever rendered as that
+ * child's own figures, never used as an index, a size or a pid.
+ */
+struct shm_self_stat {
+	uint64_t	cpu_ns;		/* utime + stime */
+	uint64_t	rss_bytes;
+	uint64_t	vsize_bytes;
+	uint64_t	start_time_ns;	/* CLOCK_REALTIME */
+	uint64_t	sampled_ns;	/* CLOCK_REALTIME of the reading */
+};
+
+/*
  * The master's section; only the master writes it, and children map it
  * read-only, so readers may trust it (and still range-check indexes).
  * worker_pid[i] and worker_slot[i] say which process serves (or is
@@ -150,6 +169,7 @@ struct shm_master {
 	/* The master's own count of its open descriptors (-1: not yet), for
 	 * the sampler, which may not read a root master's /proc/PID/fd. */
 	int64_t		open_fds;
+	struct shm_self_stat self;		/* the same for /proc/self/stat */
 	uint64_t	log_lines_dropped;	/* the master's (log_count_drops) */
 	/* reloads, reload_failures, config_generation, draining,
 	 * workers_configured: the METRIC_MASTER entries of metrics.def. */
@@ -210,6 +230,9 @@ struct shm_slot {
 	/* The system call the worker's filter refused (sandbox.h), written
 	 * by its SIGSYS handler; -1 from the master's claim. */
 	int64_t		sandbox_violation;
+	/* The worker's own /proc/self/stat, read with its descriptor count;
+	 * zeroed by the master's claim and release. */
+	struct shm_self_stat self;
 
 	/*
 	 * Scalars: the METRIC_SLOT entries of metrics.def (connections_open,
@@ -312,6 +335,8 @@ struct shm_slot *shm_map_slot(const struct shm_map *map, unsigned index);
 
 /* Master: prepare slot for a new worker. */
 void	shm_slot_claim(struct shm_slot *slot);
+/* Its writer: no reading of /proc/self/stat yet. */
+void	shm_self_stat_clear(struct shm_self_stat *st);
 /* Master: the slot's worker was reaped; zero its gauges, keep counters. */
 void	shm_slot_release(struct shm_slot *slot);
 /* Everything in the slot within range: magic, state, gauges, fd count.

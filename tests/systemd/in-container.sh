@@ -36,7 +36,7 @@ check "/health answers on :$APP_PORT" wait_for 5 get -o /dev/null "http://127.0.
 
 # 2) sandboxed as the unit says, and it still sees its own processes
 gen0=$(metric observd_config_generation)
-check "process metrics of master, workers and aggregator under the unit's sandbox" wait_for 15 bash -c "
+check "ProtectProc=invisible: process metrics of master, workers and aggregator" wait_for 15 bash -c "
 	m=\$(curl -sf http://127.0.0.1:$METRICS_PORT/metrics)
 	for role in master worker aggregator; do
 		grep -q \"^observd_process_cpu_seconds_total{role=\\\"\$role\\\"\" <<<\"\$m\" &&

@@ -6,7 +6,7 @@
 # oneshot unit): start with sd_notify status, good and bad reload, a
 # crashed master restarted, exit status 2 not, stop draining to exit 0,
 # socket activation of both ports, JSON lines in the journal, process
-# metrics under the unit's sandbox, systemd-analyze security <= 2.0.
+# metrics under ProtectProc=invisible, systemd-analyze security <= 2.0.
 #
 #   tests/systemd/nspawn-check.sh      (as root; about 2 minutes on a fresh
 #                                       2-core machine, 30 s with the root cached)
