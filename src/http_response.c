@@ -7,13 +7,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "observd/buf.h"
 #include "observd/http_response.h"
 #include "observd/log.h"
 
@@ -37,16 +37,15 @@ static const char *const route_labels[] = {
 #undef HTTP_ROUTE_LABEL
 };
 
-static const int status_codes[] = {
-#define HTTP_STATUS_CODE(code, reason) code,
-	HTTP_STATUSES(HTTP_STATUS_CODE)
-#undef HTTP_STATUS_CODE
-};
-
-static const char *const status_reasons[] = {
-#define HTTP_STATUS_REASON(code, reason) reason,
-	HTTP_STATUSES(HTTP_STATUS_REASON)
-#undef HTTP_STATUS_REASON
+/* The one status table: HTTP_STATUSES, indexed as enum http_status_index. */
+static const struct {
+	int		 code;
+	const char	*label;		/* the code in decimal: the "status" label */
+	const char	*reason;
+} statuses[HTTP_STATUS_COUNT] = {
+#define HTTP_STATUS_ROW(code, reason) { code, #code, reason },
+	HTTP_STATUSES(HTTP_STATUS_ROW)
+#undef HTTP_STATUS_ROW
 };
 
 enum http_route
@@ -83,7 +82,7 @@ int
 http_status_index(int status)
 {
 	for (int i = 0; i < HTTP_STATUS_COUNT; i++)
-		if (status_codes[i] == status)
+		if (statuses[i].code == status)
 			return i;
 	return -1;
 }
@@ -93,7 +92,19 @@ http_status_reason(int status)
 {
 	int i = http_status_index(status);
 
-	return i < 0 ? "Unknown" : status_reasons[i];
+	return i < 0 ? "Unknown" : statuses[i].reason;
+}
+
+int
+http_status_code(int index)
+{
+	return statuses[index].code;
+}
+
+const char *
+http_status_label(int index)
+{
+	return statuses[index].label;
 }
 
 enum http_canned
@@ -135,8 +146,6 @@ http_date_line(size_t *len)
 	return buf;
 }
 
-#define PUT(p, lit) ((char *)memcpy((p), (lit), sizeof(lit) - 1) + sizeof(lit) - 1)
-
 size_t
 http_response_write(char *out, const struct http_canned_response *r,
     bool head_only, bool closing, bool keep_alive_10)
@@ -162,67 +171,18 @@ http_response_write(char *out, const struct http_canned_response *r,
 	return (size_t)(p - out);
 }
 
-/* A growable string for building the arena; on allocation failure it
- * remembers the failure and the caller checks once. */
-struct sbuf {
-	char	*s;
-	size_t	 len, cap;
-	bool	 failed;
-};
-
+/* Append s with the characters HTML gives a meaning to escaped. */
 static void
-sbuf_add(struct sbuf *b, const char *s, size_t len)
-{
-	if (b->failed)
-		return;
-	if (b->len + len + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		char *n;
-
-		while (cap < b->len + len + 1)
-			cap *= 2;
-		if ((n = realloc(b->s, cap)) == NULL) {
-			b->failed = true;
-			return;
-		}
-		b->s = n;
-		b->cap = cap;
-	}
-	memcpy(b->s + b->len, s, len);
-	b->len += len;
-	b->s[b->len] = '\0';
-}
-
-static void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-sbuf_printf(struct sbuf *b, const char *fmt, ...)
-{
-	char tmp[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		b->failed = true;
-		return;
-	}
-	sbuf_add(b, tmp, (size_t)n);
-}
-
-static void
-sbuf_add_html(struct sbuf *b, const char *s)
+append_html_escaped(struct buf *b, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
-		case '&': sbuf_add(b, "&amp;", 5); break;
-		case '<': sbuf_add(b, "&lt;", 4); break;
-		case '>': sbuf_add(b, "&gt;", 4); break;
-		case '"': sbuf_add(b, "&quot;", 6); break;
-		case '\'': sbuf_add(b, "&#39;", 5); break;
-		default: sbuf_add(b, s, 1); break;
+		case '&': buf_append(b, "&amp;", 5); break;
+		case '<': buf_append(b, "&lt;", 4); break;
+		case '>': buf_append(b, "&gt;", 4); break;
+		case '"': buf_append(b, "&quot;", 6); break;
+		case '\'': buf_append(b, "&#39;", 5); break;
+		default: buf_append(b, s, 1); break;
 		}
 	}
 }
@@ -234,11 +194,15 @@ http_template_render(const char *tmpl, size_t len, const struct config *cfg,
 	static const struct { const char *name; size_t len; } vars[] = {
 		{ "{{service}}", 11 }, { "{{version}}", 11 }, { "{{environment}}", 15 },
 	};
-	struct sbuf b = { 0 };
+	struct buf b = { 0 };
 	const char *end = tmpl + len, *p = tmpl;
 
 	if (memchr(tmpl, '\0', len) != NULL) {
 		snprintf(err, errlen, "template: %s contains a NUL byte", cfg->template_file);
+		return NULL;
+	}
+	if (len == 0) {
+		snprintf(err, errlen, "template: empty template");
 		return NULL;
 	}
 	while (p < end) {
@@ -246,17 +210,17 @@ http_template_render(const char *tmpl, size_t len, const struct config *cfg,
 		size_t i;
 
 		if (open == NULL) {
-			sbuf_add(&b, p, (size_t)(end - p));
+			buf_append(&b, p, (size_t)(end - p));
 			break;
 		}
-		sbuf_add(&b, p, (size_t)(open - p));
+		buf_append(&b, p, (size_t)(open - p));
 		for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 			if ((size_t)(end - open) >= vars[i].len && memcmp(open, vars[i].name, vars[i].len) == 0)
 				break;
 		switch (i) {
-		case 0: sbuf_add_html(&b, cfg->service_name); break;
-		case 1: sbuf_add_html(&b, PACKAGE_VERSION); break;
-		case 2: sbuf_add_html(&b, cfg->environment); break;
+		case 0: append_html_escaped(&b, cfg->service_name); break;
+		case 1: append_html_escaped(&b, PACKAGE_VERSION); break;
+		case 2: append_html_escaped(&b, cfg->environment); break;
 		default: {
 			/* quote up to 40 bytes, the line, and never past len
 			 * (tmpl is not NUL-terminated) */
@@ -267,19 +231,20 @@ http_template_render(const char *tmpl, size_t len, const struct config *cfg,
 				qlen = (size_t)(nl - open);
 			snprintf(err, errlen, "template: %s: unknown placeholder '%.*s' (known: {{service}}, {{version}}, {{environment}})",
 			    cfg->template_file, (int)qlen, open);
-			free(b.s);
+			buf_free(&b);
 			return NULL;
 		}
 		}
 		p = open + (i < 3 ? vars[i].len : 2);
 	}
-	if (b.failed || b.s == NULL) {
-		snprintf(err, errlen, "template: %s", b.failed ? "out of memory" : "empty template");
-		free(b.s);
+	/* The caller gets a C string, too. */
+	if (buf_append(&b, "", 1) < 0) {
+		snprintf(err, errlen, "template: out of memory");
+		buf_free(&b);
 		return NULL;
 	}
-	*outlen = b.len;
-	return b.s;
+	*outlen = b.len - 1;
+	return buf_release(&b);
 }
 
 static char *
@@ -359,7 +324,7 @@ int
 http_responses_build(struct http_responses *rs, const struct config *cfg,
     char *err, size_t errlen)
 {
-	struct sbuf b = { 0 }, body = { 0 };
+	struct buf b = { 0 }, body = { 0 };
 	size_t head_off[CANNED_COUNT], head_len[CANNED_COUNT];
 	size_t body_off[CANNED_COUNT], body_len[CANNED_COUNT];
 	size_t common_off, common_len, tlen, plen;
@@ -382,56 +347,57 @@ http_responses_build(struct http_responses *rs, const struct config *cfg,
 	common_len = (size_t)snprintf(common, sizeof(common), "Server: observd%s%s\r\n" SECURITY_HEADERS,
 	    cfg->server_tokens ? "/" : "", cfg->server_tokens ? PACKAGE_VERSION : "");
 	common_off = b.len;
-	sbuf_add(&b, common, common_len);
+	buf_append(&b, common, common_len);
 
 	for (size_t i = 0; i < CANNED_COUNT; i++) {
 		const struct canned_spec *sp = &canned_specs[i];
 
-		body.len = 0;
+		buf_reset(&body);
 		if (sp->id == CANNED_PAGE)
-			sbuf_add(&body, page, plen);
+			buf_append(&body, page, plen);
 		else if (sp->id == CANNED_HEALTH) {
 			char name[sizeof(cfg->service_name) * 6];
 
-			sbuf_add(&body, "{\"status\":\"healthy\",\"service\":\"", 31);
-			sbuf_add(&body, name, json_escape(name, sizeof(name), cfg->service_name,
+			buf_append(&body, "{\"status\":\"healthy\",\"service\":\"", 31);
+			buf_append(&body, name, json_escape(name, sizeof(name), cfg->service_name,
 			    strlen(cfg->service_name)));
-			sbuf_add(&body, "\"}", 2);
+			buf_append(&body, "\"}", 2);
 		} else if (sp->id == CANNED_READY)
-			sbuf_add(&body, "{\"status\":\"ready\"}", 18);
+			buf_append(&body, "{\"status\":\"ready\"}", 18);
 		else if (sp->id == CANNED_NOT_READY)
-			sbuf_add(&body, "{\"status\":\"draining\"}", 21);
+			buf_append(&body, "{\"status\":\"draining\"}", 21);
 		else
-			sbuf_printf(&body, "{\"error\":\"%s\",\"status\":%d}", sp->json_error, sp->status);
+			buf_printf(&body, "{\"error\":\"%s\",\"status\":%d}", sp->json_error, sp->status);
 		if (body.failed)
 			break;
 
 		head_off[i] = b.len;
-		sbuf_printf(&b, "HTTP/1.1 %d %s\r\n", sp->status, http_status_reason(sp->status));
-		sbuf_add(&b, common, common_len);
-		sbuf_add(&b, sp->headers, strlen(sp->headers));
-		sbuf_printf(&b, "Content-Length: %zu\r\n", body.len);
+		buf_printf(&b, "HTTP/1.1 %d %s\r\n", sp->status, http_status_reason(sp->status));
+		buf_append(&b, common, common_len);
+		buf_append(&b, sp->headers, strlen(sp->headers));
+		buf_printf(&b, "Content-Length: %zu\r\n", body.len);
 		head_len[i] = b.len - head_off[i];
 		body_off[i] = b.len;
-		sbuf_add(&b, body.s ? body.s : "", body.len);
+		buf_append(&b, body.data, body.len);
 		body_len[i] = body.len;
 	}
 	free(page);
-	free(body.s);
 	if (b.failed || body.failed) {
-		free(b.s);
+		buf_free(&body);
+		buf_free(&b);
 		snprintf(err, errlen, "responses: out of memory");
 		return -1;
 	}
-	rs->arena = b.s;
+	buf_free(&body);
+	rs->arena = buf_release(&b);
 	for (size_t i = 0; i < CANNED_COUNT; i++) {
 		rs->canned[i].status = canned_specs[i].status;
-		rs->canned[i].head = b.s + head_off[i];
+		rs->canned[i].head = rs->arena + head_off[i];
 		rs->canned[i].head_len = (uint32_t)head_len[i];
-		rs->canned[i].body = b.s + body_off[i];
+		rs->canned[i].body = rs->arena + body_off[i];
 		rs->canned[i].body_len = (uint32_t)body_len[i];
 	}
-	rs->common_headers = b.s + common_off;
+	rs->common_headers = rs->arena + common_off;
 	rs->common_headers_len = (uint32_t)common_len;
 	return 0;
 }

@@ -16,6 +16,7 @@
 
 #include <zlib.h>
 
+#include "observd/buf.h"
 #include "observd/http_response.h"
 #include "observd/metrics_http.h"
 #include "observd/render.h"
@@ -30,13 +31,11 @@ struct metrics_responder {
 	struct shm_segment		*seg;
 	struct render_info		 info;
 	struct render_stats		 stats;		/* of the last render */
-	struct render_buf		 body;		/* HEAD_ROOM, then the exposition */
-	char				*gz;		/* HEAD_ROOM, then the gzip stream */
-	size_t				 gzcap;
+	struct buf			 body;		/* HEAD_ROOM, then the exposition */
+	struct buf			 gz;		/* HEAD_ROOM, then the gzip stream */
 	z_stream			 zs;
 	bool				 zs_ready;	/* deflateInit2 done (lazily) */
-	char				*canned;	/* a canned answer (401) */
-	size_t				 cannedcap;
+	struct buf			 canned;	/* a canned answer (401) */
 };
 
 struct metrics_responder *
@@ -64,9 +63,9 @@ metrics_responder_free(struct metrics_responder *mr)
 		return;
 	if (mr->zs_ready)
 		deflateEnd(&mr->zs);
-	render_buf_free(&mr->body);
-	free(mr->gz);
-	free(mr->canned);
+	buf_free(&mr->body);
+	buf_free(&mr->gz);
+	buf_free(&mr->canned);
 	free(mr);
 }
 
@@ -223,23 +222,6 @@ metrics_authorized(const struct config *cfg, const struct http_request *req)
 
 /* ------------------------------------------------------------ response */
 
-static int
-buf_grow(char **buf, size_t *cap, size_t need)
-{
-	char *n;
-	size_t c = *cap ? *cap : 16 * 1024;
-
-	if (need <= *cap)
-		return 0;
-	while (c < need)
-		c *= 2;
-	if ((n = realloc(*buf, c)) == NULL)
-		return -1;
-	*buf = n;
-	*cap = c;
-	return 0;
-}
-
 /* Compress body[0..len) into mr->gz after HEAD_ROOM; the compressed
  * length in *out_len.  0, or -1 (out of memory). */
 static int
@@ -253,20 +235,20 @@ gzip_body(struct metrics_responder *mr, const char *body, size_t len, size_t *ou
 		mr->zs_ready = true;
 	} else if (deflateReset(&mr->zs) != Z_OK)
 		return -1;
-	if (buf_grow(&mr->gz, &mr->gzcap, HEAD_ROOM + deflateBound(&mr->zs, (uLong)len)) < 0)
+	buf_reset(&mr->gz);
+	if (buf_reserve(&mr->gz, HEAD_ROOM + deflateBound(&mr->zs, (uLong)len)) == NULL)
 		return -1;
 	mr->zs.next_in = (Bytef *)(uintptr_t)body;
 	mr->zs.avail_in = (uInt)len;
-	mr->zs.next_out = (Bytef *)mr->gz + HEAD_ROOM;
-	mr->zs.avail_out = (uInt)(mr->gzcap - HEAD_ROOM);
+	mr->zs.next_out = (Bytef *)mr->gz.data + HEAD_ROOM;
+	mr->zs.avail_out = (uInt)(mr->gz.cap - HEAD_ROOM);
 	/* deflateBound's room: one call finishes the stream. */
 	if (deflate(&mr->zs, Z_FINISH) != Z_STREAM_END)
 		return -1;
 	*out_len = mr->zs.total_out;
+	mr->gz.len = HEAD_ROOM + *out_len;
 	return 0;
 }
-
-#define PUT(p, lit)	((char *)memcpy((p), (lit), sizeof(lit) - 1) + sizeof(lit) - 1)
 
 static size_t
 head_write(const struct metrics_responder *mr, char *out, enum render_format fmt,
@@ -308,12 +290,15 @@ respond_unauthorized(struct metrics_responder *mr, bool head_only, bool closing,
     bool keep_alive_10, const char **resp, size_t *resp_len)
 {
 	const struct http_canned_response *r = &mr->rs->canned[CANNED_UNAUTHORIZED];
+	char *out;
 
-	if (buf_grow(&mr->canned, &mr->cannedcap,
-	    r->head_len + r->body_len + HTTP_RESPONSE_EXTRA) < 0)
+	buf_reset(&mr->canned);
+	if ((out = buf_reserve(&mr->canned,
+	    r->head_len + r->body_len + HTTP_RESPONSE_EXTRA)) == NULL)
 		return -1;
-	*resp_len = http_response_write(mr->canned, r, head_only, closing, keep_alive_10);
-	*resp = mr->canned;
+	*resp_len = http_response_write(out, r, head_only, closing, keep_alive_10);
+	mr->canned.len = *resp_len;
+	*resp = out;
 	return 401;
 }
 
@@ -334,8 +319,8 @@ metrics_respond(struct metrics_responder *mr, const struct http_request *req,
 	fmt = metrics_negotiate_format(&req->accept);
 	gzip = metrics_accepts_gzip(&req->accept_encoding);
 
-	mr->body.failed = false;
-	if (buf_grow(&mr->body.data, &mr->body.cap, HEAD_ROOM + 32 * 1024) < 0)
+	buf_reset(&mr->body);
+	if (buf_reserve(&mr->body, HEAD_ROOM + 32 * 1024) == NULL)
 		return -1;
 	mr->body.len = HEAD_ROOM;
 	if (render_exposition(&mr->body, mr->seg, &mr->info, fmt, &mr->stats) < 0)
@@ -345,7 +330,7 @@ metrics_respond(struct metrics_responder *mr, const struct http_request *req,
 	if (gzip) {
 		if (gzip_body(mr, payload, payload_len, &payload_len) < 0)
 			return -1;
-		payload = mr->gz + HEAD_ROOM;
+		payload = mr->gz.data + HEAD_ROOM;
 	}
 	head_len = head_write(mr, head, fmt, gzip, payload_len, closing, keep_alive_10);
 	memcpy(payload - head_len, head, head_len);

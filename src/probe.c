@@ -21,6 +21,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "observd/buf.h"
 #include "observd/clock.h"
 #include "observd/config.h"
 #include "observd/probe.h"
@@ -64,9 +65,7 @@ probe_reader_init(struct probe_reader *r, size_t max_body)
 void
 probe_reader_free(struct probe_reader *r)
 {
-	free(r->buf);
-	r->buf = NULL;
-	r->len = r->cap = 0;
+	buf_free(&r->in);
 }
 
 void
@@ -149,11 +148,11 @@ parse_field(struct probe_reader *r, const char *p, const char *eol, bool *te_see
 	return 0;
 }
 
-/* The head buf[0, head_len): status line and fields. */
+/* The head in.data[0, head_len): status line and fields. */
 static int
 parse_head(struct probe_reader *r, struct probe_response *res)
 {
-	const char *p = r->buf, *end = r->buf + r->head_len - 2, *eol;
+	const char *p = r->in.data, *end = r->in.data + r->head_len - 2, *eol;
 	bool te_seen = false;
 
 	/* HTTP/1.x SP 3DIGIT [SP reason] CRLF */
@@ -196,7 +195,7 @@ static int
 decode_chunks(struct probe_reader *r, struct probe_response *res)
 {
 	for (;;) {
-		char *p = r->buf + r->chunk_pos, *end = r->buf + r->len, *crlf;
+		char *p = r->in.data + r->chunk_pos, *end = r->in.data + r->in.len, *crlf;
 		size_t avail = (size_t)(end - p), n;
 
 		switch (r->chunk_state) {
@@ -241,7 +240,7 @@ decode_chunks(struct probe_reader *r, struct probe_response *res)
 			break;
 		case CHUNK_DATA:
 			n = avail < r->chunk_left ? avail : (size_t)r->chunk_left;
-			memmove(r->buf + r->head_len + r->body_len, p, n);
+			memmove(r->in.data + r->head_len + r->body_len, p, n);
 			r->body_len += n;
 			r->chunk_pos += n;
 			r->chunk_left -= n;
@@ -265,12 +264,10 @@ decode_chunks(struct probe_reader *r, struct probe_response *res)
 static int
 reader_done(struct probe_reader *r, struct probe_response *res)
 {
-	memmove(r->buf, r->buf + r->head_len, r->body_len);
-	r->buf[r->body_len] = '\0';
-	res->body = r->buf;
+	memmove(r->in.data, r->in.data + r->head_len, r->body_len);
+	r->in.data[r->body_len] = '\0';
 	res->body_len = r->body_len;
-	r->buf = NULL;
-	r->len = r->cap = 0;
+	res->body = buf_release(&r->in);
 	return 1;
 }
 
@@ -279,36 +276,25 @@ probe_reader_feed(struct probe_reader *r, const char *data, size_t len,
     struct probe_response *res)
 {
 	bool eof = data == NULL;
-	size_t from = r->len > 3 ? r->len - 3 : 0;
+	size_t from = r->in.len > 3 ? r->in.len - 3 : 0;
 	int rv;
 
-	if (!eof && len > 0) {
-		if (r->len + len + 1 > r->cap) {
-			size_t cap = r->cap ? r->cap : 16 * 1024;
-			char *b;
-
-			while (cap < r->len + len + 1)
-				cap *= 2;
-			if ((b = realloc(r->buf, cap)) == NULL)
-				return fail(res, PROBE_ENOMEM, "out of memory");
-			r->buf = b;
-			r->cap = cap;
-		}
-		memcpy(r->buf + r->len, data, len);
-		r->len += len;
-	}
+	/* And room for the NUL that reader_done() puts after the body. */
+	if (!eof && len > 0 &&
+	    (buf_append(&r->in, data, len) < 0 || buf_reserve(&r->in, 1) == NULL))
+		return fail(res, PROBE_ENOMEM, "out of memory");
 	if (r->head_len == 0) {
-		const char *sep = r->len >= 4 ? memmem(r->buf + from, r->len - from, "\r\n\r\n", 4) : NULL;
+		const char *sep = r->in.len >= 4 ? memmem(r->in.data + from, r->in.len - from, "\r\n\r\n", 4) : NULL;
 
 		if (sep == NULL) {
-			if (r->len > PROBE_HEAD_MAX)
+			if (r->in.len > PROBE_HEAD_MAX)
 				return fail(res, PROBE_EPROTO, "a head larger than %d bytes", PROBE_HEAD_MAX);
 			if (eof)
-				return fail(res, r->len == 0 ? PROBE_EIO : PROBE_EPROTO, "%s",
-				    r->len == 0 ? "closed without answering" : "closed in the middle of the head");
+				return fail(res, r->in.len == 0 ? PROBE_EIO : PROBE_EPROTO, "%s",
+				    r->in.len == 0 ? "closed without answering" : "closed in the middle of the head");
 			return 0;
 		}
-		r->head_len = (size_t)(sep - r->buf) + 4;
+		r->head_len = (size_t)(sep - r->in.data) + 4;
 		if (r->head_len > PROBE_HEAD_MAX)
 			return fail(res, PROBE_EPROTO, "a head larger than %d bytes", PROBE_HEAD_MAX);
 		if (parse_head(r, res) < 0)
@@ -318,14 +304,14 @@ probe_reader_feed(struct probe_reader *r, const char *data, size_t len,
 		if ((rv = decode_chunks(r, res)) != 0)
 			return rv < 0 ? -1 : reader_done(r, res);
 		/* Keep only what is undecoded after the body. */
-		memmove(r->buf + r->head_len + r->body_len, r->buf + r->chunk_pos, r->len - r->chunk_pos);
-		r->len -= r->chunk_pos - r->head_len - r->body_len;
+		memmove(r->in.data + r->head_len + r->body_len, r->in.data + r->chunk_pos, r->in.len - r->chunk_pos);
+		r->in.len -= r->chunk_pos - r->head_len - r->body_len;
 		r->chunk_pos = r->head_len + r->body_len;
 		if (eof)
 			return fail(res, PROBE_EIO, "closed in the middle of a chunked body");
 		return 0;
 	}
-	r->body_len = r->len - r->head_len;
+	r->body_len = r->in.len - r->head_len;
 	if (r->content_length >= 0) {
 		if (r->body_len >= (unsigned long long)r->content_length) {
 			r->body_len = (size_t)r->content_length;	/* ignore what follows */

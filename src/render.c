@@ -20,6 +20,7 @@
 #include <event2/event.h>
 #include <zlib.h>
 
+#include "observd/buf.h"
 #include "observd/http_parser.h"
 #include "observd/http_response.h"
 #include "observd/log.h"
@@ -84,16 +85,6 @@ static const char *const le_strings[SHM_NBUCKETS + 1] = {
 static const uint8_t le_lens[SHM_NBUCKETS + 1] = {
 	SHM_DURATION_BUCKETS(RENDER_LE_LEN)
 	sizeof("+Inf") - 1
-};
-
-#define RENDER_STATUS_STRING(code, reason) #code,
-static const char *const status_strings[HTTP_STATUS_COUNT] = {
-	HTTP_STATUSES(RENDER_STATUS_STRING)
-};
-
-#define RENDER_STATUS_CODE(code, reason) code,
-static const int status_codes[HTTP_STATUS_COUNT] = {
-	HTTP_STATUSES(RENDER_STATUS_CODE)
 };
 
 #define RENDER_REASON_LABEL(id, label) label,
@@ -241,42 +232,10 @@ render_info_init(struct render_info *ri, const struct shm_segment *seg)
 	ri->app_only = false;
 }
 
-void
-render_buf_free(struct render_buf *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof(*b));
-}
-
-/* Room for n more bytes at the end of b; NULL once an allocation failed
- * (the render then completes as a no-op and reports the failure). */
-static char *
-rb_reserve(struct render_buf *b, size_t n)
-{
-	if (b->failed)
-		return NULL;
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 16 * 1024;
-		char *p;
-
-		while (cap < b->len + n)
-			cap *= 2;
-		if ((p = realloc(b->data, cap)) == NULL) {
-			b->failed = true;
-			return NULL;
-		}
-		b->data = p;
-		b->cap = cap;
-	}
-	return b->data + b->len;
-}
-
-#define PUT(p, lit)	((char *)memcpy((p), (lit), sizeof(lit) - 1) + sizeof(lit) - 1)
-
 /* ------------------------------------------------------------- writing */
 
 struct render_ctx {
-	struct render_buf	*b;
+	struct buf		*b;
 	enum render_format	 fmt;
 	char			 created[RENDER_DOUBLE_MAX];	/* OpenMetrics _created */
 	size_t			 created_len;
@@ -330,7 +289,7 @@ series_begin(struct render_ctx *rc, struct series *s, const char *name,
 	s->pending = false;
 	for (int i = 0; i < nl; i++)
 		max += l[i].name_len + RENDER_ESCAPE_MAX(l[i].value_len) + 4;
-	if ((p = start = rb_reserve(rc->b, max)) == NULL)
+	if ((p = start = buf_reserve(rc->b, max)) == NULL)
 		return;
 	memcpy(p, name, name_len);
 	p += name_len;
@@ -365,7 +324,7 @@ series_sample(struct render_ctx *rc, struct series *s, const char *le,
 	size_t copy = s->pending ? 0 : s->len;
 	char *p, *start;
 
-	if ((p = start = rb_reserve(rc->b, copy + le_len + val_len + 10)) == NULL)
+	if ((p = start = buf_reserve(rc->b, copy + le_len + val_len + 10)) == NULL)
 		return;
 	if (copy > 0) {		/* after the end of the data: no overlap */
 		memcpy(p, rc->b->data + s->off, copy);
@@ -454,7 +413,7 @@ emit_meta(struct render_ctx *rc, const struct metric_def *d)
 	size_t type_len = strlen(type);
 	char *p, *start;
 
-	if ((p = start = rb_reserve(rc->b, 3 * name_len + 2 * help_len +
+	if ((p = start = buf_reserve(rc->b, 3 * name_len + 2 * help_len +
 	    unit_len + type_len + 40)) == NULL)
 		return;
 	if (!om) {
@@ -579,7 +538,7 @@ totals_collect(struct totals *t, const struct shm_segment *seg)
 static bool
 request_expected(int method, int route, int status)
 {
-	int code = status_codes[status];
+	int code = http_status_code(status);
 
 	if (method != HTTP_METHOD_GET && method != HTTP_METHOD_HEAD)
 		return false;
@@ -596,7 +555,7 @@ request_expected(int method, int route, int status)
 static bool
 error_expected(int route, int status)
 {
-	int code = status_codes[status];
+	int code = http_status_code(status);
 
 	return (route == HTTP_ROUTE_OTHER && code == 404) ||
 	    (route == HTTP_ROUTE_READY && code == 503);
@@ -617,7 +576,7 @@ render_requests(struct render_ctx *rc, const struct metric_def *d,
 
 				if (v == 0 && !request_expected(m, r, s))
 					continue;
-				label_set(&l[2], status_strings[s]);
+				label_set(&l[2], http_status_label(s));
 				emit_u64(rc, d->name, d->name_len, SUFFIX(""), l, 3, v);
 				emit_created(rc, d, l, 3);
 			}
@@ -636,13 +595,13 @@ render_errors(struct render_ctx *rc, const struct metric_def *d,
 		for (int s = 0; s < HTTP_STATUS_COUNT; s++) {
 			uint64_t v = 0;
 
-			if (status_codes[s] < 400)
+			if (http_status_code(s) < 400)
 				continue;
 			for (int m = 0; m < HTTP_METHOD_COUNT; m++)
 				v += t->requests[m][r][s];
 			if (v == 0 && !error_expected(r, s))
 				continue;
-			label_set(&l[1], status_strings[s]);
+			label_set(&l[1], http_status_label(s));
 			emit_u64(rc, d->name, d->name_len, SUFFIX(""), l, 2, v);
 			emit_created(rc, d, l, 2);
 		}
@@ -882,13 +841,12 @@ render_metric(struct render_ctx *rc, enum metric_id id, const struct totals *t,
 }
 
 int
-render_exposition(struct render_buf *b, const struct shm_segment *seg,
+render_exposition(struct buf *b, const struct shm_segment *seg,
     const struct render_info *ri, enum render_format fmt,
     struct render_stats *stats)
 {
 	struct render_ctx rc;
 	struct totals t;
-	char *p;
 
 	if (__atomic_load_n(&seg->hdr.magic, __ATOMIC_ACQUIRE) != SHM_MAGIC ||
 	    SHM_LOAD(&seg->hdr.version) != SHM_VERSION)
@@ -907,9 +865,7 @@ render_exposition(struct render_buf *b, const struct shm_segment *seg,
 			continue;
 		render_metric(&rc, (enum metric_id)id, &t, seg, ri);
 	}
-	if (fmt == RENDER_OPENMETRICS && (p = rb_reserve(b, 6)) != NULL) {
-		memcpy(p, "# EOF\n", 6);
-		b->len += 6;
-	}
+	if (fmt == RENDER_OPENMETRICS)
+		buf_append(b, "# EOF\n", 6);
 	return b->failed ? -1 : 0;
 }

@@ -181,8 +181,13 @@ START_TEST(test_status_table)
 
 	ck_assert_int_eq(NELEM(statuses), HTTP_STATUS_COUNT);
 	for (size_t i = 0; i < NELEM(statuses); i++) {
+		char label[8];
+
 		ck_assert_int_eq(http_status_index(statuses[i].code), (int)i);
 		ck_assert_str_eq(http_status_reason(statuses[i].code), statuses[i].reason);
+		ck_assert_int_eq(http_status_code((int)i), statuses[i].code);
+		snprintf(label, sizeof(label), "%d", statuses[i].code);
+		ck_assert_str_eq(http_status_label((int)i), label);
 	}
 	ck_assert_int_eq(http_status_index(200), HTTP_STATUS_200);
 	ck_assert_int_eq(http_status_index(505), HTTP_STATUS_505);

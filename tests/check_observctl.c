@@ -320,7 +320,7 @@ exposition(uint64_t start, unsigned n)
 	struct shm_slot *slot;
 	struct render_info ri = { .version = "1.2.3", .options = "o", .libevent = "l", .zlib = "z",
 	    .start_time_ns = start * CLOCK_NS_PER_S };
-	struct render_buf b = { 0 };
+	struct buf b = { 0 };
 	char *answer;
 
 	SHM_STORE(&seg->master.workers_configured, 1);
@@ -331,7 +331,7 @@ exposition(uint64_t start, unsigned n)
 	ck_assert_int_eq(render_exposition(&b, seg, &ri, RENDER_TEXT, NULL), 0);
 	ck_assert(asprintf(&answer, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n%.*s",
 	    RENDER_CONTENT_TYPE_TEXT, b.len, (int)b.len, b.data) > 0);
-	render_buf_free(&b);
+	buf_free(&b);
 	tshm_destroy(seg);
 	return answer;
 }

@@ -67,7 +67,7 @@ slurp(const char *path, size_t *len)
 static char *
 render(const struct shm_segment *seg, enum render_format fmt, struct render_stats *st)
 {
-	struct render_buf b = { 0 };
+	struct buf b = { 0 };
 	char *p;
 
 	ck_assert_int_eq(render_exposition(&b, seg, &fixed_info, fmt, st), 0);
@@ -84,7 +84,7 @@ render(const struct shm_segment *seg, enum render_format fmt, struct render_stat
 		    "the text rendering does not read back: %s", err);
 		expo_free(&e);
 	}
-	render_buf_free(&b);
+	buf_free(&b);
 	return p;
 }
 
@@ -589,7 +589,7 @@ START_TEST(test_app_only)
 {
 	struct shm_segment *seg = tshm_create(1);
 	struct render_info ri = fixed_info;
-	struct render_buf b = { 0 };
+	struct buf b = { 0 };
 	const char *l;
 
 	shm_slot_claim(tshm_index(seg, 0));
@@ -606,7 +606,7 @@ START_TEST(test_app_only)
 	for (l = b.data; l != NULL; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
 		ck_assert_msg(*l == '#' ? strncmp(l, "# EOF", 5) == 0 || strstr(l, " app_") != NULL :
 		    strncmp(l, "app_", 4) == 0, "not an app_ line: %.60s", l);
-	render_buf_free(&b);
+	buf_free(&b);
 	tshm_destroy(seg);
 }
 END_TEST
@@ -736,14 +736,14 @@ END_TEST
 START_TEST(test_bad_header)
 {
 	struct shm_segment *seg = tshm_create(1);
-	struct render_buf b = { 0 };
+	struct buf b = { 0 };
 
 	SHM_STORE(&seg->hdr.version, SHM_VERSION + 1);
 	ck_assert_int_eq(render_exposition(&b, seg, &fixed_info, RENDER_TEXT, NULL), -1);
 	SHM_STORE(&seg->hdr.version, SHM_VERSION);
 	SHM_STORE(&seg->hdr.magic, 0);
 	ck_assert_int_eq(render_exposition(&b, seg, &fixed_info, RENDER_TEXT, NULL), -1);
-	render_buf_free(&b);
+	buf_free(&b);
 	tshm_destroy(seg);
 }
 END_TEST
@@ -753,7 +753,7 @@ END_TEST
 START_TEST(test_buffer_reuse)
 {
 	struct shm_segment *seg = golden_segment();
-	struct render_buf b = { 0 };
+	struct buf b = { 0 };
 	size_t cap, len;
 	char *data;
 
@@ -767,7 +767,7 @@ START_TEST(test_buffer_reuse)
 	ck_assert_uint_eq(b.len, 100 + len);
 	ck_assert(b.cap == cap || len + 100 > cap);
 	(void)data;
-	render_buf_free(&b);
+	buf_free(&b);
 	tshm_destroy(seg);
 }
 END_TEST

@@ -148,7 +148,7 @@ static const struct render_info info = {
 static void
 take(const struct shm_segment *seg, double mono_s, struct snapshot *s)
 {
-	struct render_buf rb = { 0 };
+	struct buf rb = { 0 };
 	struct expo e;
 	char err[256];
 
@@ -158,7 +158,7 @@ take(const struct shm_segment *seg, double mono_s, struct snapshot *s)
 	s->wall_time = 1700000100 + mono_s;
 	ck_assert_msg(snapshot_read(&e, s, err, sizeof(err)) == 0, "%s", err);
 	expo_free(&e);
-	render_buf_free(&rb);
+	buf_free(&rb);
 }
 
 static struct shm_segment *
@@ -434,7 +434,7 @@ START_TEST(test_resets_and_restarts)
 	/* observd restarted: another start time, no rate at all. */
 	{
 		struct render_info later = info;
-		struct render_buf rb = { 0 };
+		struct buf rb = { 0 };
 		struct expo e;
 		char err[256];
 
@@ -444,7 +444,7 @@ START_TEST(test_resets_and_restarts)
 		b.mono_ns = a.mono_ns + 2 * CLOCK_NS_PER_S;
 		ck_assert_int_eq(snapshot_read(&e, &b, err, sizeof(err)), 0);
 		expo_free(&e);
-		render_buf_free(&rb);
+		buf_free(&rb);
 	}
 	snapshot_rates(&a, &b, &r);
 	ck_assert(r.restarted);

@@ -117,7 +117,12 @@ const char *http_route_label(enum http_route route);
 
 /* Index of a status code in HTTP_STATUSES, or -1. */
 int	http_status_index(int status);
+/* The reason phrase of a status code; "Unknown" outside HTTP_STATUSES. */
 const char *http_status_reason(int status);
+/* The status at index (0 <= index < HTTP_STATUS_COUNT): its code, and the
+ * code in decimal ("404"), as the "status" label shows it. */
+int	http_status_code(int index);
+const char *http_status_label(int index);
 /* The canned error response for a parser rejection code (400..505). */
 enum http_canned http_canned_for_status(int status);
 

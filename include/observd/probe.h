@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "observd/buf.h"
+
 #define PROBE_TIMEOUT_MS	2000	/* observd --probe */
 #define PROBE_HEAD_MAX		(64 * 1024)
 
@@ -69,8 +71,7 @@ void	probe_response_free(struct probe_response *res);
  * why set).  Free with probe_reader_free() (the body moves to res).
  */
 struct probe_reader {
-	char		*buf;		/* what arrived; the body is decoded in place */
-	size_t		 len, cap;
+	struct buf	 in;		/* what arrived; the body is decoded in place */
 	size_t		 max_body;
 	size_t		 head_len;	/* 0 until the head is complete */
 	long long	 content_length;	/* -1: none */
@@ -78,7 +79,7 @@ struct probe_reader {
 	int		 chunk_state;
 	size_t		 chunk_pos;	/* next undecoded byte */
 	unsigned long long chunk_left;	/* of the chunk; in the trailers, their bytes */
-	size_t		 body_len;	/* decoded, at buf + head_len */
+	size_t		 body_len;	/* decoded, at in.data + head_len */
 };
 
 void	probe_reader_init(struct probe_reader *r, size_t max_body);

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "observd/buf.h"
 #include "observd/shm.h"
 
 enum render_format {
@@ -80,31 +81,19 @@ struct render_info {
 /* Fill ri for this build and seg's start time, every family. */
 void	render_info_init(struct render_info *ri, const struct shm_segment *seg);
 
-/*
- * Output buffer: grows (realloc) when needed and is kept for the next
- * scrape, so a steady state allocates nothing.  The renderer appends at
- * len; a caller can leave room in front by setting len first.
- */
-struct render_buf {
-	char	*data;
-	size_t	 len;
-	size_t	 cap;
-	bool	 failed;	/* an allocation failed: contents are invalid */
-};
-
-void	render_buf_free(struct render_buf *b);
-
 struct render_stats {
 	unsigned	 slots_used;	/* valid and not UNUSED: summed */
 	unsigned	 slots_bad;	/* skipped: a value out of range */
 };
 
 /*
- * Append the exposition of seg to b.  Returns 0, or -1 if the segment
- * header is not ours (magic/version) or memory ran out; stats (may be
- * NULL) says what was read.
+ * Append the exposition of seg to b, at b->len: a caller can leave room
+ * in front by setting len first.  Keeping b for the next scrape means a
+ * steady state allocates nothing.  Returns 0, or -1 if the segment header
+ * is not ours (magic/version) or memory ran out (b->failed, which the
+ * caller clears with buf_reset()); stats (may be NULL) says what was read.
  */
-int	render_exposition(struct render_buf *b, const struct shm_segment *seg,
+int	render_exposition(struct buf *b, const struct shm_segment *seg,
 	    const struct render_info *ri, enum render_format fmt,
 	    struct render_stats *stats);
 
