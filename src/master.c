@@ -203,7 +203,7 @@ publish_position(unsigned index)
 
 /* Everything a child does before it becomes a worker or the aggregator. */
 static void
-child_setup(const char *role, int index, enum shm_role shm_role)
+child_setup(const char *role, int index, enum shm_role shm_role, const struct shm_slot *slot)
 {
 	sigset_t keep;
 
@@ -221,7 +221,7 @@ child_setup(const char *role, int index, enum shm_role shm_role)
 	sigprocmask(SIG_SETMASK, &keep, NULL);
 	signal(SIGCHLD, SIG_DFL);
 	log_init(m.cfg.log_level, role, index);
-	if (shm_map_confine(&m.map, shm_role) < 0) {
+	if (shm_map_confine(&m.map, shm_role, slot) < 0) {
 		log_error("cannot protect the shared segment");
 		exit(EXIT_CONFIG);
 	}
@@ -253,7 +253,7 @@ spawn_worker(unsigned index, int slot_index)
 		};
 
 		listeners_keep_only(&m.ls, (int)index, 0);
-		child_setup("worker", (int)index, SHM_ROLE_WORKER);
+		child_setup("worker", (int)index, SHM_ROLE_WORKER, slot);
 		prctl(PR_SET_NAME, "observd-worker", 0, 0, 0);
 		worker_main(&ctx);
 	}
@@ -292,7 +292,7 @@ spawn_aggregator(void)
 		};
 
 		listeners_keep_only(&m.ls, -1, 1);
-		child_setup("aggregator", -1, SHM_ROLE_AGGREGATOR);
+		child_setup("aggregator", -1, SHM_ROLE_AGGREGATOR, NULL);
 		prctl(PR_SET_NAME, "observd-metrics", 0, 0, 0);
 		aggregator_main(&ctx);
 	}

@@ -104,9 +104,12 @@ shm_map_destroy(struct shm_map *map)
 }
 
 int
-shm_map_confine(struct shm_map *map, enum shm_role role)
+shm_map_confine(struct shm_map *map, enum shm_role role, const struct shm_slot *own)
 {
-	char *base = (char *)map->seg;
+	char *base = (char *)map->seg, *slots = (char *)map->seg->slot;
+	const size_t stride = sizeof(struct shm_slot), n = map->nslots;
+	uintptr_t off = (uintptr_t)own - (uintptr_t)slots;	/* wraps if below */
+	size_t i = off / stride;
 	int rv = 0;
 
 	if (map->control_fd >= 0) {
@@ -121,6 +124,17 @@ shm_map_confine(struct shm_map *map, enum shm_role role)
 	if (rv == 0 && role == SHM_ROLE_WORKER &&
 	    mprotect(base + SHM_CONTROL_SIZE, SHM_AGGREGATOR_SIZE, PROT_READ) < 0)
 		rv = -1;
+	/* The slots before and after its own, i: whole regions each (a
+	 * static assertion says so). */
+	if (rv == 0 && role == SHM_ROLE_WORKER) {
+		if (own == NULL || off % stride != 0 || i >= n) {
+			errno = EINVAL;
+			rv = -1;
+		} else if ((i > 0 && mprotect(slots, i * stride, PROT_READ) < 0) ||
+		    (i + 1 < n && mprotect(slots + (i + 1) * stride,
+		    (n - i - 1) * stride, PROT_READ) < 0))
+			rv = -1;
+	}
 	if (rv == 0 && role == SHM_ROLE_AGGREGATOR &&
 	    mprotect(base + SHM_CONTROL_SIZE + SHM_AGGREGATOR_SIZE,
 	    map->size - SHM_CONTROL_SIZE - SHM_AGGREGATOR_SIZE, PROT_READ) < 0)

@@ -23,6 +23,7 @@
 
 #include "observd/clock.h"
 #include "observd/log.h"
+#include "observd/shm.h"
 
 /* OBSERVD_TESTHOOK_EXIT2 names role: exit as a fatal setup error does. */
 static void
@@ -113,6 +114,15 @@ testhook_request(const char *path, size_t len, void *segment, bool aggregator)
 		if (lost != NULL)
 			lost[0] = 1;
 		rv = lost != NULL ? 0 : -1;
+	} else if (strcmp(call, "slot-write") == 0 && !aggregator) {
+		/* Another worker's slot (pid is its index): a plain store,
+		 * as code running here would do. */
+		struct shm_segment *seg = segment;
+
+		if (pid < 0 || pid >= (long)SHM_LOAD(&seg->hdr.nslots))
+			return;
+		SHM_ADD(&seg->slot[pid].connections_accepted, 1);
+		rv = 0;
 	} else if (strcmp(call, "mmap-exec") == 0) {
 		void *p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 

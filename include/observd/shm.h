@@ -40,11 +40,13 @@
  * it gave to a child of its own.  Nothing read from a slot or from the
  * aggregator section is used as an index, a size or a pid to signal;
  * values out of range make the slot invalid (shm_slot_valid), and
- * renderers count and skip such slots (observd_shm_slots_invalid).  A
- * compromised worker can still lie about its own slot and its siblings'
- * (which, running as the same user, it could disturb anyway); it cannot
- * make the master or the aggregator read or write outside the segment,
- * signal a process the master did not fork, or stall a reload.
+ * renderers count and skip such slots (observd_shm_slots_invalid).  Each
+ * slot is a region of its own: a worker maps every slot but its own
+ * read-only, and its system call filter forbids making memory writable
+ * again.  A compromised worker can still lie about its own slot; it
+ * cannot write its siblings' slots, make the master or the aggregator
+ * read or write outside the segment, signal a process the master did not
+ * fork, or stall a reload.
  *
  * Counters never go backwards while the master lives: a respawned worker
  * continues the totals of its slot, and the master never clears a counter.
@@ -71,7 +73,7 @@
 
 #define SHM_MAGIC	UINT64_C(0x0a6473767265626f)	/* "observd\n" */
 #define SHM_VERSION	7				/* 4: regions, positions; 5: sandbox, last reload; 6: log drops;
-						 * 7: processes' own /proc readings */
+						 * 7: processes' own /proc readings, a region per slot */
 #define SHM_ALIGN	64				/* cache line */
 #define SHM_SLOT_MAGIC	UINT64_C(0x746f6c73646273)	/* "sbdslot" */
 /*
@@ -248,12 +250,13 @@ struct shm_slot {
 	uint64_t	requests[HTTP_METHOD_COUNT][HTTP_ROUTE_COUNT][HTTP_STATUS_COUNT];
 	uint64_t	duration_bucket[HTTP_ROUTE_COUNT][SHM_NBUCKETS + 1];
 	uint64_t	duration_ns_sum[HTTP_ROUTE_COUNT];
-} __attribute__((aligned(SHM_ALIGN)));
+} __attribute__((aligned(SHM_REGION_ALIGN)));
 
 _Static_assert(sizeof(struct shm_header) % SHM_ALIGN == 0, "header is whole cache lines");
 _Static_assert(sizeof(struct shm_master) % SHM_ALIGN == 0, "master section is whole cache lines");
 _Static_assert(sizeof(struct shm_aggregator) % SHM_ALIGN == 0, "aggregator section is whole cache lines");
-_Static_assert(sizeof(struct shm_slot) % SHM_ALIGN == 0, "slots do not share cache lines");
+_Static_assert(sizeof(struct shm_slot) % SHM_REGION_ALIGN == 0,
+    "each slot is whole pages of any page size: a worker may write its own only");
 _Static_assert(sizeof(struct shm_proc_sample) == SHM_ALIGN, "one process sample per cache line");
 _Static_assert(offsetof(struct shm_aggregator, proc) % SHM_ALIGN == 0,
     "the sampler's lines are not shared with the main thread's counters");
@@ -319,7 +322,7 @@ struct shm_map {
 
 /* The process a mapping is confined for (shm_map_confine). */
 enum shm_role {
-	SHM_ROLE_WORKER,	/* writes slots; control and aggregator read-only */
+	SHM_ROLE_WORKER,	/* writes its slot; all else read-only */
 	SHM_ROLE_AGGREGATOR,	/* writes its section; control and slots read-only */
 };
 
@@ -329,8 +332,10 @@ int	shm_map_create(struct shm_map *map, unsigned nslots);
 void	shm_map_destroy(struct shm_map *map);
 /* In a child right after fork: map the control region read-only (for
  * good where the kernel seals memfds), and the regions the role does not
- * write read-only too; close the memfd.  0, or -1 with errno. */
-int	shm_map_confine(struct shm_map *map, enum shm_role role);
+ * write read-only too -- for a worker, every slot but own; close the
+ * memfd.  0, or -1 with errno. */
+int	shm_map_confine(struct shm_map *map, enum shm_role role,
+	    const struct shm_slot *own);
 struct shm_slot *shm_map_slot(const struct shm_map *map, unsigned index);
 
 /* Master: prepare slot for a new worker. */
