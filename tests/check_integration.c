@@ -1875,6 +1875,59 @@ START_TEST(test_pipelined_scrapes_counted_once)
 }
 END_TEST
 
+/* observd_process_open_fds of worker 0 on the metrics port, or -1. */
+static long
+worker0_fds(uint16_t mport)
+{
+	static const char series[] = "\nobservd_process_open_fds{role=\"worker\",worker=\"0\"} ";
+	const char *p;
+
+	if (itest_request(mport, AF_INET, RAW("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+	    &r2) != 0 || r2.status != 200 || (p = strstr(r2.body, series)) == NULL)
+		return -1;
+	return strtol(p + strlen(series), NULL, 10);
+}
+
+/* Poll worker0_fds until pred(value, bound) holds; the last value. */
+static long
+worker0_fds_wait(uint16_t mport, bool at_least, long bound)
+{
+	long v = -1;
+
+	for (int i = 0; i < 150; i++) {
+		v = worker0_fds(mport);
+		if (v >= 0 && (at_least ? v >= bound : v <= bound))
+			break;
+		itest_sleep_ms(100);
+	}
+	return v;
+}
+
+/* A worker's descriptor count follows its connections, both ways: it
+ * lists /proc/self/fd rarely once it holds many, and adds the
+ * connections accepted and closed since. */
+START_TEST(test_worker_open_fds)
+{
+	enum { N = 200, SLACK = 4 };
+	struct itest_conn *c[N];
+	long base, v;
+
+	ck_assert_int_eq(itest_start_ex(&srv, ITEST_METRICS, ARGS("--workers", "1", "--header-timeout", "60s"),
+	    NULL), 0);
+	ITEST_CHECK(&srv, (base = worker0_fds_wait(srv.mport, true, 0)) >= 0, "no open_fds for worker 0");
+	for (int i = 0; i < N; i++)
+		ck_assert_ptr_nonnull(c[i] = itest_connect(srv.port, AF_INET));
+	v = worker0_fds_wait(srv.mport, true, base + N);
+	ITEST_CHECK(&srv, v >= base + N && v <= base + N + SLACK,
+	    "%d connections: open_fds %ld, from %ld", N, v, base);
+	for (int i = 0; i < N; i++)
+		itest_close(c[i]);
+	v = worker0_fds_wait(srv.mport, false, base + SLACK);
+	ITEST_CHECK(&srv, v >= base - SLACK && v <= base + SLACK,
+	    "connections closed: open_fds %ld, was %ld before them", v, base);
+}
+END_TEST
+
 /* ================================================================= suite */
 
 static Suite *
@@ -1951,6 +2004,7 @@ integration_suite(void)
 	tcase_add_test(tc, test_app_port_scope);
 	tcase_add_test(tc, test_cache_control);
 	tcase_add_test(tc, test_pipelined_scrapes_counted_once);
+	tcase_add_test(tc, test_worker_open_fds);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("log");
