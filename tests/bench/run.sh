@@ -4,13 +4,15 @@
 #
 #   tests/bench/run.sh [--smoke] [-r ROUNDS] [-d SECS] [-c "50 500"] [-o DIR]
 #                      [--no-install] [--no-doc] [--peers "observd nginx flask"]
+#                      [--sandbox-only]
 #
 #   (no option)   the full run: 5 rounds, 5 s per wrk run (~40 min on 2 CPUs),
 #                 then rewrites docs/BENCHMARKS.md and docs/bench.png
 #   --smoke       1 round, 1 s runs, no warm-up, c500 only for observd's
 #                 /health, 200 idle connections (on the loaded instance), a
 #                 small attack, 300 and 600 idle connections and 2 and 4
-#                 workers for the scale figures, a short callgrind pass
+#                 workers for the scale figures, the system call filter's
+#                 on/off pair, a short callgrind pass
 #                 (~80 s once built; a fresh build of both variants adds
 #                 ~25 s on 2 CPUs);
 #                 checks only that every step produced numbers and no errors
@@ -24,6 +26,14 @@
 #   --no-install  do not apt-get install what is missing
 #   --no-doc      do not write docs/BENCHMARKS.md and docs/bench.png
 #   --peers LIST  subset of "observd nginx flask" (default all three)
+#   --sandbox-only  only the system call filter's on/off pair (observd) and,
+#                 if --peers names nginx, nginx's /health keep-alive run at
+#                 the first -c count, in each round; no callgrind pass (with
+#                 -r 5 -d 5 and nginx: ~3 min).  Its report is the section
+#                 "System call filter" alone, with its command, date and
+#                 machine; docs/BENCHMARKS.md gets it in place of the section
+#                 of that title (or before the Notes), the rest of the file
+#                 and docs/bench.png untouched
 #   --report DIR  only rewrite the report (and docs/, unless --no-doc) from
 #                 the results of an earlier run kept in DIR
 #   BENCH_BUILD=DIR  environment: where observd is built (default build/bench
@@ -46,14 +56,19 @@
 # again, with the workers' RSS during the attack; and /health keep-alive
 # p99 and RSS per connection with 10,000 and 50,000 idle connections held
 # open.  observd's aggregator CPU per scrape is measured with 2, 16 and 64
-# workers.  After the rounds, callgrind counts the instructions per /health
-# request of one worker, with request accounting on and compiled out
-# (-DOBSERVD_NO_ACCOUNTING).
+# workers.  Last in the round (first in even rounds), observd is started
+# twice more, with its system call filter on (as shipped) and off
+# (--no-sandbox), on first in odd rounds: one /health keep-alive run each at
+# the first connection count, a worker's Seccomp field (/proc/PID/status)
+# checked to be 2 and 0; the target is on/off <= 1.03 in server CPU per
+# request (median of the per-round ratios).  After the rounds, callgrind
+# counts the instructions per /health request of one worker, with request
+# accounting on and compiled out (-DOBSERVD_NO_ACCOUNTING).
 set -u -o pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
-rounds=5 secs=5 smoke=0 install=1 write_doc=1 out="" conns_list="50 500" report_only=""
+rounds=5 secs=5 smoke=0 sandbox_only=0 install=1 write_doc=1 out="" conns_list="50 500" report_only=""
 peers_sel="observd nginx flask"
 idle_n=5000 cg_n=20000
 attack_loris=1000 attack_readers=200 attack_bad=200 attack_ramp=3
@@ -65,6 +80,7 @@ cmdline="tests/bench/run.sh${*:+ $*}"
 while (($#)); do
 	case $1 in
 	--smoke) smoke=1 ;;
+	--sandbox-only) sandbox_only=1 ;;
 	-r) rounds=$2; shift ;;
 	-d) secs=$2; shift ;;
 	-c) conns_list=$2; shift ;;
@@ -86,6 +102,10 @@ fi
 [[ $rounds =~ ^[1-9][0-9]*$ && $secs =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: -r and -d take positive integers" >&2; exit 2; }
 read -ra peers <<<"$peers_sel"
 read -ra conns_all <<<"$conns_list"
+if ((sandbox_only)) && [[ " ${peers[*]} " != *" observd "* ]]; then
+	echo "run.sh: --sandbox-only measures observd: --peers must name it" >&2
+	exit 2
+fi
 
 # Ports: observd app/metrics, nginx, Flask, observd under callgrind.
 P_OBS=18090 P_OBS_M=19464 P_NGINX=18091 P_FLASK=18092 P_CG=18093 P_CG_M=19465
@@ -357,6 +377,12 @@ load() {
 			($12 > secs + 3 ? "  STALLED: wrk ran " $12 " s" : "") }' >&2
 }
 
+# warm_up NAME ROUND FILE [PORT PATH]: 1 s of wrk at the first connection
+# count before the measured runs (none in smoke mode); its output in FILE.out
+warm_up() {
+	((smoke)) || wrk -t1 -c"${conns_all[0]}" -d1s "http://127.0.0.1:${4:-$port}${5:-/health}" >"$out/r$2/$1/$3.out" 2>&1
+}
+
 # Which runs each peer gets: TEST PATH MODE PORT
 tests_for() {
 	case $1 in
@@ -461,7 +487,7 @@ workers_rss() {
 attack_test() {
 	local name=$1 round=$2 c0=${conns_all[0]} ap wsum wmax res a0 a1 t0 t1
 	start_peer "$name" "$round" attack || return 0
-	((smoke)) || wrk -t1 -c"$c0" -d1s "http://127.0.0.1:$port/health" >"$out/r$round/$name/warm-attack.out" 2>&1
+	warm_up "$name" "$round" warm-attack
 	load "$name" "$round" attack-clean /health keepalive "$c0" "$port"
 	"${tool[@]}" attack --port "$port" --slowloris "$attack_loris" --slow-readers "$attack_readers" \
 		--malformed "$attack_bad" >"$out/r$round/$name/attack.out" 2>&1 &
@@ -508,7 +534,7 @@ idle_scale_test() {
 	obs_extra=() nginx_conns="" nginx_workers="" nginx_keepalive=""
 	printf '%s\t%s\tidle_scale_workers\t%s\t%s\n' "$round" "$name" "$n" "$w" >>"$out/extra.tsv"
 	((ok == 0)) || return 0
-	((smoke)) || wrk -t1 -c"$c0" -d1s "http://127.0.0.1:$port/health" >"$out/r$round/$name/warm-idle$n.out" 2>&1
+	warm_up "$name" "$round" "warm-idle$n"
 	load "$name" "$round" "idle$n-none" /health keepalive "$c0" "$port"
 	read -r m0 _ _ < <(memory)
 	idle_open "$port" "$n" "$out/r$round/$name/idle$n.out"
@@ -535,16 +561,46 @@ agg_scale_test() {
 	start_peer observd "$round" "w$w"
 	obs_extra=()
 	[[ -n $root ]] || return 0
-	((smoke)) || wrk -t1 -c"$c0" -d1s "http://127.0.0.1:$P_OBS_M/metrics" >"$out/r$round/observd/warm-w$w.out" 2>&1
+	warm_up observd "$round" "warm-w$w" "$P_OBS_M" /metrics
 	load observd "$round" "metrics-port-w$w" /metrics keepalive "$c0" "$P_OBS_M"
 	stop_peer
+}
+
+# fresh_run NAME ROUND TEST: on a fresh start, one /health keep-alive run at
+# the first connection count, recorded as TEST; the peer is left running.
+fresh_run() {
+	local name=$1 round=$2 test=$3
+	log "# round $round: $name ($test)"
+	start_peer "$name" "$round" "$test" || return 1
+	warm_up "$name" "$round" "warm-$test"
+	load "$name" "$round" "$test" /health keepalive "${conns_all[0]}" "$port"
+}
+
+# sandbox_test ROUND: observd with its system call filter on (as shipped)
+# and off (--no-sandbox), each on a fresh start, one /health keep-alive run
+# each; on first in odd rounds, off first in even ones.  A worker's Seccomp
+# field (/proc/PID/status: 2 under a filter, 0 without) must say which.
+sandbox_test() {
+	local round=$1 v want mode order=(on off)
+	((round % 2 == 0)) && order=(off on)
+	for v in "${order[@]}"; do
+		want=2
+		[[ $v == off ]] && obs_extra=(--no-sandbox) want=0
+		fresh_run observd "$round" "sandbox-$v"
+		obs_extra=()
+		[[ -n $root ]] || continue
+		mode=$(awk '/^Seccomp:/ { print $2 }' "/proc/$(child_pid observd-worker)/status" 2>/dev/null)
+		printf '%s\tobservd\tseccomp\tsandbox-%s\t%s\n' "$round" "$v" "${mode:-?}" >>"$out/extra.tsv"
+		[[ $mode == "$want" ]] || fail "observd, filter $v: a worker's Seccomp field is ${mode:-unreadable}, not $want"
+		stop_peer
+	done
 }
 
 run_peer() { # NAME ROUND
 	local name=$1 round=$2 c test path mode lport first=1 rss pss np
 	log "# round $round: $name"
 	start_peer "$name" "$round" || return 0
-	((smoke)) || wrk -t1 -c"${conns_all[0]}" -d1s "http://127.0.0.1:$port/health" >"$out/r$round/$name/warm.out" 2>&1
+	warm_up "$name" "$round" warm
 	for c in "${conns_all[@]}"; do
 		while read -r test path mode lport; do
 			if ((smoke)) && ((!first)) && [[ $test != health-ka || $name != observd ]]; then continue; fi
@@ -589,12 +645,15 @@ run_peer() { # NAME ROUND
 cg_run() {
 	local variant=$1 n=$2 dir=$out/callgrind/$1.$2 w ir
 	cg_ir=""
+	# --no-sandbox: valgrind does not implement seccomp(2), and a child that
+	# cannot install its filter exits.  The filter runs in the kernel: it
+	# is not in the user-space instructions counted here either way.
 	mkdir -p "$dir" && chmod 1777 "$dir"	# the worker writes its file as "nobody",
 	chmod go+x "$out" "$out/callgrind"	# so it must reach the directory too
 	valgrind --tool=callgrind --vgdb=no --trace-children=yes --callgrind-out-file="$dir/callgrind.out.%p" \
 		"$build/$variant/observd" --workers 1 --port "$P_CG" --metrics-port "$P_CG_M" \
 		--listen 127.0.0.1 --metrics-listen 127.0.0.1 --template "$repo/data/index.html.in" \
-		>"$dir/log" 2>&1 &
+		--no-sandbox >"$dir/log" 2>&1 &
 	root=$!
 	for ((i = 0; i < 600; i++)); do
 		curl -sf -o /dev/null "http://127.0.0.1:$P_CG/ready" && break
@@ -667,12 +726,14 @@ clean_fig() {
 		($3 == "attack-clean" || $3 == "attack-clean-2") { cl[$1] += $k; n[$1]++ }
 		END { for (r in cl) print cl[r] / n[r] }' "$out/results.tsv" | median_of
 }
-# pair_ratio PEER TEST_A TEST_B COLUMN: median over rounds of A / B
-pair_ratio() {
+# pair_ratios PEER TEST_A TEST_B COLUMN: "round A/B" for each round with both
+pair_ratios() {
 	awk -F'\t' -v p="$1" -v a="$2" -v b="$3" -v k="$4" -v c="${conns_all[0]}" '$2 != p || $4 != c { next }
 		$3 == a { x[$1] = $k } $3 == b { y[$1] = $k }
-		END { for (r in x) if ((r in y) && y[r] > 0) print x[r] / y[r] }' "$out/results.tsv" | median_of
+		END { for (r in x) if ((r in y) && y[r] > 0) print r, x[r] / y[r] }' "$out/results.tsv" | sort -n
 }
+# pair_ratio PEER TEST_A TEST_B COLUMN: median over rounds of A / B
+pair_ratio() { pair_ratios "$@" | awk '{ print $2 }' | median_of; }
 # attack_reopened PEER: median over rounds of the connections the attack
 # client had to open again (the server closed them)
 attack_reopened() {
@@ -702,12 +763,27 @@ kf() { [[ -n $1 ]] && awk -v v="$1" 'BEGIN { if (v >= 10000) printf "%.1fk", v /
 verdict() { [[ -n $1 ]] || { echo "n/a"; return; }; awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
 	ok = (op == ">=") ? v >= l : v <= l; print ok ? "met" : "**missed**" }'; }
 
+result_head() { # the head of a table of result_row rows
+	echo "| peer | run | conns | req/s | p50 ms | p99 ms | server CPU µs/req | of which kernel | wrk CPU % | errors |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
+}
+# result_row PEER LABEL TEST CONNS: medians over rounds of a results.tsv run
+# (errors: summed)
+result_row() {
+	local p=$1 t=$3 c=$4
+	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$p" "$2" "$c" \
+		"$(kf "$(fig "$p" "$t" "$c" 5)")" "$(f1 "$(fig "$p" "$t" "$c" 6)" 3)" \
+		"$(f1 "$(fig "$p" "$t" "$c" 7)" 2)" "$(f1 "$(fig "$p" "$t" "$c" 8)" 1)" \
+		"$(f1 "$(fig "$p" "$t" "$c" 13)" 1)" \
+		"$(f1 "$(fig "$p" "$t" "$c" 11)" 0)" \
+		"$(awk -F'\t' -v p="$p" -v t="$t" -v c="$c" '$2 == p && $3 == t && $4 == c { s += $10 } END { print s + 0 }' "$out/results.tsv")"
+}
+
 results_tables() { # the Markdown tables of the report
 	local p c t label
 	echo "### Throughput, latency and server CPU per request (medians over $rounds rounds)"
 	echo
-	echo "| peer | run | conns | req/s | p50 ms | p99 ms | server CPU µs/req | of which kernel | wrk CPU % | errors |"
-	echo "|---|---|---|---|---|---|---|---|---|---|"
+	result_head
 	for p in "${peers[@]}"; do
 		for c in "${conns_all[@]}"; do
 			for t in health-ka health-ka-scraped health-close root-ka metrics-app metrics-port; do
@@ -717,12 +793,7 @@ results_tables() { # the Markdown tables of the report
 				health-close) label="/health close" ;; root-ka) label="/ keep-alive" ;;
 				metrics-app) label="/metrics (app port) keep-alive" ;; metrics-port) label="/metrics (:9464) keep-alive" ;;
 				esac
-				printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$p" "$label" "$c" \
-					"$(kf "$(fig "$p" "$t" "$c" 5)")" "$(f1 "$(fig "$p" "$t" "$c" 6)" 3)" \
-					"$(f1 "$(fig "$p" "$t" "$c" 7)" 2)" "$(f1 "$(fig "$p" "$t" "$c" 8)" 1)" \
-					"$(f1 "$(fig "$p" "$t" "$c" 13)" 1)" \
-					"$(f1 "$(fig "$p" "$t" "$c" 11)" 0)" \
-					"$(awk -F'\t' -v p="$p" -v t="$t" -v c="$c" '$2 == p && $3 == t && $4 == c { s += $10 } END { print s + 0 }' "$out/results.tsv")"
+				result_row "$p" "$label" "$t" "$c"
 			done
 		done
 	done
@@ -794,9 +865,15 @@ results_tables() { # the Markdown tables of the report
 	echo "nginx runs these with \`worker_connections\` raised to the count + 1024 (it allocates that many connection structures at start, so its fixed part grows, not its per-connection figure); observd with \`--max-connections\` at the count.  Both keep idle connections 10 min here (opening 50,000 can take longer than their 60 s keep-alive timeout), and run more than two workers where one process's descriptor limit (${nofile:-$(ulimit -n)} in this run) cannot hold the count with a quarter to spare, and the client spreads the connections over as many processes."
 }
 
+# row FIGURE VALUE "OP LIMIT" [DECIMALS]: a "| figure | ratio/value | target | verdict |" row
+row() { printf '| %s | %s | %s | %s |\n' "$1" "$(f1 "$2" "${4:-2}")" "$3" "$(verdict "$2" "${3%% *}" "${3##* }")"; }
+sandbox_row() { # the system call filter's cost
+	row "server CPU per /health keep-alive request, system call filter on / off (c${conns_all[0]})" \
+		"$(pair_ratio observd sandbox-on sandbox-off 8)" "<= 1.03" 3
+}
+
 ratio_rows() { # "| figure | ratio/value | target | verdict |" rows
 	local c0=${conns_all[0]} cN=${conns_all[-1]} v
-	row() { printf '| %s | %s | %s | %s |\n' "$1" "$(f1 "$2" "${4:-2}")" "$3" "$(verdict "$2" "${3%% *}" "${3##* }")"; }
 	if [[ " ${peers[*]} " == *" nginx "* ]]; then
 		row "/health keep-alive req/s, observd/nginx (c$c0)" "$(rfig observd nginx health-ka "$c0" 5)" ">= 1.10"
 		[[ $cN != "$c0" ]] && row "/health keep-alive req/s, observd/nginx (c$cN)" "$(rfig observd nginx health-ka "$cN" 5)" ">= 1.10"
@@ -834,6 +911,7 @@ ratio_rows() { # "| figure | ratio/value | target | verdict |" rows
 			row "p99 under attack / clean: observd's ratio / nginx's (c$c0)" "$(div "$po" "$pn")" "<= 1.00"
 		fi
 		row "aggregator CPU per scrape with $wl workers, µs (c$c0)" "$(xfig observd "agg_cpu_us_per_scrape-w$wl" "$c0")" "<= 100" 1
+		sandbox_row
 		for n in $scale_idle; do
 			v=$(xfig observd idle_scale_bytes_per_conn "$n")
 			[[ -n $v ]] && v=$(awk -v v="$v" 'BEGIN { print v / 1024 }')
@@ -860,6 +938,16 @@ limits_section() { # ROWS (of ratio_rows): a paragraph for each missed target
 	fi
 	while IFS= read -r line; do
 		case $line in
+		"| server CPU per /health keep-alive request, system call filter"*)	# (before the next, which matches it too)
+			cat <<EOT
+- **System call filter (≤ 1.03× the CPU per request without it).** With the filter
+  observd's processes spent $(f1 "$(ufig observd sandbox-on "$c0")" 2) µs per request in user space and $(f1 "$(fig observd sandbox-on "$c0" 13)" 2) µs in the kernel;
+  without it $(f1 "$(ufig observd sandbox-off "$c0")" 2) µs and $(f1 "$(fig observd sandbox-off "$c0" 13)" 2) µs.  The kernel runs the filter at the entry of each
+  system call (per keep-alive request a \`read\` and a \`write\`, and a share of an
+  \`epoll_wait\`), so what it costs is kernel time; a difference in user space is the
+  run-to-run noise of a shared machine (the per-round ratios are above).
+EOT
+			;;
 		"| server CPU per /health keep-alive request"*)
 			local ou ok nu nk ir
 			ou=$(ufig observd health-ka "$c0") ok=$(fig observd health-ka "$c0" 13)
@@ -987,6 +1075,55 @@ EOT
 	[[ -z $other ]] || echo "- Also missed in this run, without an analysis here: $other."
 }
 
+# sandbox_section [alone]: the report's section on the system call filter;
+# "alone": the whole report of a --sandbox-only run, with its own command,
+# date, machine and target row (docs/BENCHMARKS.md gets it in place of the
+# section of the same title).
+sandbox_section() {
+	local c0=${conns_all[0]} on off nk
+	echo "## System call filter: server CPU per request, on and off"
+	echo
+	if [[ ${1:-} == alone ]]; then
+		cat <<EOF
+Measured by \`$cmd_doc\` on $run_date ($rounds rounds, ${secs} s per wrk run),
+apart from the rest of this file: that command rewrites this section only, a full
+run the whole file.
+
+$(machine)
+
+| figure | value | target | |
+|---|---|---|---|
+$(sandbox_row)
+
+EOF
+	fi
+	cat <<EOF
+Each round starts observd twice more, on fresh starts, as in the other runs (2 workers,
+shipped defaults but for the port, the listen addresses and the template): with its
+seccomp filter on, as shipped, and with \`--no-sandbox\`; on first in odd rounds, off first
+in even ones.  Each gets one \`wrk -t1 -c$c0 -d${secs}s\` run on \`/health\` keep-alive after a
+1 s warm-up; server CPU per request is utime + stime of the whole tree over the requests
+wrk completed.  A worker's \`Seccomp:\` line in \`/proc/PID/status\` is checked (2 with the
+filter, 0 without).  nginx's \`/health\` keep-alive run at c$c0 in the same rounds, for scale.
+
+$(result_head)
+$(result_row observd "/health keep-alive, filter on (as shipped)" sandbox-on "$c0")
+$(result_row observd "/health keep-alive, filter off (\`--no-sandbox\`)" sandbox-off "$c0")
+$([[ -n $(fig nginx health-ka "$c0" 8) ]] && result_row nginx "/health keep-alive" health-ka "$c0")
+
+EOF
+	on=$(fig observd sandbox-on "$c0" 8) off=$(fig observd sandbox-off "$c0" 8) nk=$(fig nginx health-ka "$c0" 8)
+	echo "Filter on / off, medians of the per-round ratios: server CPU per request $(f1 "$(pair_ratio observd sandbox-on sandbox-off 8)" 3)" \
+		"(per round: $(pair_ratios observd sandbox-on sandbox-off 8 | awk '{ printf "%s%.3f", (NR > 1 ? ", " : ""), $2 }')), req/s" \
+		"$(f1 "$(pair_ratio observd sandbox-on sandbox-off 5)" 3).  The medians of CPU per request differ by" \
+		"$(awk -v a="$on" -v b="$off" -v n="$nk" 'BEGIN { if (a == "" || b == "") print "n/a"; else {
+			printf "%.2f µs", a - b; if (n > 0) printf " (%.1f %% of the CPU per request of nginx)", (a - b) / n * 100 } }')."
+	if [[ ${1:-} == alone && $(sandbox_row) == *'**missed**'* ]]; then
+		echo
+		limits_section "$(sandbox_row)"
+	fi
+}
+
 machine() {
 	echo "- $(nproc) CPUs: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/^MemTotal/ { printf "%.1f GiB RAM", $2 / 1048576 }' /proc/meminfo)"
 	echo "- kernel $(uname -r), $(. /etc/os-release && echo "$PRETTY_NAME")"
@@ -997,10 +1134,14 @@ machine() {
 
 write_report() { # FILE
 	local f=$1 png=$2 rows cmd_doc
-	rows=$(ratio_rows)
 	# The results directory is the run's own (a temporary one by default):
 	# the document names neither it nor where it was.
 	cmd_doc=$(sed -E 's/ (-o|--report) [^ ]+//g' <<<"$cmdline")
+	if ((sandbox_only)); then
+		sandbox_section alone >"$f"
+		return
+	fi
+	rows=$(ratio_rows)
 	{
 		cat <<EOF
 # observd benchmarks
@@ -1064,7 +1205,8 @@ $(machine)
 - Instructions per request: \`valgrind --tool=callgrind --trace-children=yes\`, observd with
   1 worker; the worker's total Ir after $((cg_n + 1)) keep-alive \`/health\` requests on one
   connection minus its Ir after 1 request (the idle baseline: start-up, probes, one
-  connection), divided by $cg_n.  "off" is built with \`CPPFLAGS=-DOBSERVD_NO_ACCOUNTING\`
+  connection), divided by $cg_n; with \`--no-sandbox\` (valgrind does not implement
+  seccomp).  "off" is built with \`CPPFLAGS=-DOBSERVD_NO_ACCOUNTING\`
   (\`shm_record_request()\` becomes a no-op; the clock reads stay).  User-space
   instructions only: the kernel's share of a request is not in this figure.
 
@@ -1098,6 +1240,8 @@ else echo "(no callgrind_annotate output)"; fi)
 
 ![req/s and p99 per peer](bench.png)
 
+$([[ " ${peers[*]} " == *" observd "* ]] && sandbox_section)
+
 ## Notes
 
 - On a shared 2-CPU machine wrk competes with the servers for the CPUs: req/s and p99
@@ -1116,6 +1260,21 @@ else echo "(no callgrind_annotate output)"; fi)
 $(limits_section "$rows")
 EOF
 	} >"$f"
+}
+
+# splice_section SECTION DOC: in DOC, SECTION (a "## " title and its text)
+# in place of the section of the same title, or else before the Notes, or
+# else at the end
+splice_section() {
+	awk -v sf="$1" '
+		BEGIN { while ((getline l <sf) > 0) sec = sec l "\n"; title = substr(sec, 1, index(sec, "\n") - 1) }
+		function put() { if (!done) printf "%s\n", sec; done = 1 }
+		$0 == title { put(); skip = 1; next }
+		skip && /^## / { skip = 0 }
+		skip { next }
+		/^## Notes$/ { put() }
+		{ print }
+		END { if (!done) printf "\n%s", sec }' "$2" >"$2.new" && mv "$2.new" "$2"
 }
 
 plot() { # PNG: throughput and p99 per peer and run, medians over rounds
@@ -1156,18 +1315,32 @@ unset multiplot
 EOF
 }
 
+# numbers PEER TEST: a failure unless PEER's run TEST at the first
+# connection count has numbers in every round
+numbers() {
+	local n
+	n=$(awk -F'\t' -v p="$1" -v t="$2" -v c="${conns_all[0]}" '$2 == p && $3 == t && $4 == c && $5 > 0 && $9 > 0 && $8 > 0 && $7 > 0 { print }' "$out/results.tsv" | wc -l)
+	((n == rounds)) || fail "$1 $2 c${conns_all[0]}: no numbers"
+}
+
 smoke_check() { # every expected row exists with numbers and no errors
 	local p t c n
+	awk -F'\t' '$10 > 0 { print "wrk errors: " $0 }' "$out/results.tsv" | while read -r l; do log "FAIL: $l"; echo x; done | grep -q x && failures=$((failures + 1))
+	if [[ " ${peers[*]} " == *" observd "* ]]; then
+		for t in sandbox-on sandbox-off; do numbers observd "$t"; done
+		grep -F "system call filter on / off" "$report" | grep -qv 'n/a' ||
+			fail "observd: no filter on / off ratio in the report"
+	fi
+	if ((sandbox_only)); then
+		[[ " ${peers[*]} " == *" nginx "* ]] && numbers nginx health-ka
+		return 0
+	fi
 	for p in "${peers[@]}"; do
-		while read -r t _; do
-			n=$(awk -F'\t' -v p="$p" -v t="$t" -v c="${conns_all[0]}" '$2 == p && $3 == t && $4 == c && $5 > 0 && $9 > 0 && $8 > 0 && $7 > 0 { print }' "$out/results.tsv" | wc -l)
-			((n == rounds)) || fail "$p $t c${conns_all[0]}: no numbers"
-		done < <(tests_for "$p")
+		while read -r t _; do numbers "$p" "$t"; done < <(tests_for "$p")
 		[[ -n $(xfig "$p" startup_ms) ]] || fail "$p: no start-up time"
 		[[ -n $(mfig "$p" 3) ]] || fail "$p: no memory figures"
 		[[ -n $(xfig "$p" idle_bytes_per_conn) ]] || fail "$p: no idle-connection figure"
 	done
-	awk -F'\t' '$10 > 0 { print "wrk errors: " $0 }' "$out/results.tsv" | while read -r l; do log "FAIL: $l"; echo x; done | grep -q x && failures=$((failures + 1))
 	for p in observd nginx; do
 		[[ " ${peers[*]} " == *" $p "* ]] || continue
 		for t in attack-clean attack-on attack-clean-2; do
@@ -1219,21 +1392,39 @@ measure() { # everything but the report
 
 	log "# building observd (accounting on / off) under $build"
 	build_observd on || exit 1
-	if [[ " ${peers[*]} " == *" observd "* ]]; then
+	if [[ " ${peers[*]} " == *" observd "* ]] && ((!sandbox_only)); then
 		build_observd off -DOBSERVD_NO_ACCOUNTING || exit 1
 	fi
 	: >"$out/results.tsv"; : >"$out/extra.tsv"; : >"$out/memory.tsv"
 	log "# results in $out; $rounds round(s), ${secs} s per run, wrk -t1 -c{${conns_all[*]}}"
-	for ((r = 1; r <= rounds; r++)); do
-		order=("${peers[@]}")
-		if ((r % 2 == 0)); then
-			order=(); for ((i = ${#peers[@]} - 1; i >= 0; i--)); do order+=("${peers[i]}"); done
-		fi
-		for name in "${order[@]}"; do run_peer "$name" "$r"; done
+	# What a round runs, in this order (even rounds: reversed): each peer,
+	# then observd's filter on/off pair; --sandbox-only: nginx's /health
+	# keep-alive run and the pair.
+	local units=() p
+	for p in "${peers[@]}"; do
+		((sandbox_only)) && [[ $p != nginx ]] && continue
+		units+=("$p")
 	done
-	[[ " ${peers[*]} " == *" observd "* ]] && callgrind_pass
+	[[ " ${peers[*]} " == *" observd "* ]] && units+=(sandbox)
+	for ((r = 1; r <= rounds; r++)); do
+		order=("${units[@]}")
+		if ((r % 2 == 0)); then
+			order=(); for ((i = ${#units[@]} - 1; i >= 0; i--)); do order+=("${units[i]}"); done
+		fi
+		for name in "${order[@]}"; do
+			if [[ $name == sandbox ]]; then
+				sandbox_test "$r"
+			elif ((sandbox_only)); then
+				fresh_run "$name" "$r" health-ka
+				stop_peer
+			else
+				run_peer "$name" "$r"
+			fi
+		done
+	done
+	[[ " ${peers[*]} " == *" observd "* ]] && ((!sandbox_only)) && callgrind_pass
 	load_end=$(cut -d' ' -f1-3 /proc/loadavg)
-	declare -p rounds secs smoke idle_n cg_n conns_list peers_sel cmdline load_start load_end t_start run_date \
+	declare -p rounds secs smoke sandbox_only idle_n cg_n conns_list peers_sel cmdline load_start load_end t_start run_date \
 		attack_loris attack_readers attack_bad attack_ramp scale_idle scale_workers nofile >"$out/settings"
 	echo "t_end=$EPOCHREALTIME" >>"$out/settings"
 }
@@ -1247,16 +1438,23 @@ else
 fi
 
 report=$out/BENCHMARKS.md png=$out/bench.png
-plot "$png" || log "run.sh: gnuplot failed: $(cat "$out/gnuplot.log")"
+((sandbox_only)) || plot "$png" || log "run.sh: gnuplot failed: $(cat "$out/gnuplot.log")"
 write_report "$report" "$png"
-if ((write_doc)); then
+if ((write_doc)) && ((sandbox_only)); then
+	splice_section "$report" "$repo/docs/BENCHMARKS.md" || exit 1
+	log "# wrote its section of docs/BENCHMARKS.md"
+elif ((write_doc)); then
 	cp "$report" "$repo/docs/BENCHMARKS.md"
 	[[ -f $png ]] && cp "$png" "$repo/docs/bench.png"
 	log "# wrote docs/BENCHMARKS.md and docs/bench.png"
 fi
 ((smoke)) && smoke_check
 log "# $(awk -v a="$t_start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }') s; report: $report"
-sed -n '/^## Targets/,/^## Results/p' "$report" | sed '$d' >&2
+if ((sandbox_only)); then
+	cat "$report" >&2
+else
+	sed -n '/^## Targets/,/^## Results/p' "$report" | sed '$d' >&2
+fi
 if ((failures)); then
 	log "run.sh: $failures check(s) failed; everything is in $out"
 	exit 1
