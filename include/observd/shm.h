@@ -218,7 +218,17 @@ struct shm_aggregator {
 	struct shm_proc_sample proc[SHM_PROC_MAX];
 } __attribute__((aligned(SHM_ALIGN)));
 
+/*
+ * Each slot is a region of its own, SHM_SLOT_SIZE bytes: whole pages of
+ * any page size, so that a worker can map every slot but its own
+ * read-only.  A union pads it (an alignment attribute would also demand
+ * that alignment of the mapping).
+ */
+#define SHM_SLOT_SIZE	SHM_REGION_ALIGN
+
 struct shm_slot {
+    union {
+    struct {
 	/* magic: written once by the master at creation.  state: by the
 	 * master while no worker runs here (claim, release), then by the
 	 * worker (SERVING, DRAINING). */
@@ -250,12 +260,15 @@ struct shm_slot {
 	uint64_t	requests[HTTP_METHOD_COUNT][HTTP_ROUTE_COUNT][HTTP_STATUS_COUNT];
 	uint64_t	duration_bucket[HTTP_ROUTE_COUNT][SHM_NBUCKETS + 1];
 	uint64_t	duration_ns_sum[HTTP_ROUTE_COUNT];
-} __attribute__((aligned(SHM_REGION_ALIGN)));
+    };
+	char		region[SHM_SLOT_SIZE];
+    };
+} __attribute__((aligned(SHM_ALIGN)));
 
 _Static_assert(sizeof(struct shm_header) % SHM_ALIGN == 0, "header is whole cache lines");
 _Static_assert(sizeof(struct shm_master) % SHM_ALIGN == 0, "master section is whole cache lines");
 _Static_assert(sizeof(struct shm_aggregator) % SHM_ALIGN == 0, "aggregator section is whole cache lines");
-_Static_assert(sizeof(struct shm_slot) % SHM_REGION_ALIGN == 0,
+_Static_assert(sizeof(struct shm_slot) == SHM_SLOT_SIZE,
     "each slot is whole pages of any page size: a worker may write its own only");
 _Static_assert(sizeof(struct shm_proc_sample) == SHM_ALIGN, "one process sample per cache line");
 _Static_assert(offsetof(struct shm_aggregator, proc) % SHM_ALIGN == 0,
