@@ -111,6 +111,27 @@ def on_term(signum, frame):
     stop = True
 
 
+IP_BIND_ADDRESS_NO_PORT = 24	# <linux/in.h>; not in every Python's socket module
+
+
+def connect_from(src, port):
+    """A connection to HOST:port from address src.  The port is chosen at
+    connect(), not at bind(): bind() alone must pick a port no socket on
+    src holds, TIME_WAIT ones included, and runs out after one round of
+    50,000 idle connections; connect() needs only the four-tuple to be
+    free, and may reuse a loopback TIME_WAIT one."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+        s.bind((src, 0))
+        s.settimeout(10)
+        s.connect((HOST, port))
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
 def cmd_idle(a):
     req = request(a.path)
     conns, ok = [], 0
@@ -119,7 +140,7 @@ def cmd_idle(a):
         group = []
         for i in range(min(batch, a.n - first)):
             src = "127.0.0.%d" % (1 + (first + i) % a.sources)
-            s = socket.create_connection((HOST, a.port), timeout=10, source_address=(src, 0))
+            s = connect_from(src, a.port)
             s.sendall(req)
             group.append(s)
         for s in group:
