@@ -1006,7 +1006,8 @@ fds_count(uint64_t now)
 {
 	int64_t listed;
 
-	if (srv.fds_listed_ms == 0 || now - srv.fds_listed_ms >= srv.fds_list_every_ms) {
+	/* The first time, both are 0. */
+	if (now - srv.fds_listed_ms >= srv.fds_list_every_ms) {
 		if ((listed = procstat_fds_count(srv.fds_dir)) < 0) {
 			SHM_STORE(srv.params.stats.open_fds, -1);
 			return;

@@ -167,12 +167,12 @@ procstat_read(const struct procstat *ps, pid_t pid, struct procstat_proc *out)
 
 /*
  * The figures a process read of itself (procstat_self_store), for one
- * that /proc hides from us; false if it has not read itself yet.  Only
- * ever rendered as that process's own: a child may lie about itself,
- * nothing else.
+ * that /proc hides from us, open_fds left to its own count; false if it
+ * has not read itself yet.  Only ever rendered as that process's own: a
+ * child may lie about itself, nothing else.
  */
 static bool
-self_stat_load(const struct shm_self_stat *st, int64_t open_fds, struct procstat_proc *pp)
+self_stat_load(const struct shm_self_stat *st, struct procstat_proc *pp)
 {
 	if ((pp->sampled_ns = SHM_LOAD(&st->sampled_ns)) == 0)
 		return false;
@@ -181,7 +181,7 @@ self_stat_load(const struct shm_self_stat *st, int64_t open_fds, struct procstat
 	pp->rss_bytes = SHM_LOAD(&st->rss_bytes);
 	pp->vsize_bytes = SHM_LOAD(&st->vsize_bytes);
 	pp->start_time_ns = SHM_LOAD(&st->start_time_ns);
-	pp->open_fds = open_fds;
+	pp->open_fds = -1;
 	return true;
 }
 
@@ -244,7 +244,7 @@ procstat_sample(struct procstat *ps)
 	/* /proc may hide the master and the workers (ProtectProc=invisible:
 	 * they are not dumpable); then their own readings stand in. */
 	if (master > 0 && (procstat_read(ps, master, &pp) == 0 ||
-	    self_stat_load(&seg->master.self, -1, &pp))) {
+	    self_stat_load(&seg->master.self, &pp))) {
 		if (pp.open_fds < 0)
 			pp.open_fds = SHM_LOAD(&seg->master.open_fds);
 		procstat_store(&seg->aggregator.proc[SHM_PROC_MASTER], master, &pp);
@@ -253,7 +253,7 @@ procstat_sample(struct procstat *ps)
 	procstat_store(&seg->aggregator.proc[SHM_PROC_AGGREGATOR], self,
 	    procstat_read(ps, self, &pp) == 0 ? &pp : NULL);
 	/* Workers by position, from the master's table (which no child can
-	 * write); the slot only lends its self-counted descriptors. */
+	 * write); the slot only lends what the worker read of itself. */
 	for (uint32_t i = 0; i < CONFIG_MAX_WORKERS; i++) {
 		struct shm_proc_sample *s = &seg->aggregator.proc[SHM_PROC_WORKER + i];
 		pid_t pid = (pid_t)SHM_LOAD(&seg->master.worker_pid[i]);
@@ -267,7 +267,7 @@ procstat_sample(struct procstat *ps)
 		 * us (ENOENT, as for a process gone but not yet reaped), it
 		 * has its own reading in its slot. */
 		if ((rc == 0 && pp.ppid == master) || (rc < 0 && pid > 0 && sl != NULL &&
-		    self_stat_load(&sl->self, -1, &pp))) {
+		    self_stat_load(&sl->self, &pp))) {
 			if (pp.open_fds < 0 && sl != NULL)
 				pp.open_fds = SHM_LOAD(&sl->open_fds);
 			procstat_store(s, pid, &pp);
